@@ -1,0 +1,114 @@
+package cgroup
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Event kinds.
+const (
+	KindExit = "exit" // the cgroup emptied, all its processes were replaced, or it vanished while populated
+	KindOOM  = "oom"  // the cgroup's oom_kill counter rose
+)
+
+// look is what one look at the cgroup saw.
+type look struct {
+	exists bool
+	id     uint64 // identity of the cgroup (inode of its cgroup.procs); a change means re-created
+	pids   []int  // ascending
+	oom    uint64 // oom_kill counter
+	hasOOM bool
+}
+
+// change is one event the machine found: kind and detail.
+type change struct {
+	kind, detail string
+}
+
+// machine turns successive looks into events, one per transition. It is a
+// pure state machine: the watcher feeds it looks from inotify wake-ups and
+// polls alike, so a transition seen by both is reported once.
+type machine struct {
+	known     bool   // the cgroup existed at the last look
+	id        uint64 // its identity then
+	populated bool   // it had processes then
+	last      []int  // the last non-empty PID set since the last exit
+	oom       uint64
+	hasOOM    bool
+}
+
+// step feeds one look and appends the events it implies to out.
+func (m *machine) step(l look, out []change) []change {
+	if m.known && (!l.exists || l.id != m.id) {
+		if m.populated {
+			if !l.exists {
+				out = append(out, change{KindExit, "cgroup removed (last pids " + fmtPIDs(m.last) + ")"})
+			} else {
+				out = append(out, change{KindExit, "cgroup re-created (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
+			}
+		}
+		*m = machine{last: m.last[:0]}
+	}
+	if !l.exists {
+		return out
+	}
+	populated := len(l.pids) > 0
+	if l.hasOOM {
+		// An unreadable counter keeps the last value as the baseline.
+		if m.known && m.hasOOM && l.oom > m.oom {
+			out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(m.oom, 10) + " → " + strconv.FormatUint(l.oom, 10)})
+		}
+		m.oom, m.hasOOM = l.oom, true
+	}
+	if m.known {
+		switch {
+		case m.populated && !populated:
+			out = append(out, change{KindExit, "cgroup emptied (last pids " + fmtPIDs(m.last) + ")"})
+			m.last = m.last[:0]
+		case populated && len(m.last) > 0 && disjoint(m.last, l.pids):
+			out = append(out, change{KindExit, "all processes replaced (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
+		}
+	}
+	if populated {
+		m.last = append(m.last[:0], l.pids...)
+	}
+	m.known, m.id, m.populated = true, l.id, populated
+	return out
+}
+
+// disjoint reports whether two ascending sets share no element.
+func disjoint(a, b []int) bool {
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] == b[j]:
+			return false
+		case a[i] < b[j]:
+			i++
+		default:
+			j++
+		}
+	}
+	return true
+}
+
+// maxDetailPIDs is how many PIDs an event's detail names.
+const maxDetailPIDs = 5
+
+// fmtPIDs writes PIDs as "1234,1240", at most maxDetailPIDs of them, then
+// "+N" for the rest; "none" when empty.
+func fmtPIDs(pids []int) string {
+	if len(pids) == 0 {
+		return "none"
+	}
+	var b strings.Builder
+	for i, p := range pids[:min(len(pids), maxDetailPIDs)] {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(p))
+	}
+	if len(pids) > maxDetailPIDs {
+		b.WriteString(",+" + strconv.Itoa(len(pids)-maxDetailPIDs))
+	}
+	return b.String()
+}

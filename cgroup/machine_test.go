@@ -1,0 +1,162 @@
+package cgroup
+
+import (
+	"slices"
+	"testing"
+)
+
+// at builds a look at an existing cgroup with identity 1.
+func at(pids ...int) look { return look{exists: true, id: 1, pids: pids} }
+
+func withOOM(l look, n uint64) look { l.oom, l.hasOOM = n, true; return l }
+
+func withID(l look, id uint64) look { l.id = id; return l }
+
+var gone = look{}
+
+func TestMachine(t *testing.T) {
+	type step struct {
+		look look
+		want []change
+	}
+	exit := func(d string) change { return change{KindExit, d} }
+	oom := func(d string) change { return change{KindOOM, d} }
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"first look is a baseline", []step{
+			{withOOM(at(1234), 5), nil},
+			{withOOM(at(1234), 5), nil},
+		}},
+		{"emptied once, whoever sees it first", []step{
+			{at(1234), nil},
+			{at(), []change{exit("cgroup emptied (last pids 1234)")}},
+			{at(), nil}, // the poll after the inotify wake-up
+			{at(), nil},
+		}},
+		{"restart after emptying is not a second exit", []step{
+			{at(1234), nil},
+			{at(), []change{exit("cgroup emptied (last pids 1234)")}},
+			{at(1301), nil},
+		}},
+		{"all replaced between two looks", []step{
+			{at(1234, 1240), nil},
+			{at(1301), []change{exit("all processes replaced (1234,1240 → 1301)")}},
+			{at(1301), nil},
+		}},
+		{"one survivor is no exit", []step{
+			{at(1234, 1240), nil},
+			{at(1240, 1301), nil},
+			{at(1240), nil},
+		}},
+		{"child dies, main lives: nothing", []step{
+			{at(10, 11), nil},
+			{at(10), nil},
+		}},
+		{"replacement judged against the last survivors", []step{
+			{at(10, 11), nil},
+			{at(11), nil},
+			{at(12), []change{exit("all processes replaced (11 → 12)")}},
+		}},
+		{"removed while populated", []step{
+			{at(1234), nil},
+			{gone, []change{exit("cgroup removed (last pids 1234)")}},
+			{gone, nil},
+		}},
+		{"removed after emptying: already reported", []step{
+			{at(1234), nil},
+			{at(), []change{exit("cgroup emptied (last pids 1234)")}},
+			{gone, nil},
+			{at(1301), nil}, // re-created: picked up again, a baseline
+			{at(), []change{exit("cgroup emptied (last pids 1301)")}},
+		}},
+		{"re-created between two looks", []step{
+			{at(1234), nil},
+			{withID(at(1301), 2), []change{exit("cgroup re-created (1234 → 1301)")}},
+			{withID(at(1301), 2), nil},
+			{withID(at(), 2), []change{exit("cgroup emptied (last pids 1301)")}},
+		}},
+		{"re-created empty", []step{
+			{at(7), nil},
+			{withID(at(), 2), []change{exit("cgroup re-created (7 → none)")}},
+		}},
+		{"never populated, then gone", []step{
+			{at(), nil},
+			{gone, nil},
+		}},
+		{"absent from the start", []step{
+			{gone, nil},
+			{at(5), nil},
+		}},
+		{"oom of a child while main lives", []step{
+			{withOOM(at(10, 11), 0), nil},
+			{withOOM(at(10), 1), []change{oom("oom_kill 0 → 1")}},
+			{withOOM(at(10), 1), nil},
+		}},
+		{"oom kills the only process: oom, then exit", []step{
+			{withOOM(at(10), 0), nil},
+			{withOOM(at(), 2), []change{oom("oom_kill 0 → 2"), exit("cgroup emptied (last pids 10)")}},
+		}},
+		{"unreadable counter keeps its baseline", []step{
+			{withOOM(at(10), 1), nil},
+			{at(10), nil},
+			{withOOM(at(10), 2), []change{oom("oom_kill 1 → 2")}},
+		}},
+		{"counter of a re-created cgroup starts again", []step{
+			{withOOM(at(10), 4), nil},
+			{gone, []change{exit("cgroup removed (last pids 10)")}},
+			{withOOM(at(20), 0), nil},
+			{withOOM(at(20), 1), []change{oom("oom_kill 0 → 1")}},
+		}},
+		{"counter appears later: a baseline", []step{
+			{at(10), nil},
+			{withOOM(at(10), 3), nil},
+			{withOOM(at(10), 4), []change{oom("oom_kill 3 → 4")}},
+		}},
+		{"many pids are cut in the detail", []step{
+			{at(1, 2, 3, 4, 5, 6, 7), nil},
+			{at(8), []change{exit("all processes replaced (1,2,3,4,5,+2 → 8)")}},
+		}},
+	}
+	for _, tt := range tests {
+		var m machine
+		for i, s := range tt.steps {
+			got := m.step(s.look, nil)
+			if !slices.Equal(got, s.want) {
+				t.Errorf("%s: step %d (%+v): got %q, want %q", tt.name, i, s.look, got, s.want)
+			}
+		}
+	}
+}
+
+func TestDisjoint(t *testing.T) {
+	tests := []struct {
+		a, b []int
+		want bool
+	}{
+		{nil, nil, true},
+		{[]int{1}, nil, true},
+		{[]int{1, 3}, []int{2, 4}, true},
+		{[]int{1, 3}, []int{3}, false},
+		{[]int{5}, []int{1, 2, 5}, false},
+	}
+	for _, tt := range tests {
+		if got := disjoint(tt.a, tt.b); got != tt.want {
+			t.Errorf("disjoint(%v, %v) = %v", tt.a, tt.b, got)
+		}
+	}
+}
+
+func TestMachineLooksDoNotAlias(t *testing.T) {
+	// The watcher reuses its PID buffer between looks; the machine must copy.
+	var m machine
+	buf := []int{10}
+	m.step(at(buf...), nil)
+	l := at()
+	l.pids = buf
+	buf[0] = 20 // the next look overwrote the buffer: {10} → {20}
+	if got := m.step(l, nil); len(got) != 1 || got[0].detail != "all processes replaced (10 → 20)" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -1,0 +1,206 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+)
+
+// Stats is the evidence of a service's cgroup. A nil field means this
+// kernel or layout has no such file (or, for the limits, that there is no
+// limit).
+type Stats struct {
+	MemoryBytes      *uint64 // v2 memory.current; v1 memory.usage_in_bytes
+	MemoryMaxBytes   *uint64 // v2 memory.max; v1 memory.limit_in_bytes; nil when unlimited
+	MemoryPeakBytes  *uint64 // v2 memory.peak (Linux 5.19+); v1 memory.max_usage_in_bytes
+	SwapBytes        *uint64 // v2 memory.swap.current; v1 memory.stat swap (with swap accounting)
+	OOMKills         *uint64 // v2 memory.events oom_kill; v1 memory.oom_control oom_kill (Linux 4.13+)
+	CPUUsageUsec     *uint64 // v2 cpu.stat usage_usec; v1 cpuacct.usage (ns → µs)
+	CPUThrottledUsec *uint64 // v2 cpu.stat throttled_usec; v1 cpu.stat throttled_time (ns → µs)
+	PidsCurrent      *uint64 // pids.current
+	PidsMax          *uint64 // pids.max; nil when "max"
+	Pressure         *Pressure
+}
+
+// Pressure is the avg10 of the cgroup's pressure stall information (v2 and
+// the unified hierarchy of hybrid only), in percent of wall time. A value
+// whose file or line the kernel lacks is 0.
+type Pressure struct {
+	CPUSomeAvg10    float64
+	MemorySomeAvg10 float64
+	MemoryFullAvg10 float64
+	IOSomeAvg10     float64
+	IOFullAvg10     float64
+}
+
+// Stats reads the evidence of the cgroup at path, each value from the first
+// hierarchy that has it: v2 (or hybrid's unified) first, then v1. It returns
+// ErrNotFound when no hierarchy has the cgroup. A file that cannot be read or
+// parsed for another reason is reported in the error, joined with the
+// others, while the rest of Stats is still filled.
+func (f *FS) Stats(p string) (Stats, error) {
+	p, err := cleanPath(p)
+	if err != nil {
+		return Stats{}, err
+	}
+	if !f.exists(p) {
+		return Stats{}, fmt.Errorf("failed to read stats of cgroup %s: %w", p, ErrNotFound)
+	}
+	in := func(h string) string {
+		if h == "" {
+			return ""
+		}
+		return filepath.Join(h, p)
+	}
+	v2, mem, cpu, cpuacct, pids := in(f.v2), in(f.memory), in(f.cpu), in(f.cpuacct), in(f.pids)
+	sr := &statReader{}
+	var s Stats
+
+	s.MemoryBytes = sr.uint(v2, "memory.current", 1)
+	if s.MemoryBytes == nil {
+		s.MemoryBytes = sr.uint(mem, "memory.usage_in_bytes", 1)
+	}
+	if v, ok := sr.limit(v2, "memory.max"); ok {
+		s.MemoryMaxBytes = v
+	} else {
+		s.MemoryMaxBytes, _ = sr.limit(mem, "memory.limit_in_bytes")
+	}
+	s.MemoryPeakBytes = sr.uint(v2, "memory.peak", 1)
+	if s.MemoryPeakBytes == nil {
+		s.MemoryPeakBytes = sr.uint(mem, "memory.max_usage_in_bytes", 1)
+	}
+	s.SwapBytes = sr.uint(v2, "memory.swap.current", 1)
+	if s.SwapBytes == nil {
+		s.SwapBytes = sr.keyed(mem, "memory.stat", "swap", 1)
+	}
+	s.OOMKills = sr.keyed(v2, "memory.events", "oom_kill", 1)
+	if s.OOMKills == nil {
+		s.OOMKills = sr.keyed(mem, "memory.oom_control", "oom_kill", 1)
+	}
+	s.CPUUsageUsec = sr.keyed(v2, "cpu.stat", "usage_usec", 1)
+	if s.CPUUsageUsec == nil {
+		s.CPUUsageUsec = sr.uint(cpuacct, "cpuacct.usage", 1000)
+	}
+	s.CPUThrottledUsec = sr.keyed(v2, "cpu.stat", "throttled_usec", 1)
+	if s.CPUThrottledUsec == nil {
+		s.CPUThrottledUsec = sr.keyed(cpu, "cpu.stat", "throttled_time", 1000)
+	}
+	s.PidsCurrent = sr.uint(v2, "pids.current", 1)
+	if s.PidsCurrent == nil {
+		s.PidsCurrent = sr.uint(pids, "pids.current", 1)
+	}
+	if v, ok := sr.limit(v2, "pids.max"); ok {
+		s.PidsMax = v
+	} else {
+		s.PidsMax, _ = sr.limit(pids, "pids.max")
+	}
+	s.Pressure = sr.pressure(v2)
+	return s, errors.Join(sr.errs...)
+}
+
+// statReader reads one file at a time into a reused buffer and collects the
+// errors other than absence.
+type statReader struct {
+	r    reader
+	errs []error
+}
+
+// file returns the content of dir/name; nil when dir is "" or the file is
+// absent or unreadable (the latter recorded).
+func (sr *statReader) file(dir, name string) []byte {
+	if dir == "" {
+		return nil
+	}
+	b, _, err := sr.r.read(filepath.Join(dir, name), maxFileSize, false)
+	if err != nil {
+		if !isAbsent(err) {
+			sr.errs = append(sr.errs, wrapRead(err))
+		}
+		return nil
+	}
+	return b
+}
+
+func (sr *statReader) parseErr(dir, name string, err error) {
+	sr.errs = append(sr.errs, fmt.Errorf("failed to parse %s: %w", filepath.Join(dir, name), err))
+}
+
+// uint reads a single number, divided by div (ns → µs).
+func (sr *statReader) uint(dir, name string, div uint64) *uint64 {
+	b := sr.file(dir, name)
+	if b == nil {
+		return nil
+	}
+	v, err := parseUint(b)
+	if err != nil {
+		sr.parseErr(dir, name, err)
+		return nil
+	}
+	v /= div
+	return &v
+}
+
+// keyed reads key of a keyed file, divided by div.
+func (sr *statReader) keyed(dir, name, key string, div uint64) *uint64 {
+	b := sr.file(dir, name)
+	if b == nil {
+		return nil
+	}
+	v, ok, err := parseKeyed(b, key)
+	if err != nil {
+		sr.parseErr(dir, name, err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	v /= div
+	return &v
+}
+
+// limit reads a limit file; ok is false when the file is absent.
+func (sr *statReader) limit(dir, name string) (v *uint64, ok bool) {
+	b := sr.file(dir, name)
+	if b == nil {
+		return nil, false
+	}
+	v, err := parseLimit(b)
+	if err != nil {
+		sr.parseErr(dir, name, err)
+		return nil, false
+	}
+	return v, true
+}
+
+// pressure reads cpu, memory and io.pressure of the v2 cgroup dir; nil when
+// none is there.
+func (sr *statReader) pressure(dir string) *Pressure {
+	var p Pressure
+	found := false
+	read := func(name string) (psi, bool) {
+		b := sr.file(dir, name)
+		if b == nil {
+			return psi{}, false
+		}
+		v, err := parsePressure(b)
+		if err != nil {
+			sr.parseErr(dir, name, err)
+			return psi{}, false
+		}
+		found = true
+		return v, true
+	}
+	if v, ok := read("cpu.pressure"); ok {
+		p.CPUSomeAvg10 = v.some
+	}
+	if v, ok := read("memory.pressure"); ok {
+		p.MemorySomeAvg10, p.MemoryFullAvg10 = v.some, v.full
+	}
+	if v, ok := read("io.pressure"); ok {
+		p.IOSomeAvg10, p.IOFullAvg10 = v.some, v.full
+	}
+	if !found {
+		return nil
+	}
+	return &p
+}

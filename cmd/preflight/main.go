@@ -1,0 +1,197 @@
+// Command preflight is a flight recorder for one systemd service: it keeps a
+// ring of recent host and service samples and writes it to a capture file
+// the moment the service fails. See README.md and docs/.
+//
+// Output rules, for every command in this package:
+//   - Only results go to stdout: reports, tables, capture bytes, usage asked
+//     for with -h.
+//   - Errors go to stderr as one line, "preflight: " then lowercase, no
+//     trailing period, naming the thing that is wrong (variable, key, path).
+//     A hint, if any, stands on its own line after it.
+//   - Warnings about files that readers skip go to stderr as
+//     "preflight: warning: ..." and the command carries on.
+//   - The recorder (start) logs with zerolog to stderr, never to stdout.
+//   - Exit codes: 0 success, 1 the command ran and failed, 2 bad usage or
+//     bad configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/preflight-rec/preflight/recorder"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, environ: os.Environ()})
+	stop()
+	os.Exit(report(os.Stderr, err))
+}
+
+// env is what a command takes from its process, so tests can run commands
+// in-process.
+type env struct {
+	stdout, stderr io.Writer
+	environ        []string
+}
+
+func (e env) getenv(key string) string {
+	for _, kv := range e.environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// warnf prints a reader's warning and carries on.
+func (e env) warnf(format string, a ...any) {
+	fmt.Fprintf(e.stderr, "preflight: warning: "+format+"\n", a...)
+}
+
+const usage = `preflight is a flight recorder for one systemd service.
+
+Usage:
+  preflight start [--config FILE]      run recorders in the foreground
+  preflight list [SERVICE] [--json]    index the capture directory
+  preflight last SERVICE [--json]      the newest capture of SERVICE
+  preflight show FILE [--json]         one capture file
+  preflight version
+
+Every command takes --dir DIR (default $PREFLIGHT_CAPTURE_DIR, else
+/var/lib/preflight) and -h for its own usage.
+`
+
+func run(ctx context.Context, args []string, e env) error {
+	if len(args) == 0 {
+		return usageErr("no command given\nrun 'preflight -h' for usage")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "start":
+		return runStart(ctx, rest, e)
+	case "list":
+		return runList(rest, e)
+	case "last":
+		return runLast(rest, e)
+	case "show":
+		return runShow(rest, e)
+	case "version":
+		return runVersion(rest, e)
+	case "-h", "--help", "help":
+		fmt.Fprint(e.stdout, usage)
+		return nil
+	default:
+		return usageErr(fmt.Sprintf("unknown command %q\nrun 'preflight -h' for usage", cmd))
+	}
+}
+
+// usageError is bad usage: exit 2.
+type usageError struct{ msg string }
+
+func (u *usageError) Error() string { return u.msg }
+
+func usageErr(msg string) error { return &usageError{msg} }
+
+// report prints err as the contract says and returns the exit code.
+func report(w io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(w, "preflight: %s\n", strings.TrimRight(err.Error(), "\n"))
+	var ue *usageError
+	var ce *recorder.ConfigError
+	if errors.As(err, &ue) || errors.As(err, &ce) {
+		return 2
+	}
+	return 1
+}
+
+// command is one subcommand's flag set with the manners every command
+// shares: --dir, -h, flags before or after the positional arguments.
+type command struct {
+	fs    *flag.FlagSet
+	usage string
+	dir   string
+}
+
+func newCommand(name, usage string, e env) *command {
+	c := &command{fs: flag.NewFlagSet(name, flag.ContinueOnError), usage: usage}
+	c.fs.SetOutput(io.Discard)
+	c.fs.Usage = func() {}
+	def := e.getenv("PREFLIGHT_CAPTURE_DIR")
+	if def == "" {
+		def = recorder.DefaultCaptureDir
+	}
+	c.fs.StringVar(&c.dir, "dir", def, "capture directory")
+	return c
+}
+
+// parse parses args, flags anywhere, and returns the positional arguments.
+// With -h it prints the usage to stdout and returns errHelp.
+func (c *command) parse(args []string, e env) ([]string, error) {
+	var pos []string
+	for {
+		err := c.fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(e.stdout, c.usage)
+			return nil, errHelp
+		}
+		if err != nil {
+			return nil, usageErr(fmt.Sprintf("%s: %v\nrun 'preflight %s -h' for usage", c.fs.Name(), err, c.fs.Name()))
+		}
+		rest := c.fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// errHelp ends a command that printed its usage on request: exit 0.
+var errHelp = errors.New("help")
+
+// positional checks the number of positional arguments.
+func (c *command) positional(pos []string, min, max int) error {
+	if len(pos) < min || len(pos) > max {
+		want, _, _ := strings.Cut(c.usage, "\n")
+		return usageErr(fmt.Sprintf("%s: wrong number of arguments\n%s", c.fs.Name(), want))
+	}
+	return nil
+}
+
+func runVersion(args []string, e env) error {
+	c := newCommand("version", "Usage: preflight version\n\nPrints preflight's version.\n", e)
+	pos, err := c.parse(args, e)
+	if err != nil {
+		return helpOK(err)
+	}
+	if err := c.positional(pos, 0, 0); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "preflight %s\n", Version)
+	return nil
+}
+
+// helpOK turns errHelp into success.
+func helpOK(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,15 @@
+module github.com/preflight-rec/preflight
+
+go 1.26.0
+
+require (
+	github.com/caarlos0/env/v11 v11.4.2
+	github.com/fsnotify/fsnotify v1.10.1
+	github.com/google/renameio/v2 v2.0.2
+	github.com/mattn/go-isatty v0.0.20
+	github.com/prometheus/procfs v0.23.0
+	github.com/rs/zerolog v1.35.1
+	golang.org/x/sys v0.50.0
+)
+
+require github.com/mattn/go-colorable v0.1.14 // indirect

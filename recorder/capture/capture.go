@@ -1,0 +1,163 @@
+// Package capture defines the capture file, preflight's product: the JSON
+// schema "preflight.capture/v1", its encoding, and the layout of the capture
+// directory ($DIR/SERVICE/2026-11-26T03-12-04.123Z.json).
+//
+// The recorder writes captures; the readers ([List], [Newest], [Read]) only
+// read them and tolerate foreign, truncated and newer-schema files.
+// docs/capture-format.md describes every field.
+package capture
+
+import (
+	"time"
+)
+
+// Schema is the value of every capture's "schema" field.
+const Schema = "preflight.capture/v1"
+
+// Trigger kinds.
+const (
+	TriggerHealth = "health" // the health check went from healthy to unhealthy
+	TriggerExit   = "exit"   // the service's cgroup emptied or all its processes were replaced
+	TriggerOOM    = "oom"    // the kernel OOM-killed a process in the service's cgroup
+)
+
+// Capture is one incident: the ring as it stood before the failure, plus a
+// sample taken at each trigger.
+type Capture struct {
+	Schema           string    `json:"schema"`
+	Service          string    `json:"service"`
+	Host             string    `json:"host"`
+	HealthURL        string    `json:"health_url"`
+	Unit             string    `json:"unit,omitempty"`
+	TransitionTime   time.Time `json:"transition_time"`
+	HealthError      string    `json:"health_error"`
+	Triggers         []Trigger `json:"triggers"`
+	TriggersOmitted  int       `json:"triggers_omitted,omitempty"`
+	Health           []Check   `json:"health"`
+	Samples          []Sample  `json:"samples"`
+	IntervalSeconds  float64   `json:"interval_seconds"`
+	Systemd          *Systemd  `json:"systemd,omitempty"`
+	PreflightVersion string    `json:"preflight_version"`
+}
+
+// Trigger is one reason the capture was written or updated.
+type Trigger struct {
+	Kind   string    `json:"kind"`
+	At     time.Time `json:"at"`
+	Detail string    `json:"detail"`
+}
+
+// Check is the result of one health check.
+type Check struct {
+	At         time.Time `json:"at"`
+	OK         bool      `json:"ok"`
+	LatencyMS  float64   `json:"latency_ms"`
+	StatusCode int       `json:"status_code"`
+	Error      string    `json:"error"`
+}
+
+// Systemd is systemd's view of the unit at capture time, where systemd runs.
+type Systemd struct {
+	Unit           string `json:"unit"`
+	Result         string `json:"result,omitempty"`
+	NRestarts      *int   `json:"n_restarts,omitempty"`
+	ExecMainStatus *int   `json:"exec_main_status,omitempty"`
+	ExecMainCode   string `json:"exec_main_code,omitempty"`
+	MainPID        *int   `json:"main_pid,omitempty"`
+	ControlGroup   string `json:"control_group,omitempty"`
+	ActiveState    string `json:"active_state,omitempty"`
+	SubState       string `json:"sub_state,omitempty"`
+}
+
+// Sample is the host and the service at one moment.
+type Sample struct {
+	At        time.Time `json:"at"`
+	CPU       CPU       `json:"cpu"`
+	Load      Load      `json:"load"`
+	Memory    Memory    `json:"memory"`
+	Disks     []Disk    `json:"disks"`
+	Pressure  *Pressure `json:"pressure,omitempty"` // absent without PSI
+	TopCPU    []Process `json:"top_cpu"`
+	TopMemory []Process `json:"top_memory"`
+	Processes int       `json:"processes"` // processes on the host
+	Service   *Service  `json:"service"`   // null when the service has no known cgroup
+}
+
+// CPU is host CPU time over the interval before the sample, in percent of
+// all CPUs. Percent is everything but idle and iowait.
+type CPU struct {
+	Percent float64 `json:"percent"`
+	User    float64 `json:"user"`
+	System  float64 `json:"system"`
+	IOWait  float64 `json:"iowait"`
+	Steal   float64 `json:"steal"`
+	CPUs    int     `json:"cpus"`
+}
+
+// Load is the kernel's load average.
+type Load struct {
+	Load1  float64 `json:"load1"`
+	Load5  float64 `json:"load5"`
+	Load15 float64 `json:"load15"`
+}
+
+// Memory is host memory and swap.
+type Memory struct {
+	TotalBytes     uint64  `json:"total_bytes"`
+	AvailableBytes uint64  `json:"available_bytes"`
+	UsedPercent    float64 `json:"used_percent"`
+	SwapTotalBytes uint64  `json:"swap_total_bytes"`
+	SwapUsedBytes  uint64  `json:"swap_used_bytes"`
+}
+
+// Disk is one mounted, real filesystem.
+type Disk struct {
+	Mount             string  `json:"mount"`
+	Device            string  `json:"device"`
+	FSType            string  `json:"fstype"`
+	TotalBytes        uint64  `json:"total_bytes"`
+	UsedBytes         uint64  `json:"used_bytes"`
+	UsedPercent       float64 `json:"used_percent"`
+	InodesUsedPercent float64 `json:"inodes_used_percent"`
+}
+
+// Pressure is the avg10 of the kernel's pressure stall information, in
+// percent of wall time.
+type Pressure struct {
+	CPUSomeAvg10    float64 `json:"cpu_some_avg10"`
+	MemorySomeAvg10 float64 `json:"memory_some_avg10"`
+	MemoryFullAvg10 float64 `json:"memory_full_avg10"`
+	IOSomeAvg10     float64 `json:"io_some_avg10"`
+	IOFullAvg10     float64 `json:"io_full_avg10"`
+}
+
+// Process is one process. CPUPercent is per one CPU, as top shows it, over
+// the interval before the sample.
+type Process struct {
+	PID        int     `json:"pid"`
+	Name       string  `json:"name"`
+	Cmdline    string  `json:"cmdline"`
+	State      string  `json:"state"`
+	CPUPercent float64 `json:"cpu_percent"`
+	RSSBytes   uint64  `json:"rss_bytes"`
+	Threads    int     `json:"threads"`
+}
+
+// Service is the service's cgroup. Pointer fields are null where the kernel
+// has no such file (or, for limits, where there is no limit).
+type Service struct {
+	Cgroup           string    `json:"cgroup"`
+	MemoryBytes      *uint64   `json:"memory_bytes"`
+	MemoryMaxBytes   *uint64   `json:"memory_max_bytes"`
+	MemoryPeakBytes  *uint64   `json:"memory_peak_bytes,omitempty"`
+	SwapBytes        *uint64   `json:"swap_bytes,omitempty"`
+	OOMKills         *uint64   `json:"oom_kills"`
+	CPUUsageUsec     *uint64   `json:"cpu_usage_usec,omitempty"`
+	CPUPercent       *float64  `json:"cpu_percent,omitempty"` // per one CPU, over the interval
+	CPUThrottledUsec *uint64   `json:"cpu_throttled_usec"`
+	Pids             int       `json:"pids"`            // processes in the cgroup
+	Tasks            *uint64   `json:"tasks,omitempty"` // pids.current: tasks (threads) the pids controller counts
+	PidsMax          *uint64   `json:"pids_max,omitempty"`
+	Pressure         *Pressure `json:"pressure,omitempty"`
+	Processes        []Process `json:"processes"`
+}

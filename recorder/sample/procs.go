@@ -1,0 +1,230 @@
+package sample
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/preflight-rec/preflight/recorder/capture"
+)
+
+// clkTck is USER_HZ, the unit of the times in /proc/PID/stat: 100 on every
+// Linux ABI that matters (sysconf(_SC_CLK_TCK)).
+const clkTck = 100
+
+// maxCmdlineRead is how much of /proc/PID/cmdline is read: enough for
+// Redact to fill MaxCmdline, since redaction only looks backwards.
+const maxCmdlineRead = 8 * MaxCmdline
+
+// slot is what the sampler remembers of a process between scans.
+type slot struct {
+	start uint64 // starttime: with the PID, the process's identity
+	ticks uint64 // utime+stime at the scan
+	idx   int32  // index in Sampler.recs of the scan that made it
+}
+
+// procRec is one process of the current scan.
+type procRec struct {
+	pid     int
+	cpu     float64 // percent of one CPU
+	rss     uint64  // pages
+	threads int32
+	state   byte
+	nameOff uint32 // comm is Sampler.names[nameOff:nameOff+nameLen]
+	nameLen uint16
+}
+
+// scan reads /proc/PID/stat of every process under the root, replacing
+// s.recs and s.procs. elapsed is the wall time in seconds since the previous
+// scan (0 for none); cpus bounds a process's CPU percent. A process that
+// vanishes or cannot be read or parsed is skipped.
+func (s *Sampler) scan(elapsed float64, cpus int) error {
+	dirfd, err := unix.Open(s.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+
+	s.pids = s.pids[:0]
+	for {
+		n, err := unix.Getdents(dirfd, s.dirBuf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n <= 0 {
+			break
+		}
+		s.pids = direntPIDs(s.dirBuf[:n], s.pids)
+	}
+
+	next := s.spare
+	clear(next)
+	s.recs = s.recs[:0]
+	s.names = s.names[:0]
+	maxPct := float64(100 * max(cpus, 1))
+	for _, pid := range s.pids {
+		b, err := s.readStat(dirfd, pid)
+		if err != nil {
+			continue // vanished
+		}
+		st, err := parseStat(b)
+		if err != nil {
+			continue
+		}
+		ticks := st.UTime + st.STime
+		delta := ticks // a new process: all its time is since the previous scan
+		if old, ok := s.procs[pid]; ok && old.start == st.StartTime {
+			delta = ticks - min(old.ticks, ticks)
+		}
+		var pct float64
+		if elapsed > 0 {
+			pct = min(float64(delta)/clkTck/elapsed*100, maxPct)
+		}
+		name := st.Comm[:min(len(st.Comm), 1<<16-1)]
+		next[pid] = slot{start: st.StartTime, ticks: ticks, idx: int32(len(s.recs))}
+		s.recs = append(s.recs, procRec{
+			pid:     pid,
+			cpu:     pct,
+			rss:     st.RSS,
+			threads: int32(st.NumThreads),
+			state:   st.State,
+			nameOff: uint32(len(s.names)),
+			nameLen: uint16(len(name)),
+		})
+		s.names = append(s.names, name...)
+	}
+	s.spare, s.procs = s.procs, next
+	return nil
+}
+
+// readStat reads /proc/PID/stat relative to the open root directory, with
+// one read into the reused buffer.
+func (s *Sampler) readStat(dirfd, pid int) ([]byte, error) {
+	p := strconv.AppendInt(s.pathBuf[:0], int64(pid), 10)
+	p = append(p, "/stat\x00"...)
+	s.pathBuf = p
+	fd, err := openat(dirfd, p)
+	if err != nil {
+		return nil, err
+	}
+	n, err := readRetry(fd, s.statBuf)
+	unix.Close(fd)
+	if err != nil {
+		return nil, err
+	}
+	if n == len(s.statBuf) {
+		return nil, errStatTooLong
+	}
+	return s.statBuf[:n], nil
+}
+
+var errStatTooLong = errors.New("stat longer than its buffer")
+
+func readRetry(fd int, buf []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		return n, err
+	}
+}
+
+// top returns the indexes in recs of the n best records by better, best
+// first: a partial selection by insertion into a list of n, O(len(recs)·n)
+// at worst and close to O(len(recs)) in practice.
+func top(recs []procRec, n int, better func(a, b *procRec) bool, out []int) []int {
+	out = out[:0]
+	if n <= 0 {
+		return out
+	}
+	for i := range recs {
+		r := &recs[i]
+		if len(out) == n && !better(r, &recs[out[n-1]]) {
+			continue
+		}
+		j := len(out)
+		if j < n {
+			out = append(out, i)
+		} else {
+			j = n - 1
+		}
+		for j > 0 && better(r, &recs[out[j-1]]) {
+			out[j] = out[j-1]
+			j--
+		}
+		out[j] = i
+	}
+	return out
+}
+
+// byCPU and byRSS order processes, ties broken by the lower PID.
+func byCPU(a, b *procRec) bool {
+	if a.cpu != b.cpu {
+		return a.cpu > b.cpu
+	}
+	return a.pid < b.pid
+}
+
+func byRSS(a, b *procRec) bool {
+	if a.rss != b.rss {
+		return a.rss > b.rss
+	}
+	return a.pid < b.pid
+}
+
+// processes returns the capture objects of the given records of the current
+// scan, reading each command line once per sample.
+func (s *Sampler) processes(idx []int, cmdlines map[int]string) []capture.Process {
+	out := make([]capture.Process, 0, len(idx))
+	for _, i := range idx {
+		r := &s.recs[i]
+		cmd, ok := cmdlines[r.pid]
+		if !ok {
+			cmd = s.cmdline(r.pid)
+			cmdlines[r.pid] = cmd
+		}
+		out = append(out, capture.Process{
+			PID:        r.pid,
+			Name:       string(s.names[r.nameOff : r.nameOff+uint32(r.nameLen)]),
+			Cmdline:    cmd,
+			State:      string(r.state),
+			CPUPercent: round2(r.cpu),
+			RSSBytes:   r.rss * s.pageSize,
+			Threads:    int(r.threads),
+		})
+	}
+	return out
+}
+
+// cmdline returns the redacted command line of pid; "" for a kernel thread
+// or a process that has exited since the scan (it is still reported, with
+// what the scan saw).
+func (s *Sampler) cmdline(pid int) string {
+	b, err := readFile(filepath.Join(s.root, strconv.Itoa(pid), "cmdline"), &s.fileBuf, maxCmdlineRead)
+	if err != nil {
+		return ""
+	}
+	return Redact(splitCmdline(b))
+}
+
+// serviceIdx returns the indexes in s.recs of the given PIDs, in PID order,
+// skipping PIDs the scan did not see.
+func (s *Sampler) serviceIdx(pids []int) []int {
+	sorted := slices.Clone(pids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	idx := make([]int, 0, len(sorted))
+	for _, pid := range sorted {
+		if sl, ok := s.procs[pid]; ok {
+			idx = append(idx, int(sl.idx))
+		}
+	}
+	return idx
+}

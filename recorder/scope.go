@@ -1,0 +1,153 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/preflight-rec/preflight/cgroup"
+	"github.com/preflight-rec/preflight/recorder/capture"
+)
+
+// scope is the service's cgroup as the recorder sees it: the seam between
+// the recorder and package cgroup. Its methods other than start run on the
+// recorder's goroutine.
+type scope struct {
+	fs   *cgroup.FS
+	w    *cgroup.Watcher
+	unit string
+	log  zerolog.Logger
+	wg   sync.WaitGroup
+
+	// The previous CPU usage reading, for the service's CPU percent.
+	cpuPath string
+	cpuUsec uint64
+	cpuAt   time.Time
+}
+
+// newScope returns the scope of cfg's service, or nil (logged) when this
+// machine has no cgroup file system the recorder can read.
+func newScope(cfg Config, root string, log zerolog.Logger) *scope {
+	fs, err := cgroup.NewFS(root)
+	if err != nil {
+		log.Warn().Err(err).Str("path", root).Msg("no cgroups: recording without the service's cgroup")
+		return nil
+	}
+	s := &scope{fs: fs, unit: cfg.Unit, log: log}
+	s.w = fs.NewWatcher(cgroup.Target{Unit: cfg.Unit, Path: cfg.Cgroup}, cgroup.WatchOptions{Logger: &s.log})
+	return s
+}
+
+// start runs the watcher until ctx is done and returns its events as
+// triggers.
+func (s *scope) start(ctx context.Context) <-chan trigger {
+	out := make(chan trigger, 16)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		if err := s.w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error().Err(err).Msg("cgroup watcher stopped")
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-s.w.Events():
+				select {
+				case out <- trigger{kind: ev.Kind, at: ev.At, detail: ev.Detail}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
+
+func (s *scope) wait() { s.wg.Wait() }
+
+// procs returns the cgroup watched now and its processes.
+func (s *scope) procs() (string, []int) {
+	path := s.w.Path()
+	if path == "" {
+		return "", nil
+	}
+	pids, err := s.fs.Procs(path)
+	if err != nil && !errors.Is(err, cgroup.ErrNotFound) {
+		s.log.Debug().Err(err).Str("cgroup", path).Msg("failed to read cgroup processes")
+	}
+	return path, pids
+}
+
+// service reads the cgroup's evidence for a sample.
+func (s *scope) service(path string, now time.Time, procs []capture.Process) *capture.Service {
+	if procs == nil {
+		procs = []capture.Process{}
+	}
+	svc := &capture.Service{Cgroup: path, Processes: procs, Pids: len(procs)}
+	st, err := s.fs.Stats(path)
+	if err != nil {
+		if !errors.Is(err, cgroup.ErrNotFound) {
+			s.log.Debug().Err(err).Str("cgroup", path).Msg("failed to read cgroup")
+		}
+		return svc
+	}
+	svc.MemoryBytes = st.MemoryBytes
+	svc.MemoryMaxBytes = st.MemoryMaxBytes
+	svc.MemoryPeakBytes = st.MemoryPeakBytes
+	svc.SwapBytes = st.SwapBytes
+	svc.OOMKills = st.OOMKills
+	svc.CPUUsageUsec = st.CPUUsageUsec
+	svc.CPUThrottledUsec = st.CPUThrottledUsec
+	svc.Tasks = st.PidsCurrent
+	svc.PidsMax = st.PidsMax
+	if p := st.Pressure; p != nil {
+		svc.Pressure = &capture.Pressure{
+			CPUSomeAvg10:    p.CPUSomeAvg10,
+			MemorySomeAvg10: p.MemorySomeAvg10,
+			MemoryFullAvg10: p.MemoryFullAvg10,
+			IOSomeAvg10:     p.IOSomeAvg10,
+			IOFullAvg10:     p.IOFullAvg10,
+		}
+	}
+	if u := st.CPUUsageUsec; u != nil {
+		if s.cpuPath == path && *u >= s.cpuUsec && now.After(s.cpuAt) {
+			pct := float64(*u-s.cpuUsec) / float64(now.Sub(s.cpuAt).Microseconds()) * 100
+			svc.CPUPercent = &pct
+		}
+		s.cpuPath, s.cpuUsec, s.cpuAt = path, *u, now
+	}
+	return svc
+}
+
+// addSystemd adds systemd's view of the unit to c, where systemd runs, and
+// reports whether it did.
+func (s *scope) addSystemd(c *capture.Capture) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	u, err := cgroup.ShowUnit(ctx, s.unit)
+	if err != nil {
+		if !errors.Is(err, cgroup.ErrNoSystemd) {
+			s.log.Debug().Err(err).Str("unit", s.unit).Msg("failed to read systemd's view of the unit")
+		}
+		return false
+	}
+	c.Systemd = &capture.Systemd{
+		Unit:           s.unit,
+		Result:         u.Result,
+		NRestarts:      u.NRestarts,
+		ExecMainStatus: u.ExecMainStatus,
+		ExecMainCode:   u.ExecMainCode,
+		MainPID:        u.MainPID,
+		ControlGroup:   u.ControlGroup,
+		ActiveState:    u.ActiveState,
+		SubState:       u.SubState,
+	}
+	return true
+}
