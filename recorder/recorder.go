@@ -64,6 +64,9 @@ type Options struct {
 	Hostname   string // "": os.Hostname
 	ProcRoot   string // "": /proc
 	CgroupRoot string // "": /sys/fs/cgroup
+	// Ready, if set, is called once the first sample is in the ring (the
+	// systemd unit's readiness notification).
+	Ready func()
 	// NoCgroup disables the service's cgroup scope (captures then have a
 	// null service and no exit or oom triggers).
 	NoCgroup bool
@@ -182,6 +185,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 		Msg("recorder started")
 
 	r.tick(ctx, time.Now())
+	if r.opt.Ready != nil {
+		r.opt.Ready()
+	}
 	ticker := time.NewTicker(r.cfg.Interval())
 	defer ticker.Stop()
 	for {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
@@ -50,11 +51,21 @@ func runStart(ctx context.Context, args []string, e env) error {
 		cfg.CaptureDir = c.dir
 	}
 	log := newLogger(e, cfg.LogLevel)
-	r, err := recorder.New(cfg, recorder.Options{Logger: log, Version: Version})
+	r, err := recorder.New(cfg, recorder.Options{Logger: log, Version: Version, Ready: notifyReady(log)})
 	if err != nil {
 		return err
 	}
 	return r.Run(ctx)
+}
+
+// notifyReady tells systemd (Type=notify) that the recorder is recording.
+// Outside systemd (no $NOTIFY_SOCKET) it does nothing.
+func notifyReady(log zerolog.Logger) func() {
+	return func() {
+		if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+			log.Warn().Err(err).Msg("failed to notify systemd of readiness")
+		}
+	}
 }
 
 // dirSet reports whether --dir was given on the command line.
