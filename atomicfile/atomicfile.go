@@ -69,34 +69,27 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// IsTemp reports whether a directory entry's name is one of WriteFile's
-// temporary files for a target whose name ends in suffix: "." + target name +
-// random digits.
-func IsTemp(name, suffix string) bool {
+// TempTarget returns the target name of one of WriteFile's temporary files
+// ("." + target name + random digits), and false for any other name.
+func TempTarget(name string) (string, bool) {
 	if !strings.HasPrefix(name, ".") {
-		return false
+		return "", false
 	}
-	i := strings.LastIndex(name, suffix)
-	if i < 0 {
-		return false
+	i := len(name)
+	for i > 1 && name[i-1] >= '0' && name[i-1] <= '9' {
+		i--
 	}
-	rest := name[i+len(suffix):]
-	if rest == "" {
-		return false
+	if i == len(name) || i == 1 {
+		return "", false
 	}
-	for _, c := range rest {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	return name[1:i], true
 }
 
 // CleanStale removes the temporary files that writers killed before their
-// rename left in dir, for targets whose names end in suffix. Only regular
-// files are removed; a missing dir is not an error. It returns the names
-// removed. Call it only when no other writer is using dir.
-func CleanStale(dir, suffix string) ([]string, error) {
+// rename left in dir, for the targets isTarget accepts. Only regular files
+// are removed; a missing dir is not an error. It returns the names removed.
+// Call it only when no other writer is writing those targets.
+func CleanStale(dir string, isTarget func(name string) bool) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -106,7 +99,10 @@ func CleanStale(dir, suffix string) ([]string, error) {
 	}
 	var removed []string
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !IsTemp(e.Name(), suffix) {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if t, ok := TempTarget(e.Name()); !ok || !isTarget(t) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {

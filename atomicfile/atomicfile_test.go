@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -38,18 +39,19 @@ func TestWriteFileMissingDir(t *testing.T) {
 	}
 }
 
-func TestIsTemp(t *testing.T) {
-	for name, want := range map[string]bool{
-		".2026-11-26T03-12-04.123Z.json8123412": true,
-		".x.json1":                              true,
-		"2026-11-26T03-12-04.123Z.json":         false,
-		".2026-11-26T03-12-04.123Z.json":        false,
-		".x.json12a":                            false,
-		".x.txt123":                             false,
-		".probe123":                             false,
+func TestTempTarget(t *testing.T) {
+	for name, want := range map[string]string{
+		".2026-11-26T03-12-04.123Z.json8123412": "2026-11-26T03-12-04.123Z.json",
+		".x.json1":                              "x.json",
+		"2026-11-26T03-12-04.123Z.json":         "",
+		".2026-11-26T03-12-04.123Z.json":        "",
+		".x.json12a":                            "",
+		".123":                                  "",
+		".":                                     "",
 	} {
-		if got := IsTemp(name, ".json"); got != want {
-			t.Errorf("IsTemp(%q) = %v, want %v", name, got, want)
+		got, ok := TempTarget(name)
+		if got != want || ok != (want != "") {
+			t.Errorf("TempTarget(%q) = %q, %v; want %q", name, got, ok, want)
 		}
 	}
 }
@@ -61,7 +63,8 @@ func TestCleanStale(t *testing.T) {
 	}
 	os.Mkdir(filepath.Join(dir, ".d.json7"), 0o700) // a directory is never removed
 	os.Symlink("/etc/passwd", filepath.Join(dir, ".l.json5"))
-	removed, err := CleanStale(dir, ".json")
+	isJSON := func(n string) bool { return strings.HasSuffix(n, ".json") }
+	removed, err := CleanStale(dir, isJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +83,7 @@ func TestCleanStale(t *testing.T) {
 	if _, err := os.Stat("/etc/passwd"); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := CleanStale(filepath.Join(dir, "missing"), ".json"); err != nil || r != nil {
+	if r, err := CleanStale(filepath.Join(dir, "missing"), isJSON); err != nil || r != nil {
 		t.Errorf("missing dir: %v %v", r, err)
 	}
 }

@@ -31,6 +31,7 @@ package recorder
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -93,6 +94,10 @@ type Recorder struct {
 	checkDone   chan capture.Check
 
 	inc *incident
+
+	started time.Time
+	stopped bool
+	stateErr bool // the last state write failed (logged once)
 }
 
 // incident is the open failure and its capture.
@@ -131,11 +136,8 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 	if err := r.prepareDir(); err != nil {
 		return nil, err
 	}
-	if removed, err := atomicfile.CleanStale(r.dir, capture.Ext); err != nil {
-		r.log.Warn().Err(err).Str("path", r.dir).Msg("failed to clean stale temporary files")
-	} else if len(removed) > 0 {
-		r.log.Info().Strs("files", removed).Str("path", r.dir).Msg("removed temporary files of a killed writer")
-	}
+	r.cleanStale(r.dir, func(name string) bool { _, ok := capture.ParseFileName(name); return ok })
+	r.cleanStale(r.stateDir(), func(name string) bool { return name == r.cfg.Service+capture.Ext })
 	var err error
 	if r.checker, err = health.New(cfg.HealthURL, cfg.Timeout()); err != nil {
 		return nil, &ConfigError{Name: cfg.Name("HealthURL"), Msg: err.Error()}
@@ -147,6 +149,16 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 		r.scope = newScope(cfg, opt.CgroupRoot, r.log)
 	}
 	return r, nil
+}
+
+// cleanStale removes the temporary files a killed writer left in dir.
+func (r *Recorder) cleanStale(dir string, isTarget func(string) bool) {
+	removed, err := atomicfile.CleanStale(dir, isTarget)
+	if err != nil {
+		r.log.Warn().Err(err).Str("path", dir).Msg("failed to clean stale temporary files")
+	} else if len(removed) > 0 {
+		r.log.Info().Strs("files", removed).Str("path", dir).Msg("removed temporary files of a killed writer")
+	}
 }
 
 // prepareDir creates the service's capture directory and proves that a file
@@ -184,6 +196,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 		Str("path", r.dir).
 		Msg("recorder started")
 
+	r.started = time.Now()
+	r.writeState()
+	defer func() { r.stopped = true; r.writeState() }()
 	r.tick(ctx, time.Now())
 	if r.opt.Ready != nil {
 		r.opt.Ready()
@@ -203,6 +218,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 				continue // cut short by shutdown: says nothing about the service
 			}
 			r.onCheck(c)
+			r.writeState()
 		case t := <-events:
 			r.onTrigger(t)
 		}
@@ -407,3 +423,55 @@ func unwrapPath(err error) error {
 
 // Dir returns the service's capture directory.
 func (r *Recorder) Dir() string { return r.dir }
+
+func (r *Recorder) stateDir() string { return filepath.Join(r.cfg.CaptureDir, capture.StateDir) }
+
+// writeState rewrites the recorder's live state file for 'preflight list'.
+// It is live state, not evidence: a failure is logged once and never stops
+// the recorder.
+func (r *Recorder) writeState() {
+	st := capture.State{
+		Service:         r.cfg.Service,
+		PID:             os.Getpid(),
+		Host:            r.opt.Hostname,
+		State:           r.liveState(),
+		UpdatedAt:       time.Now().UTC(),
+		StartedAt:       r.started.UTC(),
+		IntervalSeconds: r.cfg.IntervalSeconds,
+		TimeoutSeconds:  r.cfg.TimeoutSeconds,
+		HealthURL:       r.cfg.HealthURL,
+		Version:         r.opt.Version,
+	}
+	if checks := r.checks.snapshot(); len(checks) > 0 {
+		st.LastCheck = &checks[len(checks)-1]
+	}
+	if r.inc != nil {
+		st.OpenIncident = r.inc.name
+	}
+	data, err := json.Marshal(st)
+	if err == nil {
+		dir := r.stateDir()
+		if err = os.Mkdir(dir, DirMode); err == nil || errors.Is(err, os.ErrExist) {
+			err = atomicfile.WriteFile(dir, r.cfg.Service+capture.Ext, data, FileMode)
+		}
+	}
+	if err != nil && !r.stateErr {
+		r.log.Warn().Err(err).Msg("failed to write state file")
+	}
+	r.stateErr = err != nil
+}
+
+func (r *Recorder) liveState() string {
+	switch {
+	case r.stopped:
+		return capture.StateStopped
+	case r.unhealthy:
+		return capture.StateUnhealthy
+	case r.failures > 0 && r.healthyOnce:
+		return capture.StateFailing
+	case r.healthyOnce:
+		return capture.StateHealthy
+	default:
+		return capture.StateStarting
+	}
+}

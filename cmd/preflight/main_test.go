@@ -497,13 +497,31 @@ func TestSIGTERMIdle(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	readState := func() (st struct {
+		PID   int
+		State string
+	}) {
+		data, _ := os.ReadFile(filepath.Join(dir, ".state", "idle.json"))
+		json.Unmarshal(data, &st)
+		return st
+	}
+	waitFor(t, 5*time.Second, "state healthy", func() bool { return readState().State == "healthy" })
+	if st := readState(); st.PID != cmd.Process.Pid {
+		t.Errorf("state file pid %d, want %d", st.PID, cmd.Process.Pid)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
+	if st := readState(); st.State != "stopped" {
+		t.Errorf("state after SIGTERM %q, want stopped", st.State)
+	}
 	ents, _ := os.ReadDir(filepath.Join(dir, "idle"))
 	if len(ents) != 0 {
 		t.Errorf("idle recorder left files: %v", ents)
+	}
+	ents, _ = os.ReadDir(filepath.Join(dir, ".state"))
+	if len(ents) != 1 {
+		t.Errorf("state directory holds %v, want only idle.json", ents)
 	}
 }
