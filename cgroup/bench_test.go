@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/preflight-rec/preflight/cgroup/cgrouptest"
 )
 
 // BenchmarkPollOnce measures one look of the watcher (cgroup.procs, plus the
@@ -27,10 +29,10 @@ func BenchmarkPollOnce(b *testing.B) {
 	}
 	if f != nil {
 		cg := newRealCgroup(b, f)
-		p := startSleep(b)
-		cg.move(b, p.pid)
-		path = cg.path
-		b.Logf("real cgroup %s (%v layout, OOM counter in %s)", path, f.Layout(), map[bool]string{true: "v1 memory", false: "v2"}[cg.v1 != ""])
+		p := cgrouptest.StartSleep(b)
+		cg.Move(b, p.PID)
+		path = cg.Path
+		b.Logf("real cgroup %s (%v layout, OOM counter in %s)", path, f.Layout(), map[bool]string{true: "v1 memory", false: "v2"}[cg.V1Memory != ""])
 	} else {
 		root := b.TempDir()
 		writeTree(b, root, map[string]string{

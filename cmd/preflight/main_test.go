@@ -23,6 +23,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(allocHelperEnv) != "" {
+		allocHelper()
+		return
+	}
 	dir, err := os.MkdirTemp("", "preflight-cli-test")
 	if err != nil {
 		panic(err)
