@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/preflight-rec/preflight/cgroup/cgrouptest"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/preflight-rec/preflight/cgroup/cgrouptest"
 )
 
 // helperEnv selects a helper mode of the test binary, re-executed as a
