@@ -13,4 +13,7 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/mattn/go-colorable v0.1.14 // indirect
+require (
+	github.com/mattn/go-colorable v0.1.14 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
+)

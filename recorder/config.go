@@ -53,10 +53,12 @@ const (
 )
 
 // ConfigError is a configuration error that names the setting: the
-// environment variable (PREFLIGHT_X) or the YAML key.
+// environment variable (PREFLIGHT_X) or, from a YAML file, the file, line
+// and key.
 type ConfigError struct {
-	Name string // e.g. PREFLIGHT_INTERVAL_SECONDS
-	Msg  string
+	Name  string // e.g. PREFLIGHT_INTERVAL_SECONDS, or "preflight.yaml:7: interval_seconds"
+	Field string // the Config field, e.g. IntervalSeconds ("" when none applies)
+	Msg   string
 }
 
 func (e *ConfigError) Error() string { return e.Name + ": " + e.Msg }
@@ -64,6 +66,19 @@ func (e *ConfigError) Error() string { return e.Name + ": " + e.Msg }
 // ConfigFromEnv reads a Config from environ (KEY=VALUE pairs, as
 // os.Environ returns) and validates it. Every error is a *ConfigError.
 func ConfigFromEnv(environ []string) (Config, error) {
+	cfg, err := envConfig(environ)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// envConfig reads a Config from environ with the built-in defaults, without
+// validating it.
+func envConfig(environ []string) (Config, error) {
 	m := make(map[string]string, len(environ))
 	for _, kv := range environ {
 		if k, v, ok := strings.Cut(kv, "="); ok {
@@ -73,9 +88,6 @@ func ConfigFromEnv(environ []string) (Config, error) {
 	cfg, err := env.ParseAsWithOptions[Config](env.Options{Environment: m, Prefix: EnvPrefix})
 	if err != nil {
 		return cfg, envError(err, m)
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, err
 	}
 	return cfg, nil
 }
@@ -91,7 +103,7 @@ func envError(err error, m map[string]string) error {
 			if f.Type.Kind() == reflect.Int {
 				what = "a whole number"
 			}
-			return &ConfigError{Name: name, Msg: fmt.Sprintf("%q is not %s", m[name], what)}
+			return &ConfigError{Name: name, Field: pe.Name, Msg: fmt.Sprintf("%q is not %s", m[name], what)}
 		}
 	}
 	return &ConfigError{Name: "environment", Msg: err.Error()}
@@ -101,7 +113,7 @@ func envError(err error, m map[string]string) error {
 // unit). Errors name the environment variable.
 func (c *Config) Validate() error {
 	bad := func(field, format string, a ...any) error {
-		return &ConfigError{Name: c.Name(field), Msg: fmt.Sprintf(format, a...)}
+		return &ConfigError{Name: c.Name(field), Field: field, Msg: fmt.Sprintf(format, a...)}
 	}
 	if c.Service == "" {
 		return bad("Service", "required (the service's instance name)")

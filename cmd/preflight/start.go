@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/mattn/go-isatty"
@@ -13,26 +15,36 @@ import (
 	"github.com/preflight-rec/preflight/recorder"
 )
 
-const startUsage = `Usage: preflight start [--config FILE] [--dir DIR]
+const startUsage = `Usage: preflight start [--config FILE] [--check] [--dir DIR]
 
-Runs the recorder in the foreground until SIGTERM or SIGINT; a capture being
+Runs recorders in the foreground until SIGTERM or SIGINT; a capture being
 written completes first, then it exits 0. systemd runs this.
 
 Without --config, one recorder is configured from PREFLIGHT_* environment
 variables (see README.md): PREFLIGHT_SERVICE and PREFLIGHT_HEALTH_URL are
-required. --dir overrides PREFLIGHT_CAPTURE_DIR.
+required. With --config, one recorder per service of the YAML file runs in
+this process, each exactly as a single recorder would.
+
+Precedence: --dir, then the file (a service's keys, then its defaults and
+capture_dir), then PREFLIGHT_* variables, then the built-in defaults.
+
+--check validates the configuration, prints the effective configuration of
+every service as YAML, and exits without starting anything.
 
 Logs go to stderr: JSON lines, or readable text on a terminal.
 
-Example:
+Examples:
   PREFLIGHT_SERVICE=dead-drop \
   PREFLIGHT_HEALTH_URL=http://127.0.0.1:8080/health \
   PREFLIGHT_INTERVAL_SECONDS=5 preflight start --dir /tmp/captures
+
+  preflight start --config /etc/preflight/preflight.yaml --check
 `
 
 func runStart(ctx context.Context, args []string, e env) error {
 	c := newCommand("start", startUsage, e)
 	config := c.fs.String("config", "", "YAML configuration file")
+	check := c.fs.Bool("check", false, "validate and print the configuration, start nothing")
 	pos, err := c.parse(args, e)
 	if err != nil {
 		return helpOK(err)
@@ -40,31 +52,70 @@ func runStart(ctx context.Context, args []string, e env) error {
 	if err := c.positional(pos, 0, 0); err != nil {
 		return err
 	}
-	if *config != "" {
-		return usageErr("start: --config is not supported yet; configure with PREFLIGHT_* variables")
-	}
-	cfg, err := recorder.ConfigFromEnv(e.environ)
+	cfgs, err := loadConfigs(*config, e)
 	if err != nil {
 		return err
 	}
-	if dirSet(c) {
-		cfg.CaptureDir = c.dir
+	for i := range cfgs {
+		if dirSet(c) {
+			cfgs[i].CaptureDir = c.dir
+		}
 	}
-	log := newLogger(e, cfg.LogLevel)
-	r, err := recorder.New(cfg, recorder.Options{Logger: log, Version: Version, Ready: notifyReady(log)})
-	if err != nil {
+	if *check {
+		out, err := recorder.MarshalConfigs(cfgs)
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(out)
 		return err
 	}
-	return r.Run(ctx)
+
+	// Every recorder is prepared before any starts: one that cannot start
+	// stops them all, with its reason.
+	var ready sync.WaitGroup
+	ready.Add(len(cfgs))
+	recs := make([]*recorder.Recorder, len(cfgs))
+	for i, cfg := range cfgs {
+		log := newLogger(e, cfg.LogLevel)
+		recs[i], err = recorder.New(cfg, recorder.Options{Logger: log, Version: Version, Ready: ready.Done})
+		if err != nil {
+			return err
+		}
+	}
+	go func() {
+		ready.Wait()
+		notifyReady(newLogger(e, cfgs[0].LogLevel))
+	}()
+	var wg sync.WaitGroup
+	for _, r := range recs {
+		wg.Go(func() { _ = r.Run(ctx) })
+	}
+	wg.Wait()
+	return nil
 }
 
-// notifyReady tells systemd (Type=notify) that the recorder is recording.
-// Outside systemd (no $NOTIFY_SOCKET) it does nothing.
-func notifyReady(log zerolog.Logger) func() {
-	return func() {
-		if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
-			log.Warn().Err(err).Msg("failed to notify systemd of readiness")
+// loadConfigs reads the recorders' configuration: from the YAML file when
+// one is named, else one recorder from the environment.
+func loadConfigs(file string, e env) ([]recorder.Config, error) {
+	if file == "" {
+		cfg, err := recorder.ConfigFromEnv(e.environ)
+		if err != nil {
+			return nil, err
 		}
+		return []recorder.Config{cfg}, nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usageErr(fmt.Sprintf("failed to read configuration: %v", err))
+	}
+	return recorder.ConfigsFromYAML(file, data, e.environ)
+}
+
+// notifyReady tells systemd (Type=notify) that every recorder is
+// recording. Outside systemd (no $NOTIFY_SOCKET) it does nothing.
+func notifyReady(log zerolog.Logger) {
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		log.Warn().Err(err).Msg("failed to notify systemd of readiness")
 	}
 }
 
