@@ -265,7 +265,7 @@ func TestBlackBox(t *testing.T) {
 		t.Errorf("list --json: %+v", listed)
 	}
 	r = preflight(t, nil, "last", "x", "--dir", dir)
-	for _, want := range []string{"x failed at", "health", "HTTP 503", "Timeline", "Top CPU before the failure", "Service processes", files[0]} {
+	for _, want := range []string{"x failed at", "health", "HTTP 503", "Timeline", "Top CPU before the failure", files[0]} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("last report lacks %q:\n%s", want, r.stdout)
 		}
