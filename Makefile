@@ -23,8 +23,55 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
+# Go benchmarks (benchstat-comparable: make bench | tee new.txt), then the
+# side-by-side run with atop and sadc, which writes docs/benchmarks.md (root).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./...
+	GO=$(GO) bench/overhead
 
 clean:
 	rm -rf bin demo
+
+# Installing: see packaging/README.md. `make install` copies what `make build`
+# made (build as yourself, install as root): make build && sudo make install.
+# make install DESTDIR=/tmp/stage PREFIX=/usr lays out the tree the .deb has.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/preflight
+SYSCONFDIR ?= /etc
+UNIT       := $(DESTDIR)$(LIBDIR)/systemd/system/preflight@.service
+# nfpm, pinned, fetched through the Go module proxy only.
+NFPM       := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+# A Debian version from git describe: v1.2.3-4-gabc → 1.2.3~4~gabc; no tag → 0.0.0~git<hash>.
+DEB_VERSION = $(shell echo '$(VERSION)' | sed -E 's/^v//; /^[0-9]/!s/^/0.0.0~git/; s/-/~/g')
+
+.PHONY: install deb e2e
+
+install:
+	@test -x $(BIN) || { echo "make install: no $(BIN): run make build first" >&2; exit 1; }
+	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/preflight
+	install -d -m 0755 $(dir $(UNIT)) $(DESTDIR)$(SYSCONFDIR)/preflight
+	sed 's|/usr/bin/preflight|$(BINDIR)/preflight|' packaging/systemd/preflight@.service > $(UNIT)
+	chmod 0644 $(UNIT)
+	install -D -m 0644 packaging/sysusers.d/preflight.conf $(DESTDIR)$(LIBDIR)/sysusers.d/preflight.conf
+	install -D -m 0644 packaging/tmpfiles.d/preflight.conf $(DESTDIR)$(LIBDIR)/tmpfiles.d/preflight.conf
+	install -D -m 0644 packaging/preflight.1 $(DESTDIR)$(MANDIR)/man1/preflight.1
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 docs/capture-format.md $(DESTDIR)$(DOCDIR)/capture-format.md
+	install -D -m 0644 packaging/README.md $(DESTDIR)$(DOCDIR)/packaging.md
+	install -D -m 0644 packaging/examples/dead-drop.env $(DESTDIR)$(DOCDIR)/examples/dead-drop.env
+	install -D -m 0644 packaging/examples/preflight.yaml $(DESTDIR)$(DOCDIR)/examples/preflight.yaml
+	@echo "then, as root: systemd-sysusers preflight.conf && systemd-tmpfiles --create preflight.conf && systemctl daemon-reload"
+
+# bin/preflight_VERSION_ARCH.deb, from packaging/nfpm.yaml.
+deb: build
+	mkdir -p bin/deb
+	cp $(BIN) bin/deb/preflight
+	gzip -9n < packaging/preflight.1 > bin/deb/preflight.1.gz
+	NFPM_VERSION='$(DEB_VERSION)' NFPM_ARCH=$$($(GO) env GOARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target bin/
+
+# The real-systemd end-to-end test of the unit and the package (root; also part of make test).
+e2e:
+	$(GO) test -race -count=1 -v ./packaging/e2e/

@@ -26,6 +26,8 @@ type scope struct {
 	cpuPath string
 	cpuUsec uint64
 	cpuAt   time.Time
+
+	systemdWarned bool // the failure to read systemd's view was logged
 }
 
 // newScope returns the scope of cfg's service, or nil (logged) when this
@@ -133,8 +135,9 @@ func (s *scope) addSystemd(c *capture.Capture) bool {
 	defer cancel()
 	u, err := cgroup.ShowUnit(ctx, s.unit)
 	if err != nil {
-		if !errors.Is(err, cgroup.ErrNoSystemd) {
-			s.log.Debug().Err(err).Str("unit", s.unit).Msg("failed to read systemd's view of the unit")
+		if !errors.Is(err, cgroup.ErrNoSystemd) && !s.systemdWarned {
+			s.systemdWarned = true
+			s.log.Warn().Err(err).Str("unit", s.unit).Msg("failed to read systemd's view of the unit: captures will lack it")
 		}
 		return false
 	}

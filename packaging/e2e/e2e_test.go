@@ -1,0 +1,530 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/preflight-rec/preflight/recorder/capture"
+)
+
+// The test's service and its recorder.
+const (
+	service      = "dead-drop"
+	unit         = service + ".service"
+	recorderUnit = "preflight@" + service + ".service"
+	healthURL    = "http://127.0.0.1:8080/health"
+	captureDir   = "/var/lib/preflight"
+	memoryMax    = 64 << 20
+	waitTimeout  = 20 * time.Second
+)
+
+// deadDropUnit is the service the test breaks.
+var deadDropUnit = fmt.Sprintf(`[Unit]
+Description=dead-drop, the service preflight's end-to-end test breaks
+StartLimitIntervalSec=0
+
+[Service]
+ExecStart=/usr/local/bin/dead-drop serve 127.0.0.1:8080
+Restart=always
+RestartSec=100ms
+MemoryMax=%d
+`, memoryMax)
+
+// recorderEnv is /etc/preflight/dead-drop.env: fast, so the test is short.
+const recorderEnv = `PREFLIGHT_HEALTH_URL=` + healthURL + `
+PREFLIGHT_INTERVAL_SECONDS=0.2
+PREFLIGHT_BUFFER_SAMPLES=10
+PREFLIGHT_LOG_LEVEL=debug
+`
+
+const e2eTarget = `[Unit]
+Description=preflight end-to-end test: basic.target and no more
+Requires=basic.target
+After=basic.target
+`
+
+// TestSystemd runs preflight@dead-drop.service under a real systemd and
+// breaks dead-drop three ways; see the package doc.
+func TestSystemd(t *testing.T) {
+	requireNamespaces(t)
+	start := time.Now()
+	b := build(t)
+	work := t.TempDir()
+	stage := filepath.Join(work, "stage")
+	makeInstall(t, stage, b.preflight)
+	stageTest(t, stage, b.deadDrop)
+
+	m := boot(t, work, stage)
+	t.Logf("booted in %s", time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if t.Failed() {
+			j, _ := m.run("journalctl", "--no-pager", "-o", "short-precise", "-n", "200", "-u", unit, "-u", recorderUnit)
+			t.Logf("journal:\n%s", j)
+		}
+	})
+
+	// What the package's postinst does; `make install` users run the same.
+	m.must("sh", "/usr/local/share/preflight-e2e/postinst", "configure")
+	m.must("systemctl", "start", unit)
+	waitFor(t, "dead-drop to answer", func() error {
+		_, err := m.run("dead-drop", "get", healthURL)
+		return err
+	})
+	// Type=notify: this returns once the first sample is in the ring.
+	m.must("systemctl", "start", recorderUnit)
+	if s := strings.TrimSpace(m.must("systemctl", "is-active", recorderUnit)); s != "active" {
+		t.Fatalf("%s is %s", recorderUnit, s)
+	}
+	waitState(t, m, func(s *capture.State) bool { return s.State == capture.StateHealthy })
+	time.Sleep(time.Second) // a few more samples of the healthy service in the ring
+	seen := map[string]bool{}
+
+	t.Run("kill -9 is an exit capture", func(t *testing.T) {
+		pid := mainPID(t, m, unit)
+		m.must("kill", "-9", strconv.Itoa(pid))
+		c := waitCapture(t, m, seen)
+		// The exit is seen within milliseconds; a health check that fails
+		// in those milliseconds may come first, in the same incident.
+		if !hasTrigger(c, capture.TriggerExit) {
+			t.Errorf("triggers %s, want exit", kinds(c))
+		}
+		pre := before(c)
+		if len(pre) == 0 {
+			t.Fatal("no sample before the failure")
+		}
+		if !slices.ContainsFunc(pre, func(s capture.Sample) bool { return hasProcess(s.Service, pid, "dead-drop") }) {
+			t.Errorf("no sample before the failure lists dead-drop's process %d", pid)
+		}
+		if svc := pre[len(pre)-1].Service; svc == nil || svc.Cgroup != "/system.slice/"+unit {
+			t.Errorf("service before the failure = %+v, want the cgroup /system.slice/%s", svc, unit)
+		}
+		seesHost(t, c)
+		sd := c.Systemd
+		if sd == nil {
+			t.Fatal("no systemd object: systemctl show failed under the unit")
+		}
+		t.Logf("exit: triggers %s; systemd: result=%s n_restarts=%s exec_main_code=%s exec_main_status=%s sub_state=%s",
+			kinds(c), sd.Result, fmtInt(sd.NRestarts), sd.ExecMainCode, fmtInt(sd.ExecMainStatus), sd.SubState)
+		// systemctl show runs right after the capture is written, before
+		// or after the restart; a later trigger of the incident re-reads it.
+		killed := sd.Result == "signal" && sd.ExecMainCode == "killed" && sd.ExecMainStatus != nil && *sd.ExecMainStatus == 9
+		restarted := sd.NRestarts != nil && *sd.NRestarts >= 1
+		if sd.Unit != unit || sd.NRestarts == nil || !(killed || restarted) {
+			t.Errorf("systemd = %+v, want %s killed by signal 9 or restarted", sd, unit)
+		}
+		if n := restarts(t, m); n < 1 {
+			t.Errorf("NRestarts = %d after kill -9", n)
+		}
+	})
+
+	t.Run("HTTP 503 is a health capture", func(t *testing.T) {
+		m.must("dead-drop", "get", "http://127.0.0.1:8080/sick?for=1s")
+		c := waitCapture(t, m, seen)
+		if c.Triggers[0].Kind != capture.TriggerHealth || c.Triggers[0].Detail != "HTTP 503" {
+			t.Errorf("first trigger = %+v, want health HTTP 503", c.Triggers[0])
+		}
+		if slices.ContainsFunc(c.Triggers, func(tr capture.Trigger) bool { return tr.Kind != capture.TriggerHealth }) {
+			t.Errorf("triggers %s: the service did not exit", kinds(c))
+		}
+		if c.HealthError != "HTTP 503" {
+			t.Errorf("health_error = %q, want HTTP 503", c.HealthError)
+		}
+		t.Logf("health: triggers %s, health_error %q, %d samples", kinds(c), c.HealthError, len(c.Samples))
+	})
+
+	t.Run("allocating past MemoryMax is an oom capture", func(t *testing.T) {
+		pid := mainPID(t, m, unit)
+		m.must("dead-drop", "get", "http://127.0.0.1:8080/eat?mb=256")
+		c := waitCapture(t, m, seen)
+		if !hasTrigger(c, capture.TriggerOOM) {
+			t.Errorf("triggers %s, want oom", kinds(c))
+		}
+		last := c.Samples[len(c.Samples)-1].Service
+		if last == nil {
+			t.Fatal("no service in the sample at the failure")
+		}
+		if last.OOMKills == nil || *last.OOMKills < 1 {
+			t.Errorf("oom_kills at the failure = %s, want >= 1", fmtUint(last.OOMKills))
+		}
+		if last.MemoryMaxBytes == nil || *last.MemoryMaxBytes != memoryMax {
+			t.Errorf("memory_max_bytes = %s, want %d", fmtUint(last.MemoryMaxBytes), memoryMax)
+		}
+		if after := mainPID(t, m, unit); after != pid {
+			t.Errorf("MainPID %d → %d: the OOM killer took the main process, not the eater", pid, after)
+		}
+		t.Logf("oom: triggers %s, oom_kills %s, memory_max_bytes %s", kinds(c), fmtUint(last.OOMKills), fmtUint(last.MemoryMaxBytes))
+	})
+
+	t.Run("operators of the group preflight read captures", func(t *testing.T) {
+		gid := lookupID(t, m.path("/etc/group"), "preflight")
+		operator := []string{"setpriv", "--reuid=65534", "--regid=65534", "--groups=" + strconv.Itoa(gid), "--", "preflight"}
+		out := m.must(append(operator, "list")...)
+		if !strings.Contains(out, service) {
+			t.Errorf("preflight list:\n%s\nwant %s", out, service)
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(m.must(append(operator, "list", service, "--json")...)), &rows); err != nil || len(rows) != 3 {
+			t.Errorf("preflight list %s --json: %d rows, %v; want 3", service, len(rows), err)
+		}
+		out = m.must(append(operator, "last", service)...)
+		if !strings.Contains(out, "oom") {
+			t.Errorf("preflight last %s:\n%s\nwant the oom capture", service, out)
+		}
+		t.Logf("preflight list, as nobody in group preflight:\n%s", m.must(append(operator, "list")...))
+
+		out, err := m.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "preflight", "list")
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("preflight list outside the group: %q, %v; want exit 1, permission denied", out, err)
+		}
+	})
+
+	t.Run("the recorder can write nowhere but its capture directory", func(t *testing.T) {
+		pid := mainPID(t, m, recorderUnit)
+		uid := lookupID(t, m.path("/etc/passwd"), "preflight")
+		gid := lookupID(t, m.path("/etc/group"), "preflight")
+		status := m.must("cat", fmt.Sprintf("/proc/%d/status", pid))
+		for _, want := range []string{fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", uid, uid, uid, uid), "CapEff:\t0000000000000000", "NoNewPrivs:\t1"} {
+			if !strings.Contains(status, want) {
+				t.Errorf("recorder's /proc/%d/status lacks %q", pid, want)
+			}
+		}
+		// find in the recorder's mount namespace, with its credentials:
+		// -writable asks access(2), which also says EROFS.
+		out, _ := m.run("nsenter", "-t", strconv.Itoa(pid), "-m", "--",
+			"setpriv", "--reuid="+strconv.Itoa(uid), "--regid="+strconv.Itoa(gid), "--clear-groups", "--",
+			"find", "/", "-path", "/proc", "-prune", "-o", "(", "-type", "d", "-o", "-type", "f", ")", "-writable", "-print")
+		writable := strings.Fields(out)
+		if !slices.Contains(writable, captureDir+"/"+service) {
+			t.Errorf("writable paths %v lack %s/%s", writable, captureDir, service)
+		}
+		for _, p := range writable {
+			if p != captureDir && !strings.HasPrefix(p, captureDir+"/") {
+				t.Errorf("the recorder's user can write %s", p)
+			}
+		}
+		t.Logf("writable by the recorder: %v", writable)
+	})
+	t.Run("the recorder logged no warning but the failures", func(t *testing.T) {
+		for line := range strings.Lines(m.must("journalctl", "--no-pager", "-o", "cat", "-u", recorderUnit)) {
+			if (strings.Contains(line, `"level":"warn"`) || strings.Contains(line, `"level":"error"`)) &&
+				!strings.Contains(line, `"message":"service failed"`) {
+				t.Errorf("recorder: %s", line)
+			}
+		}
+	})
+	t.Logf("TestSystemd ran %s", time.Since(start).Round(time.Millisecond))
+}
+
+// binaries are the freshly built programs.
+type binaries struct{ preflight, deadDrop string }
+
+var (
+	buildOnce sync.Once
+	built     binaries
+	buildErr  error
+	buildDir  string
+)
+
+// build builds preflight and deaddrop once per test binary.
+func build(t *testing.T) binaries {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "preflight-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		built = binaries{filepath.Join(buildDir, "preflight"), filepath.Join(buildDir, "dead-drop")}
+		for _, b := range []struct{ out, pkg string }{{built.preflight, "./cmd/preflight"}, {built.deadDrop, "./packaging/e2e/deaddrop"}} {
+			cmd := exec.Command("go", "build", "-ldflags", "-X main.Version=e2e", "-o", b.out, b.pkg)
+			cmd.Dir = repoRoot(t)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return built
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// repoRoot is the repository's root: the test runs in packaging/e2e.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(root, "go.mod"))
+	}
+	if err != nil {
+		t.Fatalf("failed to find the repository root: %v", err)
+	}
+	return root
+}
+
+// makeInstall runs `make install` of bin into stage, as the .deb lays it out.
+func makeInstall(t *testing.T, stage, bin string) {
+	t.Helper()
+	cmd := exec.Command("make", "-s", "install", "DESTDIR="+stage, "PREFIX=/usr", "BIN="+bin)
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+}
+
+// stageTest adds the test's own files to the stage: dead-drop, the
+// recorder's env file, the postinst, e2e.target, and masks of every service
+// the host enables (the overlay shares the host's /etc).
+func stageTest(t *testing.T, stage, deadDrop string) {
+	t.Helper()
+	bin, err := os.ReadFile(deadDrop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	postinst, err := os.ReadFile(filepath.Join(repoRoot(t), "packaging/deb/postinst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []struct {
+		path string
+		mode os.FileMode
+		data []byte
+	}{
+		{"usr/local/bin/dead-drop", 0o755, bin},
+		{"usr/local/share/preflight-e2e/postinst", 0o755, postinst},
+		{"etc/systemd/system/" + unit, 0o644, []byte(deadDropUnit)},
+		{"etc/systemd/system/e2e.target", 0o644, []byte(e2eTarget)},
+		{"etc/preflight/" + service + ".env", 0o644, []byte(recorderEnv)},
+	}
+	for _, f := range files {
+		p := filepath.Join(stage, f.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.data, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range hostServices(t) {
+		if err := os.Symlink("/dev/null", filepath.Join(stage, "etc/systemd/system", name)); err != nil && !errors.Is(err, os.ErrExist) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// hostServices are the units the host enables (its /etc/systemd/system/
+// *.wants and SysV rc links without a native unit): masked in the overlay,
+// so that booting starts none of the host's daemons.
+func hostServices(t *testing.T) []string {
+	var names []string
+	wants, _ := filepath.Glob("/etc/systemd/system/*.wants/*")
+	for _, w := range wants {
+		switch filepath.Ext(w) {
+		case ".service", ".timer", ".socket", ".path":
+			names = append(names, filepath.Base(w))
+		}
+	}
+	rc, _ := filepath.Glob("/etc/rc[2-5].d/S*")
+	for _, l := range rc {
+		name := strings.TrimLeft(strings.TrimPrefix(filepath.Base(l), "S"), "0123456789") + ".service"
+		if _, err := os.Stat(filepath.Join("/lib/systemd/system", name)); err == nil {
+			continue // a native unit: started only if enabled, above
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// waitFor polls f until it succeeds or waitTimeout passes.
+func waitFor(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitState waits until the recorder's state file satisfies ok.
+func waitState(t *testing.T, m *machine, ok func(*capture.State) bool) *capture.State {
+	t.Helper()
+	var st *capture.State
+	waitFor(t, "the recorder's state", func() error {
+		var err error
+		if st, err = capture.ReadState(m.path(captureDir), service); err != nil {
+			return err
+		}
+		if !ok(st) {
+			return fmt.Errorf("state %s, open incident %q", st.State, st.OpenIncident)
+		}
+		return nil
+	})
+	return st
+}
+
+// waitCapture waits for a capture not in seen, then for its incident to
+// end (a healthy check), and returns it as it stands then.
+func waitCapture(t *testing.T, m *machine, seen map[string]bool) *capture.Capture {
+	t.Helper()
+	var name string
+	waitFor(t, "a new capture", func() error {
+		entries, err := os.ReadDir(m.path(filepath.Join(captureDir, service)))
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), capture.Ext) && !seen[e.Name()] {
+				name = e.Name()
+				return nil
+			}
+		}
+		return errors.New("none yet")
+	})
+	seen[name] = true
+	path := m.path(filepath.Join(captureDir, service, name))
+	var c *capture.Capture
+	waitFor(t, "the incident to end", func() error {
+		var err error
+		if c, _, err = capture.Read(path); err != nil {
+			return err
+		}
+		st, err := capture.ReadState(m.path(captureDir), service)
+		if err != nil {
+			return err
+		}
+		// A state written after a healthy check that started after the
+		// incident's latest trigger: the incident is over.
+		last := c.Triggers[len(c.Triggers)-1].At
+		if st.OpenIncident != "" || st.LastCheck == nil || !st.LastCheck.OK || !st.LastCheck.At.After(last) {
+			return fmt.Errorf("state %s, open incident %q", st.State, st.OpenIncident)
+		}
+		return nil
+	})
+	c, _, err := capture.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// before returns the samples taken before the incident's first trigger.
+func before(c *capture.Capture) []capture.Sample {
+	var pre []capture.Sample
+	for _, s := range c.Samples {
+		if s.At.Before(c.TransitionTime) {
+			pre = append(pre, s)
+		}
+	}
+	return pre
+}
+
+func hasProcess(svc *capture.Service, pid int, name string) bool {
+	return svc != nil && slices.ContainsFunc(svc.Processes, func(p capture.Process) bool { return p.PID == pid && p.Name == name })
+}
+
+// seesHost checks that the recorder saw the host's processes, not only its
+// own user's: PID 1 (root's systemd) in a top list.
+func seesHost(t *testing.T, c *capture.Capture) {
+	t.Helper()
+	for _, s := range c.Samples {
+		for _, p := range append(slices.Clone(s.TopCPU), s.TopMemory...) {
+			if p.PID == 1 && p.Name == "systemd" {
+				return
+			}
+		}
+	}
+	t.Errorf("no sample lists PID 1 (systemd) among its top processes: the recorder does not see the host's processes")
+}
+
+func mainPID(t *testing.T, m *machine, u string) int {
+	t.Helper()
+	n, err := strconv.Atoi(strings.TrimSpace(m.must("systemctl", "show", "-p", "MainPID", "--value", u)))
+	if err != nil || n == 0 {
+		t.Fatalf("%s has no MainPID (%v)", u, err)
+	}
+	return n
+}
+
+func restarts(t *testing.T, m *machine) int {
+	t.Helper()
+	n, err := strconv.Atoi(strings.TrimSpace(m.must("systemctl", "show", "-p", "NRestarts", "--value", unit)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// lookupID finds name's ID (the third field) in an /etc/passwd or
+// /etc/group file.
+func lookupID(t *testing.T, file, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Split(line, ":")
+		if len(f) > 2 && f[0] == name {
+			id, err := strconv.Atoi(f[2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+	}
+	t.Fatalf("%s has no %s", file, name)
+	return 0
+}
+
+func hasTrigger(c *capture.Capture, kind string) bool {
+	return slices.ContainsFunc(c.Triggers, func(tr capture.Trigger) bool { return tr.Kind == kind })
+}
+
+func kinds(c *capture.Capture) string {
+	var k []string
+	for _, tr := range c.Triggers {
+		k = append(k, tr.Kind)
+	}
+	return "[" + strings.Join(k, " ") + "]"
+}
+
+func fmtInt(p *int) string {
+	if p == nil {
+		return "null"
+	}
+	return strconv.Itoa(*p)
+}
+
+func fmtUint(p *uint64) string {
+	if p == nil {
+		return "null"
+	}
+	return strconv.FormatUint(*p, 10)
+}
