@@ -1,71 +1,249 @@
 package main
 
+// The readers' output: the report of one capture ('last', 'show'), and the
+// table renderer 'list' shares with it. docs/readers.md describes the layout.
+//
+// Output manners: the width is $COLUMNS, else the terminal's, else unlimited
+// (a pipe gets whole lines); colour only on a terminal and never with
+// NO_COLOR set or TERM=dumb. Every time is shown in the local zone and
+// relative to now (headline, list) or to the failure (everything else).
+
 import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
+
+	"github.com/mattn/go-isatty"
+	"golang.org/x/sys/unix"
 
 	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/findings"
 )
 
-// writeReport prints a capture for a person: what failed and when, the
-// samples as a timeline, the top processes at the failure, the file's path.
-// It fits 80 columns for the usual values.
-func writeReport(w io.Writer, c *capture.Capture, path string) error {
+// The clock and zone of the readers; tests fix them.
+var (
+	now  = time.Now
+	zone = time.Local
+)
+
+// maxTimelineRows is how many samples before the failure the timeline
+// shows at most: the most recent ones.
+const maxTimelineRows = 40
+
+// maxServiceProcs is how many of the service's processes a report lists.
+const maxServiceProcs = 10
+
+// out is how the readers print.
+type out struct {
+	width int // columns; 0: unlimited
+	color bool
+	now   time.Time
+}
+
+func newOut(e env) out {
+	o := out{now: now()}
+	f, isFile := e.stdout.(*os.File)
+	if n, err := strconv.Atoi(e.getenv("COLUMNS")); err == nil && n > 0 {
+		o.width = n
+	} else if isFile {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			o.width = int(ws.Col)
+		}
+	}
+	o.color = isFile && isatty.IsTerminal(f.Fd()) && e.getenv("NO_COLOR") == "" && e.getenv("TERM") != "dumb"
+	return o
+}
+
+// SGR attributes.
+const (
+	bold   = "1"
+	dim    = "2"
+	red    = "31"
+	green  = "32"
+	yellow = "33"
+)
+
+// paint wraps s in an SGR sequence when colour is on.
+func (o out) paint(sgr, s string) string {
+	if !o.color || sgr == "" || s == "" {
+		return s
+	}
+	return "\x1b[" + sgr + "m" + s + "\x1b[0m"
+}
+
+// fit cuts s to the width available after indent columns; unlimited width
+// leaves it whole.
+func (o out) fit(s string, indent int) string {
+	if o.width == 0 {
+		return s
+	}
+	return cut(s, max(o.width-indent, 10))
+}
+
+// writeReport prints a capture for a person: the header (what failed, when,
+// where), the findings, the samples as a timeline, the top processes before
+// and at the failure, and the file's path last.
+func writeReport(w io.Writer, c *capture.Capture, path string, o out) error {
 	b := &strings.Builder{}
 	t0 := c.TransitionTime
-	fmt.Fprintf(b, "%s failed at %s (%s) on %s\n", c.Service,
-		t0.Local().Format("2006-01-02 15:04:05.000 MST"), ago(time.Now(), t0), orDash(c.Host))
+	head := fmt.Sprintf("%s failed at %s (%s) on %s", c.Service, fmtTime(t0, true), ago(o.now, t0), orDash(c.Host))
+	fmt.Fprintln(b, o.paint(bold, o.fit(head, 0)))
+	b.WriteString("\n")
+	writeHeader(b, c, o)
 
-	for i, t := range c.Triggers {
-		label := ""
-		if i == 0 {
-			label = "trigger"
-		}
-		fmt.Fprintf(b, "  %-8s %-6s %-7s %s\n", label, t.Kind, "+"+fmtRel(t.At.Sub(t0)), t.Detail)
-	}
-	if c.TriggersOmitted > 0 {
-		fmt.Fprintf(b, "  %-8s (%d more triggers not recorded)\n", "", c.TriggersOmitted)
-	}
-	fmt.Fprintf(b, "  %-8s %s\n", "error", orDash(c.HealthError))
-	fmt.Fprintf(b, "  %-8s %s\n", "health", c.HealthURL)
-	if c.Unit != "" {
-		fmt.Fprintf(b, "  %-8s %s\n", "unit", c.Unit)
-	}
-	if cg := cgroupOf(c); cg != "" {
-		fmt.Fprintf(b, "  %-8s %s\n", "cgroup", cg)
-	}
-	if s := c.Systemd; s != nil {
-		fmt.Fprintf(b, "  %-8s %s\n", "systemd", systemdLine(s))
-	}
+	b.WriteString("\n" + o.paint(bold, "Findings") + "\n")
+	writeFindings(b, findings.Explain(findings.FromCapture(c), findings.Default), o)
 
 	pre, at := splitSamples(c)
-	fmt.Fprintf(b, "\nTimeline (every %ss, relative to the failure)\n", fmtFloat(c.IntervalSeconds))
-	writeTimeline(b, c.Samples, t0)
+	b.WriteString("\n" + o.paint(bold, fmt.Sprintf("Timeline (every %s, relative to the failure)", fmtSeconds(c.IntervalSeconds))) + "\n")
+	writeTimeline(b, c, o)
 
 	// The last sample before the failure has CPU figures over a whole
 	// interval; the one at the failure may follow it by milliseconds, so its
 	// CPU figures cover only that moment.
-	if pre != nil {
-		when := fmtRel(pre.At.Sub(t0))
-		writeProcs(b, "Top CPU before the failure ("+when+")", pre.TopCPU)
-		writeProcs(b, "Top memory before the failure ("+when+")", pre.TopMemory)
-		if pre.Service != nil {
-			writeProcs(b, "Service processes before the failure ("+when+")", pre.Service.Processes)
-		}
+	svc := servicePIDs(pre, at)
+	switch {
+	case pre != nil:
+		writeProcs(b, o, "Top CPU before the failure ("+findings.Offset(pre.At.Sub(t0))+")", pre.TopCPU, svc, 0, true)
+	case at != nil:
+		writeProcs(b, o, "Top CPU at the failure", at.TopCPU, svc, 0, true)
 	}
 	if at != nil {
-		writeProcs(b, "Top memory at the failure", at.TopMemory)
-		if at.Service != nil {
-			writeProcs(b, "Service processes at the failure", at.Service.Processes)
-		}
+		writeProcs(b, o, "Top memory at the failure ("+findings.Offset(at.At.Sub(t0))+")", at.TopMemory, svc, 0, false)
+	} else if pre != nil {
+		writeProcs(b, o, "Top memory before the failure ("+findings.Offset(pre.At.Sub(t0))+")", pre.TopMemory, svc, 0, true)
 	}
-	fmt.Fprintf(b, "\nfile %s\n", path)
+	var preProcs []capture.Process
+	if pre != nil && pre.Service != nil {
+		preProcs = pre.Service.Processes
+		writeProcs(b, o, "Service processes before the failure ("+findings.Offset(pre.At.Sub(t0))+")", preProcs, nil, maxServiceProcs, true)
+	}
+	if at != nil && at.Service != nil && (pre == nil || pre.Service == nil || !samePIDs(preProcs, at.Service.Processes)) {
+		writeProcs(b, o, "Service processes at the failure ("+findings.Offset(at.At.Sub(t0))+")", at.Service.Processes, nil, maxServiceProcs, false)
+	}
+	fmt.Fprintf(b, "\nFile: %s\n", path)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeHeader prints the coredumpctl-style fields: right-aligned labels,
+// values from column 15.
+func writeHeader(b *strings.Builder, c *capture.Capture, o out) {
+	const indent = 15
+	field := func(label, value string) {
+		if value != "" {
+			fmt.Fprintf(b, "%13s: %s\n", label, o.fit(value, indent))
+		}
+	}
+	t0 := c.TransitionTime
+	field("Service", c.Service)
+	field("Unit", c.Unit)
+	field("Cgroup", cgroupOf(c))
+	field("Host", c.Host)
+	for i, t := range c.Triggers {
+		label := ""
+		if i == 0 {
+			label = "Trigger:"
+			if len(c.Triggers) > 1 {
+				label = "Triggers:"
+			}
+		}
+		line := fmt.Sprintf("%-7s %s  %-7s %s", t.Kind, fmtClock(t.At, t0), findings.Offset(t.At.Sub(t0)), t.Detail)
+		fmt.Fprintf(b, "%14s %s\n", label, o.paint(red, o.fit(line, indent)))
+	}
+	if c.TriggersOmitted > 0 {
+		fmt.Fprintf(b, "%14s (%d more triggers not recorded)\n", "", c.TriggersOmitted)
+	}
+	field("Health check", c.HealthURL)
+	field("Error", orDash(c.HealthError))
+	field("Checks", checksLine(c.Health))
+	if s := c.Systemd; s != nil {
+		field("systemd", systemdLine(s))
+	}
+	if n := len(c.Samples); n > 0 {
+		field("Samples", fmt.Sprintf("%d, from %s to %s", n,
+			findings.Offset(c.Samples[0].At.Sub(t0)), findings.Offset(c.Samples[n-1].At.Sub(t0))))
+	} else {
+		field("Samples", "none")
+	}
+	field("Recorder", "preflight "+orDash(c.PreflightVersion))
+}
+
+// checksLine summarises the health history: runs of ok and failed checks,
+// and the range of their latencies.
+func checksLine(hs []capture.Check) string {
+	if len(hs) == 0 {
+		return ""
+	}
+	var runs []string
+	lo, hi := math.Inf(1), 0.0
+	for i := 0; i < len(hs); {
+		j := i
+		for j < len(hs) && hs[j].OK == hs[i].OK {
+			lo, hi = math.Min(lo, hs[j].LatencyMS), math.Max(hi, hs[j].LatencyMS)
+			j++
+		}
+		word := "ok"
+		if !hs[i].OK {
+			word = "failed"
+		}
+		runs = append(runs, fmt.Sprintf("%d %s", j-i, word))
+		i = j
+	}
+	return fmt.Sprintf("%s; latency %s to %s", strings.Join(runs, ", then "), fmtMS(lo), fmtMS(hi))
+}
+
+// fmtMS formats a latency: 0.4ms, 12ms, 2.0s.
+func fmtMS(ms float64) string {
+	switch {
+	case ms < 10:
+		return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
+	case ms < 1000:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
+	}
+	return findings.Duration(time.Duration(ms * float64(time.Millisecond)))
+}
+
+func writeFindings(b *strings.Builder, fs []findings.Finding, o out) {
+	if len(fs) == 0 {
+		b.WriteString(o.paint(green, "  Nothing in the samples stands out.") + "\n")
+		wrap(b, o, "  ", "  ", "No OOM kill, memory limit, full disk, swap, pressure, throttling, overload, busy neighbour or change in the service's processes: the cause is likely inside the service. Look at its own logs.")
+		return
+	}
+	for i, f := range fs {
+		num := fmt.Sprintf("%2d. ", i+1)
+		fmt.Fprintf(b, "%s%s\n", num, o.paint(red, o.fit(f.Summary, len(num))))
+		for _, ev := range f.Evidence {
+			wrap(b, o, "      ", "        ", ev)
+		}
+	}
+}
+
+// wrap prints text indented, wrapped at the width (unlimited: one line),
+// continuation lines indented by cont.
+func wrap(b *strings.Builder, o out, indent, cont, text string) {
+	words := strings.Fields(text)
+	if o.width == 0 || len(words) == 0 {
+		b.WriteString(indent + text + "\n")
+		return
+	}
+	line, n := indent+words[0], utf8.RuneCountInString(indent+words[0])
+	for _, w := range words[1:] {
+		wn := utf8.RuneCountInString(w)
+		if n+1+wn > o.width {
+			b.WriteString(line + "\n")
+			line, n = cont+w, utf8.RuneCountInString(cont)+wn
+			continue
+		}
+		line, n = line+" "+w, n+1+wn
+	}
+	b.WriteString(line + "\n")
 }
 
 // splitSamples returns the last sample before the failure and the first one
@@ -80,6 +258,24 @@ func splitSamples(c *capture.Capture) (pre, at *capture.Sample) {
 		}
 	}
 	return pre, at
+}
+
+// servicePIDs returns the PIDs of the service's processes in the given
+// samples, to mark them in the host's top lists.
+func servicePIDs(ss ...*capture.Sample) map[int]bool {
+	m := map[int]bool{}
+	for _, s := range ss {
+		if s != nil && s.Service != nil {
+			for _, p := range s.Service.Processes {
+				m[p.PID] = true
+			}
+		}
+	}
+	return m
+}
+
+func samePIDs(a, b []capture.Process) bool {
+	return slices.EqualFunc(a, b, func(x, y capture.Process) bool { return x.PID == y.PID })
 }
 
 func cgroupOf(c *capture.Capture) string {
@@ -102,133 +298,366 @@ func systemdLine(s *capture.Systemd) string {
 		if p == nil {
 			return ""
 		}
-		return fmt.Sprint(*p)
+		return strconv.Itoa(*p)
 	}
-	add("result", s.Result)
-	add("restarts", itoa(s.NRestarts))
-	add("exit", strings.TrimSpace(s.ExecMainCode+" "+itoa(s.ExecMainStatus)))
-	add("main-pid", itoa(s.MainPID))
+	add("Result", s.Result)
+	add("NRestarts", itoa(s.NRestarts))
+	add("ExecMainStatus", strings.TrimSpace(itoa(s.ExecMainStatus)))
+	add("ExecMainCode", s.ExecMainCode)
+	add("MainPID", itoa(s.MainPID))
 	add("state", strings.Trim(s.ActiveState+"/"+s.SubState, "/"))
 	return strings.Join(parts, " ")
 }
 
-func writeTimeline(b *strings.Builder, samples []capture.Sample, t0 time.Time) {
+// column is one optional column of the timeline.
+type column struct {
+	head string
+	cell func(s *capture.Sample) string // "" when the sample has no value
+}
+
+// timelineColumns returns the columns that have data in samples, and a note
+// on what DISK% is.
+func timelineColumns(samples []capture.Sample) ([]column, string) {
+	f1 := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+	all := []column{
+		{"CPU%", func(s *capture.Sample) string { return f1(s.CPU.Percent) }},
+		{"MEM%", func(s *capture.Sample) string {
+			if s.Memory.TotalBytes == 0 {
+				return ""
+			}
+			return f1(s.Memory.UsedPercent)
+		}},
+		{"SWAP%", func(s *capture.Sample) string {
+			if s.Memory.SwapTotalBytes == 0 {
+				return ""
+			}
+			return f1(100 * float64(s.Memory.SwapUsedBytes) / float64(s.Memory.SwapTotalBytes))
+		}},
+		{"LOAD1", func(s *capture.Sample) string { return strconv.FormatFloat(s.Load.Load1, 'f', 2, 64) }},
+	}
+	note := ""
+	if mount := fullestMount(samples); mount != "" {
+		all = append(all, column{"DISK%", func(s *capture.Sample) string {
+			for _, d := range s.Disks {
+				if d.Mount == mount {
+					return f1(d.UsedPercent)
+				}
+			}
+			return ""
+		}})
+		note = "DISK% is " + mount + ", the fullest filesystem"
+	}
+	// Pressure columns appear when some pressure was recorded: a column of
+	// zeros only takes room.
+	psi := func(get func(*capture.Pressure) float64) func(s *capture.Sample) string {
+		return func(s *capture.Sample) string {
+			if s.Pressure == nil {
+				return ""
+			}
+			return f1(get(s.Pressure))
+		}
+	}
+	memPSI := psi(func(p *capture.Pressure) float64 { return p.MemorySomeAvg10 })
+	ioPSI := psi(func(p *capture.Pressure) float64 { return p.IOSomeAvg10 })
+	all = append(all, column{"MEMPSI", memPSI}, column{"IOPSI", ioPSI},
+		column{"SVC MEM", func(s *capture.Sample) string {
+			if s.Service == nil || s.Service.MemoryBytes == nil {
+				return ""
+			}
+			return findings.Bytes(*s.Service.MemoryBytes)
+		}},
+		column{"LIMIT%", func(s *capture.Sample) string {
+			if s.Service == nil || s.Service.MemoryBytes == nil || s.Service.MemoryMaxBytes == nil || *s.Service.MemoryMaxBytes == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%.0f", 100*float64(*s.Service.MemoryBytes)/float64(*s.Service.MemoryMaxBytes))
+		}},
+		column{"SVC CPU%", func(s *capture.Sample) string {
+			if s.Service == nil || s.Service.CPUPercent == nil {
+				return ""
+			}
+			return f1(*s.Service.CPUPercent)
+		}},
+		column{"PROCS", func(s *capture.Sample) string {
+			if s.Service == nil {
+				return ""
+			}
+			return strconv.Itoa(s.Service.Pids)
+		}},
+	)
+	var keep []column
+	for _, col := range all {
+		zeroOK := col.head != "MEMPSI" && col.head != "IOPSI"
+		for i := range samples {
+			if v := col.cell(&samples[i]); v != "" && (zeroOK || v != "0.0") {
+				keep = append(keep, col)
+				break
+			}
+		}
+	}
+	return keep, note
+}
+
+// fullestMount is the mount with the highest used_percent in the last
+// sample that has disks.
+func fullestMount(samples []capture.Sample) string {
+	for i := len(samples) - 1; i >= 0; i-- {
+		best, mount := -1.0, ""
+		for _, d := range samples[i].Disks {
+			if d.TotalBytes > 0 && d.UsedPercent > best {
+				best, mount = d.UsedPercent, d.Mount
+			}
+		}
+		if mount != "" {
+			return mount
+		}
+	}
+	return ""
+}
+
+func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
+	samples := c.Samples
 	if len(samples) == 0 {
 		b.WriteString("  no samples\n")
 		return
 	}
-	svc := false
-	for _, s := range samples {
-		svc = svc || s.Service != nil
+	t0 := c.TransitionTime
+	nPre := 0
+	for nPre < len(samples) && samples[nPre].At.Before(t0) {
+		nPre++
 	}
-	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	head := "TIME\tCPU%\tMEM%\tSWAP\tLOAD1\tDISK%\t"
-	if svc {
-		head += "SVC MEM\tSVC CPU%\tPROCS\t"
+	skipped := max(nPre-maxTimelineRows, 0)
+	cols, note := timelineColumns(samples)
+	t := &table{indent: 2, gap: 2, flex: -1, tight: true}
+	t.cols = append(t.cols, col{head: "TIME", right: true})
+	for _, cl := range cols {
+		t.cols = append(t.cols, col{head: cl.head, right: true})
 	}
-	fmt.Fprintln(tw, head)
-	for _, s := range samples {
-		swap := "-"
-		if s.Memory.SwapTotalBytes > 0 {
-			swap = bytesIEC(s.Memory.SwapUsedBytes)
+	t.cols = append(t.cols, col{head: ""}) // the triggers at this sample
+	marks := triggerMarks(c)
+	for i := skipped; i < len(samples); i++ {
+		s := &samples[i]
+		row := []cell{{s: findings.Offset(s.At.Sub(t0))}}
+		for _, cl := range cols {
+			row = append(row, cell{s: orDash(cl.cell(s))})
 		}
-		row := fmt.Sprintf("%s\t%.1f\t%.1f\t%s\t%.2f\t%s\t", fmtRel(s.At.Sub(t0)), s.CPU.Percent,
-			s.Memory.UsedPercent, swap, s.Load.Load1, fullestDisk(s.Disks))
-		if svc {
-			row += serviceCols(s.Service)
-		}
-		fmt.Fprintln(tw, row)
+		row = append(row, cell{s: marks[i], sgr: red})
+		t.rows = append(t.rows, row)
 	}
-	tw.Flush()
+	if skipped > 0 {
+		fmt.Fprintf(b, "  (%d earlier samples not shown: see the file)\n", skipped)
+	}
+	t.write(b, o)
+	if note != "" {
+		b.WriteString("  " + note + "\n")
+	}
 }
 
-func serviceCols(s *capture.Service) string {
-	if s == nil {
-		return "-\t-\t-\t"
-	}
-	mem, cpu := "-", "-"
-	if s.MemoryBytes != nil {
-		mem = bytesIEC(*s.MemoryBytes)
-		if s.MemoryMaxBytes != nil && *s.MemoryMaxBytes > 0 {
-			mem += fmt.Sprintf(" %.0f%%", 100*float64(*s.MemoryBytes)/float64(*s.MemoryMaxBytes))
+// triggerMarks labels the sample taken at each trigger: "← health".
+func triggerMarks(c *capture.Capture) map[int]string {
+	kinds := map[int][]string{}
+	for _, t := range c.Triggers {
+		for i := range c.Samples {
+			if !c.Samples[i].At.Before(t.At) {
+				kinds[i] = append(kinds[i], t.Kind)
+				break
+			}
 		}
 	}
-	if s.CPUPercent != nil {
-		cpu = fmt.Sprintf("%.1f", *s.CPUPercent)
+	m := map[int]string{}
+	for i, ks := range kinds {
+		m[i] = "← " + strings.Join(ks, ",")
 	}
-	return fmt.Sprintf("%s\t%s\t%d\t", mem, cpu, len(s.Processes))
+	return m
 }
 
-func fullestDisk(ds []capture.Disk) string {
-	best := -1.0
-	for _, d := range ds {
-		best = math.Max(best, d.UsedPercent)
-	}
-	if best < 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f", best)
-}
-
-func writeProcs(b *strings.Builder, title string, ps []capture.Process) {
-	fmt.Fprintf(b, "\n%s\n", title)
+// writeProcs prints a process table, marking the service's processes with
+// '*'. limit > 0 lists at most that many, by resident memory. Without cpu
+// the CPU% column is left out: a sample taken at a trigger follows the
+// previous one by milliseconds, too short for CPU figures to mean much.
+func writeProcs(b *strings.Builder, o out, title string, ps []capture.Process, svc map[int]bool, limit int, cpu bool) {
+	fmt.Fprintf(b, "\n%s\n", o.paint(bold, title))
 	if len(ps) == 0 {
 		b.WriteString("  none\n")
 		return
 	}
-	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PID\tCPU%\tRSS\tS\tCOMMAND")
+	more := 0
+	if limit > 0 && len(ps) > limit {
+		ps = slices.Clone(ps)
+		slices.SortStableFunc(ps, func(x, y capture.Process) int {
+			return -cmpUint(x.RSSBytes, y.RSSBytes)
+		})
+		more, ps = len(ps)-limit, ps[:limit]
+	}
+	t := &table{gap: 2, flex: 5}
+	t.cols = []col{{head: "", gapAfter: 1}, {head: "PID", right: true}, {head: "CPU%", right: true, hide: !cpu},
+		{head: "RSS", right: true}, {head: "S"}, {head: "COMMAND"}}
+	marked := false
 	for _, p := range ps {
+		mark := " "
+		if svc[p.PID] {
+			mark, marked = "*", true
+		}
 		cmd := p.Cmdline
 		if cmd == "" {
 			cmd = "[" + p.Name + "]"
 		}
-		fmt.Fprintf(tw, "  %d\t%.1f\t%s\t%s\t%s\n", p.PID, p.CPUPercent, bytesIEC(p.RSSBytes), p.State, cut(cmd, 48))
+		t.rows = append(t.rows, []cell{{s: mark}, {s: strconv.Itoa(p.PID)}, {s: strconv.FormatFloat(p.CPUPercent, 'f', 1, 64)},
+			{s: findings.Bytes(p.RSSBytes)}, {s: p.State}, {s: cmd}})
 	}
-	tw.Flush()
+	t.write(b, o)
+	if more > 0 {
+		fmt.Fprintf(b, "  (%d more)\n", more)
+	}
+	if marked {
+		b.WriteString("  * the service's\n")
+	}
 }
 
-// fmtRel formats an offset from the failure compactly: -4m30s, -1.2s,
-// -250ms, 0s.
-func fmtRel(d time.Duration) string {
-	sign := ""
-	if d < 0 {
-		sign, d = "-", -d
-	}
+func cmpUint(a, b uint64) int {
 	switch {
-	case d < time.Millisecond:
-		return "0s"
-	case d < time.Second:
-		return fmt.Sprintf("%s%dms", sign, d.Milliseconds())
-	case d < 10*time.Second:
-		return fmt.Sprintf("%s%.1fs", sign, d.Seconds())
-	case d < time.Minute:
-		return fmt.Sprintf("%s%ds", sign, int(d.Round(time.Second).Seconds()))
-	case d < time.Hour:
-		d = d.Round(time.Second)
-		return fmt.Sprintf("%s%dm%02ds", sign, int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		d = d.Round(time.Minute)
-		return fmt.Sprintf("%s%dh%02dm", sign, int(d.Hours()), int(d.Minutes())%60)
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// table is a plain-text table: columns padded to their widest cell,
+// coloured after padding so escape codes never shift a column.
+type table struct {
+	cols   []col
+	rows   [][]cell
+	indent int // spaces before each line
+	gap    int // spaces between columns
+	// flex is the column cut to fit the width (-1: none); its minimum is
+	// its header's width or 10. drop lists the columns left out, in this
+	// order, while the table is still too wide.
+	flex  int
+	drop  []int
+	tight bool // a gap of 1 when too wide
+}
+
+type col struct {
+	head     string
+	right    bool
+	gapAfter int // 0: the table's gap
+	hide     bool
+}
+
+type cell struct {
+	s   string
+	sgr string
+}
+
+func (t *table) write(b *strings.Builder, o out) {
+	widths := func() []int {
+		w := make([]int, len(t.cols))
+		for i, c := range t.cols {
+			w[i] = utf8.RuneCountInString(c.head)
+		}
+		for _, r := range t.rows {
+			for i, c := range r {
+				w[i] = max(w[i], utf8.RuneCountInString(c.s))
+			}
+		}
+		return w
+	}
+	w := widths()
+	total := func() int {
+		n, last := t.indent, -1
+		for i := range t.cols {
+			if t.cols[i].hide {
+				continue
+			}
+			if last >= 0 {
+				n += t.gapOf(last)
+			}
+			n += w[i]
+			last = i
+		}
+		return n
+	}
+	if o.width > 0 && total() > o.width && t.tight {
+		t.gap = 1
+	}
+	if o.width > 0 {
+		for _, d := range t.drop {
+			if t.flex < 0 || total()-w[t.flex]+max(utf8.RuneCountInString(t.cols[t.flex].head), 10) <= o.width {
+				break
+			}
+			t.cols[d].hide = true
+		}
+		if t.flex >= 0 && total() > o.width {
+			w[t.flex] = max(w[t.flex]-(total()-o.width), utf8.RuneCountInString(t.cols[t.flex].head), 10)
+		}
+	}
+	line := func(cells []cell) {
+		var sb strings.Builder
+		sb.WriteString(strings.Repeat(" ", t.indent))
+		last := -1
+		for i, c := range t.cols {
+			if c.hide {
+				continue
+			}
+			if last >= 0 {
+				sb.WriteString(strings.Repeat(" ", t.gapOf(last)))
+			}
+			last = i
+			s := cells[i].s
+			if i == t.flex {
+				s = cut(s, w[i])
+			}
+			pad := strings.Repeat(" ", w[i]-utf8.RuneCountInString(s))
+			if c.right {
+				sb.WriteString(pad + o.paint(cells[i].sgr, s))
+			} else {
+				sb.WriteString(o.paint(cells[i].sgr, s) + pad)
+			}
+		}
+		b.WriteString(strings.TrimRight(sb.String(), " ") + "\n")
+	}
+	head := make([]cell, len(t.cols))
+	for i, c := range t.cols {
+		head[i] = cell{s: c.head}
+	}
+	line(head)
+	for _, r := range t.rows {
+		line(r)
 	}
 }
 
-func fmtFloat(f float64) string { return strings.TrimSuffix(fmt.Sprintf("%.3g", f), ".0") }
+func (t *table) gapOf(i int) int {
+	if t.cols[i].gapAfter > 0 {
+		return t.cols[i].gapAfter
+	}
+	return t.gap
+}
 
-// bytesIEC formats a byte count with a binary unit: 512B, 1.5KiB, 120MiB.
-func bytesIEC(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
+// fmtTime formats an absolute time in the readers' zone:
+// "Thu 2026-11-26 03:12:04.123 UTC" (ms: with milliseconds).
+func fmtTime(t time.Time, ms bool) string {
+	if ms {
+		return t.In(zone).Format("Mon 2006-01-02 15:04:05.000 MST")
 	}
-	v, i := float64(n), -1
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
+	return t.In(zone).Format("2006-01-02 15:04:05 MST")
+}
+
+// fmtClock formats t as a time of day, with the date when it differs from
+// the day of ref.
+func fmtClock(t, ref time.Time) string {
+	t, ref = t.In(zone), ref.In(zone)
+	if t.YearDay() != ref.YearDay() || t.Year() != ref.Year() {
+		return t.Format("2006-01-02 15:04:05.000")
 	}
-	suffix := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}[i]
-	if v < 10 {
-		return fmt.Sprintf("%.1f%s", v, suffix)
+	return t.Format("15:04:05.000")
+}
+
+// fmtSeconds formats an interval in seconds: 30s, 0.25s, 2m.
+func fmtSeconds(s float64) string {
+	if s <= 0 {
+		return "?"
 	}
-	return fmt.Sprintf("%.0f%s", v, suffix)
+	return findings.Duration(time.Duration(s * float64(time.Second)))
 }
