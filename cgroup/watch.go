@@ -63,6 +63,8 @@ type Watcher struct {
 	// end (nil, never ready, otherwise).
 	testPoll chan chan struct{}
 
+	ready chan struct{} // closed after the first look
+
 	mu   sync.Mutex
 	path string // the cgroup path watched, "" when unknown
 	pids []int  // the PIDs of the last look
@@ -111,6 +113,7 @@ func (f *FS) NewWatcher(t Target, o WatchOptions) *Watcher {
 		resolve: o.Resolve,
 		log:     zerolog.Nop(),
 		events:  make(chan Event, eventBuffer),
+		ready:   make(chan struct{}),
 		cur:     attachment{procsFD: -1, oomFD: -1},
 	}
 	if w.poll <= 0 {
@@ -129,6 +132,10 @@ func (f *FS) NewWatcher(t Target, o WatchOptions) *Watcher {
 // falls behind, events are dropped and counted ([Watcher.Dropped]) rather
 // than delaying the watch. Run closes it when it returns.
 func (w *Watcher) Events() <-chan Event { return w.events }
+
+// Ready is closed once Run has resolved the target and made its first look,
+// so that Path and PIDs answer for the cgroup as it is, not "unknown".
+func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 
 // Dropped returns how many events were dropped because Events was full.
 func (w *Watcher) Dropped() uint64 { return w.dropped.Load() }
@@ -180,6 +187,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 
 	w.maintain()
 	w.look()
+	close(w.ready)
 	poll := time.NewTicker(w.poll)
 	defer poll.Stop()
 	resolve := time.NewTicker(w.resolve)

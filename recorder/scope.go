@@ -60,7 +60,10 @@ func (s *scope) start(ctx context.Context) <-chan trigger {
 			select {
 			case <-ctx.Done():
 				return
-			case ev := <-s.w.Events():
+			case ev, ok := <-s.w.Events():
+				if !ok {
+					return // the watcher stopped
+				}
 				select {
 				case out <- trigger{kind: ev.Kind, at: ev.At, detail: ev.Detail}:
 				case <-ctx.Done():
@@ -69,6 +72,14 @@ func (s *scope) start(ctx context.Context) <-chan trigger {
 			}
 		}
 	}()
+	// The first sample must already know the service's cgroup: wait for the
+	// watcher's first look (milliseconds; bounded for a hung cgroupfs).
+	select {
+	case <-s.w.Ready():
+	case <-ctx.Done():
+	case <-time.After(2 * time.Second):
+		s.log.Warn().Msg("cgroup watcher slow to start: first samples may lack the service")
+	}
 	return out
 }
 
@@ -119,8 +130,10 @@ func (s *scope) service(path string, now time.Time, procs []capture.Process) *ca
 		}
 	}
 	if u := st.CPUUsageUsec; u != nil {
-		if s.cpuPath == path && *u >= s.cpuUsec && now.After(s.cpuAt) {
-			pct := float64(*u-s.cpuUsec) / float64(now.Sub(s.cpuAt).Microseconds()) * 100
+		// Samples less than a microsecond apart would divide by zero, and a
+		// NaN or Inf makes the whole capture unencodable.
+		if us := now.Sub(s.cpuAt).Microseconds(); s.cpuPath == path && *u >= s.cpuUsec && us > 0 {
+			pct := float64(*u-s.cpuUsec) / float64(us) * 100
 			svc.CPUPercent = &pct
 		}
 		s.cpuPath, s.cpuUsec, s.cpuAt = path, *u, now
