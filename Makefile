@@ -32,6 +32,18 @@ bench:
 clean:
 	rm -rf bin demo
 
+# Every fuzz target for FUZZTIME each (go test -fuzz takes one at a time).
+# `make test` runs only their seeds (testdata/fuzz) and fixed-seed mutations.
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz:
+	@set -e; for pkg in ./recorder ./recorder/capture ./recorder/sample ./cgroup; do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
 # Installing: see packaging/README.md. `make install` copies what `make build`
 # made (build as yourself, install as root): make build && sudo make install.
 # make install DESTDIR=/tmp/stage PREFIX=/usr lays out the tree the .deb has.

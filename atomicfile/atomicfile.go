@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/google/renameio/v2"
 )
@@ -52,6 +53,34 @@ func WriteFile(dir, name string, data []byte, perm os.FileMode) error {
 	}
 	if err := SyncDir(dir); err != nil {
 		return err
+	}
+	return nil
+}
+
+// ReplaceFile atomically replaces dir/name with data, mode perm regardless
+// of the umask, like [WriteFile] but without any fsync: a reader sees the
+// old file or the new one, complete, but a crash may lose the new one. For
+// live state that is rewritten often and worthless after a crash.
+func ReplaceFile(dir, name string, data []byte, perm os.FileMode) error {
+	path := filepath.Join(dir, name)
+	f, err := os.CreateTemp(dir, "."+name) // "." + name + random digits, as WriteFile's
+	if err != nil {
+		return fmt.Errorf("failed to create temporary file for %s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("failed to replace %s: %w", path, err)
 	}
 	return nil
 }
@@ -87,8 +116,9 @@ func TempTarget(name string) (string, bool) {
 
 // CleanStale removes the temporary files that writers killed before their
 // rename left in dir, for the targets isTarget accepts. Only regular files
-// are removed; a missing dir is not an error. It returns the names removed.
-// Call it only when no other writer is writing those targets.
+// of the effective user are removed (never a link, a FIFO or another user's
+// file); a missing dir is not an error. It returns the names removed. Call
+// it only when no other writer is writing those targets.
 func CleanStale(dir string, isTarget func(name string) bool) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -105,6 +135,9 @@ func CleanStale(dir string, isTarget func(name string) bool) ([]string, error) {
 		if t, ok := TempTarget(e.Name()); !ok || !isTarget(t) {
 			continue
 		}
+		if info, err := e.Info(); err != nil || !ownedByMe(info) {
+			continue
+		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !os.IsNotExist(err) {
 			return removed, fmt.Errorf("failed to remove stale temporary file: %w", err)
 		}
@@ -116,4 +149,10 @@ func CleanStale(dir string, isTarget func(name string) bool) ([]string, error) {
 		}
 	}
 	return removed, nil
+}
+
+// ownedByMe reports whether the file is the effective user's.
+func ownedByMe(info os.FileInfo) bool {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
 }

@@ -87,3 +87,25 @@ func TestCleanStale(t *testing.T) {
 		t.Errorf("missing dir: %v %v", r, err)
 	}
 }
+
+func TestReplaceFile(t *testing.T) {
+	dir := t.TempDir()
+	old := syscall.Umask(0o077)
+	defer syscall.Umask(old)
+	for _, content := range []string{"one", "two"} {
+		if err := ReplaceFile(dir, "s.json", []byte(content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(filepath.Join(dir, "s.json"))
+		st, _ := os.Stat(filepath.Join(dir, "s.json"))
+		if string(got) != content || st.Mode().Perm() != 0o640 {
+			t.Errorf("got %q mode %v", got, st.Mode().Perm())
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("temporary files left: %v", ents)
+	}
+	if err := ReplaceFile(filepath.Join(dir, "missing"), "s.json", nil, 0o640); err == nil {
+		t.Error("replace into a missing directory succeeded")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -104,6 +105,9 @@ func parsePressure(b []byte) (psi, error) {
 			k, v, ok := bytes.Cut(f, []byte{'='})
 			if ok && string(k) == "avg10" {
 				x, err := strconv.ParseFloat(string(v), 64)
+				if err == nil && (math.IsNaN(x) || math.IsInf(x, 0) || x < 0) {
+					err = errSyntax // a NaN or Inf would make the capture unencodable
+				}
 				if err != nil {
 					return psi{}, fmt.Errorf("failed to parse pressure avg10 %q: %w", v, err)
 				}
@@ -132,10 +136,11 @@ func appendPIDs(dst []int, b []byte) ([]int, error) {
 	for i, c := range b {
 		switch {
 		case c >= '0' && c <= '9':
-			if v > (1<<31)/10 {
+			d := int(c - '0')
+			if v > (1<<31-1-d)/10 { // a PID is at most 2^31-1
 				return dst, fmt.Errorf("failed to parse pid at byte %d: %w", i, strconv.ErrRange)
 			}
-			v = v*10 + int(c-'0')
+			v = v*10 + d
 			digits++
 		case c == '\n' || c == ' ':
 			if digits > 0 {

@@ -34,6 +34,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -95,9 +96,11 @@ type Recorder struct {
 
 	inc *incident
 
-	started time.Time
-	stopped bool
-	stateErr bool // the last state write failed (logged once)
+	started  time.Time
+	stopped  bool
+	stateErr bool      // the last state write failed (logged once)
+	stateKey string    // what the state file says, to rewrite it only on change
+	stateAt  time.Time // when it was last written
 }
 
 // incident is the open failure and its capture.
@@ -136,8 +139,14 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 	if err := r.prepareDir(); err != nil {
 		return nil, err
 	}
-	r.cleanStale(r.dir, func(name string) bool { _, ok := capture.ParseFileName(name); return ok })
+	r.cleanStale(r.dir, func(name string) bool {
+		_, ok := capture.ParseFileName(name)
+		return ok || name == probeName[1:] // prepareDir's probe, if killed before removing it
+	})
 	r.cleanStale(r.stateDir(), func(name string) bool { return name == r.cfg.Service+capture.Ext })
+	// A writer killed between a capture's rename and its retention pass
+	// left KEEP+1 captures (or KEEP was lowered): restore the bound now.
+	r.retain("")
 	var err error
 	if r.checker, err = health.New(cfg.HealthURL, cfg.Timeout()); err != nil {
 		return nil, &ConfigError{Name: cfg.Name("HealthURL"), Msg: err.Error()}
@@ -161,18 +170,28 @@ func (r *Recorder) cleanStale(dir string, isTarget func(string) bool) {
 	}
 }
 
+// probeName is the prefix of the file prepareDir creates to prove the
+// directory writable: "." + "probe" + random digits, a temporary file that
+// [atomicfile.CleanStale] recognizes.
+const probeName = ".probe"
+
 // prepareDir creates the service's capture directory and proves that a file
 // can be created in it.
 func (r *Recorder) prepareDir() error {
 	for _, d := range []string{r.cfg.CaptureDir, r.dir} {
-		if err := os.Mkdir(d, DirMode); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := mkdir(d); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("failed to create capture directory %s: %w", d, unwrapPath(err))
 		}
+	}
+	// The service name cannot climb out of the capture directory; a link
+	// in its place must not lead the writes elsewhere either.
+	if st, err := os.Lstat(r.dir); err == nil && !st.IsDir() {
+		return fmt.Errorf("capture directory %s is not a directory (%v)", r.dir, st.Mode().Type())
 	}
 	if err := os.Chmod(r.dir, DirMode); err != nil {
 		return fmt.Errorf("failed to set mode of capture directory %s: %w", r.dir, unwrapPath(err))
 	}
-	f, err := os.CreateTemp(r.dir, ".probe")
+	f, err := os.CreateTemp(r.dir, probeName)
 	if err != nil {
 		return fmt.Errorf("capture directory %s is not writable: %w", r.dir, unwrapPath(err))
 	}
@@ -190,15 +209,15 @@ func (r *Recorder) Run(ctx context.Context) error {
 		defer r.scope.wait()
 	}
 	r.log.Info().
-		Str("health_url", r.cfg.HealthURL).
+		Str("health_url", shownURL(r.cfg.HealthURL)).
 		Float64("interval_seconds", r.cfg.IntervalSeconds).
 		Int("buffer_samples", r.cfg.BufferSamples).
 		Str("path", r.dir).
 		Msg("recorder started")
 
 	r.started = time.Now()
-	r.writeState()
-	defer func() { r.stopped = true; r.writeState() }()
+	r.writeState(true)
+	defer func() { r.stopped = true; r.writeState(true) }()
 	r.tick(ctx, time.Now())
 	if r.opt.Ready != nil {
 		r.opt.Ready()
@@ -218,7 +237,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 				continue // cut short by shutdown: says nothing about the service
 			}
 			r.onCheck(c)
-			r.writeState()
+			r.writeState(false)
 		case t := <-events:
 			r.onTrigger(t)
 		}
@@ -236,6 +255,7 @@ func (r *Recorder) tick(ctx context.Context, now time.Time) {
 	if r.inc != nil && r.inc.dirty {
 		r.write()
 	}
+	r.writeState(false)
 }
 
 func (r *Recorder) takeSample(now time.Time) capture.Sample {
@@ -305,8 +325,10 @@ func (r *Recorder) onTrigger(t trigger) {
 	log.Warn().Msg("service failed")
 	r.write()
 	// systemd's view costs a subprocess; it is added after the capture is
-	// durable, never before.
-	if r.scope != nil && r.scope.addSystemd(&r.inc.capture) {
+	// durable, never before, and read once: right after the first trigger
+	// it still shows how the service ended (Result=signal, status 9);
+	// later it shows the restarted service.
+	if r.scope != nil && r.inc.capture.Systemd == nil && r.scope.addSystemd(&r.inc.capture) {
 		r.inc.dirty = true
 		r.write()
 	}
@@ -330,7 +352,7 @@ func (r *Recorder) newIncident(tr capture.Trigger, pre []capture.Sample) *incide
 			Schema:           capture.Schema,
 			Service:          r.cfg.Service,
 			Host:             r.opt.Hostname,
-			HealthURL:        r.cfg.HealthURL,
+			HealthURL:        shownURL(r.cfg.HealthURL),
 			Unit:             r.cfg.Unit,
 			TransitionTime:   tr.At,
 			Triggers:         []capture.Trigger{tr},
@@ -379,26 +401,62 @@ func (r *Recorder) write() {
 	inc.dirty = false
 	if created {
 		log.Info().Int("samples", len(inc.capture.Samples)).Int("bytes", len(data)).Msg("capture written")
-		removed, err := capture.Retain(r.cfg.CaptureDir, r.cfg.Service, r.cfg.Keep, inc.name)
-		if err != nil {
-			log.Warn().Err(err).Msg("failed to remove old captures")
-		} else if len(removed) > 0 {
-			log.Info().Strs("files", removed).Int("keep", r.cfg.Keep).Msg("removed old captures")
-		}
+		r.retain(inc.name)
 		return
 	}
 	log.Info().Int("triggers", len(inc.capture.Triggers)).Int("bytes", len(data)).Msg("capture updated")
 }
 
-// ensureDir re-creates the service's capture directory if it was removed.
+// retain removes the oldest captures beyond KEEP, never the file protect.
+func (r *Recorder) retain(protect string) {
+	removed, err := capture.Retain(r.cfg.CaptureDir, r.cfg.Service, r.cfg.Keep, protect)
+	if err != nil {
+		r.log.Warn().Err(err).Str("path", r.dir).Msg("failed to remove old captures")
+	} else if len(removed) > 0 {
+		r.log.Info().Strs("files", removed).Int("keep", r.cfg.Keep).Str("path", r.dir).Msg("removed old captures")
+	}
+}
+
+// ensureDir re-creates the service's capture directory (and the capture
+// directory above it) if it was removed. It never follows a link in its
+// place.
 func (r *Recorder) ensureDir() error {
-	if _, err := os.Stat(r.dir); err == nil {
+	if st, err := os.Lstat(r.dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("%s is not a directory (%v)", r.dir, st.Mode().Type())
+		}
 		return nil
 	}
-	if err := os.MkdirAll(r.dir, DirMode); err != nil {
-		return unwrapPath(err)
+	for _, d := range []string{r.cfg.CaptureDir, r.dir} {
+		if err := mkdir(d); err != nil && !errors.Is(err, os.ErrExist) {
+			return unwrapPath(err)
+		}
 	}
-	return os.Chmod(r.dir, DirMode)
+	return nil
+}
+
+// mkdir creates dir with DirMode, whatever the umask. An existing dir is
+// an error satisfying errors.Is(err, os.ErrExist), and keeps its mode.
+func mkdir(dir string) error {
+	if err := os.Mkdir(dir, DirMode); err != nil {
+		return err
+	}
+	return os.Chmod(dir, DirMode)
+}
+
+// shownURL is the health URL as captures, the state file and the log show
+// it: as configured, but for the password of its user info, replaced by
+// "xxxxx" (as health check errors show it). Captures are readable by a
+// group; the password is not theirs to hand on.
+func shownURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); !ok {
+		return raw
+	}
+	return u.Redacted()
 }
 
 func exists(path string) bool {
@@ -426,10 +484,16 @@ func (r *Recorder) Dir() string { return r.dir }
 
 func (r *Recorder) stateDir() string { return filepath.Join(r.cfg.CaptureDir, capture.StateDir) }
 
-// writeState rewrites the recorder's live state file for 'preflight list'.
+// stateRefresh is how often an unchanged state file is rewritten, so that
+// readers can tell a live recorder from a dead one (capture.State.Stale).
+const stateRefresh = 30 * time.Second
+
+// writeState rewrites the recorder's live state file for 'preflight list'
+// when what it says changed, when it is stateRefresh old, or when force is
+// set. It is atomic but not fsynced.
 // It is live state, not evidence: a failure is logged once and never stops
 // the recorder.
-func (r *Recorder) writeState() {
+func (r *Recorder) writeState(force bool) {
 	st := capture.State{
 		Service:         r.cfg.Service,
 		PID:             os.Getpid(),
@@ -439,7 +503,8 @@ func (r *Recorder) writeState() {
 		StartedAt:       r.started.UTC(),
 		IntervalSeconds: r.cfg.IntervalSeconds,
 		TimeoutSeconds:  r.cfg.TimeoutSeconds,
-		HealthURL:       r.cfg.HealthURL,
+		RefreshSeconds:  stateRefresh.Seconds(),
+		HealthURL:       shownURL(r.cfg.HealthURL),
 		Version:         r.opt.Version,
 	}
 	if checks := r.checks.snapshot(); len(checks) > 0 {
@@ -448,17 +513,28 @@ func (r *Recorder) writeState() {
 	if r.inc != nil {
 		st.OpenIncident = r.inc.name
 	}
+	key := st.State + "\x00" + st.OpenIncident
+	if !force && key == r.stateKey && st.UpdatedAt.Sub(r.stateAt) < stateRefresh {
+		return
+	}
 	data, err := json.Marshal(st)
 	if err == nil {
 		dir := r.stateDir()
-		if err = os.Mkdir(dir, DirMode); err == nil || errors.Is(err, os.ErrExist) {
-			err = atomicfile.WriteFile(dir, r.cfg.Service+capture.Ext, data, FileMode)
+		if err = mkdir(dir); err == nil || errors.Is(err, os.ErrExist) {
+			if st, lerr := os.Lstat(dir); lerr == nil && !st.IsDir() { // never through a link
+				err = fmt.Errorf("%s is not a directory (%v)", dir, st.Mode().Type())
+			} else {
+				err = atomicfile.ReplaceFile(dir, r.cfg.Service+capture.Ext, data, FileMode)
+			}
 		}
 	}
 	if err != nil && !r.stateErr {
 		r.log.Warn().Err(err).Msg("failed to write state file")
 	}
 	r.stateErr = err != nil
+	if err == nil {
+		r.stateKey, r.stateAt = key, st.UpdatedAt
+	}
 }
 
 func (r *Recorder) liveState() string {

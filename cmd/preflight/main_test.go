@@ -65,10 +65,12 @@ func preflight(t *testing.T, env []string, args ...string) result {
 	return result{code, stdout.String(), stderr.String()}
 }
 
+// cleanEnv is the test's environment without PREFLIGHT_* variables, and
+// without the race detector's one-second sleep at every exit.
 func cleanEnv() []string {
-	var out []string
+	out := []string{"GORACE=atexit_sleep_ms=0"}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PREFLIGHT_") {
+		if !strings.HasPrefix(kv, "PREFLIGHT_") && !strings.HasPrefix(kv, "GORACE=") {
 			out = append(out, kv)
 		}
 	}

@@ -48,7 +48,9 @@ func ParseFileName(name string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(nameLayout, base)
-	if err != nil {
+	// time.Parse also takes "04,123" for "04.123": only the one name
+	// FileName gives is a capture's.
+	if err != nil || t.Format(nameLayout) != base {
 		return time.Time{}, false
 	}
 	return t, true
@@ -169,17 +171,27 @@ type Entry struct {
 
 // Files lists the capture files of one service, oldest first, from their
 // names alone: regular files directly in dir/service named as captures.
-// Anything else there is ignored. A service without a directory has none.
+// Anything else there is ignored. A service without a directory has none;
+// a symbolic link in place of the service's directory is an error, never
+// followed.
 func Files(dir, service string) ([]Entry, error) {
 	if err := ValidService(service); err != nil {
 		return nil, err
 	}
 	sdir := filepath.Join(dir, service)
-	des, err := os.ReadDir(sdir)
+	d, err := os.OpenFile(sdir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
 		}
+		if st, lerr := os.Lstat(sdir); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("failed to read capture directory %s: a symbolic link, not followed", sdir)
+		}
+		return nil, fmt.Errorf("failed to read capture directory: %w", err)
+	}
+	defer d.Close()
+	des, err := d.ReadDir(-1)
+	if err != nil {
 		return nil, fmt.Errorf("failed to read capture directory: %w", err)
 	}
 	var out []Entry
@@ -217,12 +229,19 @@ func Services(dir string) ([]string, error) {
 }
 
 // Retain removes the oldest captures of service beyond keep, never the
-// file named protect. It removes only regular files named as captures, never
-// follows links, and returns the names it removed.
+// file named protect. It counts and removes only its own captures: regular
+// files named as captures and owned by the effective user. It never follows
+// links, and returns the names it removed.
 func Retain(dir, service string, keep int, protect string) ([]string, error) {
-	files, err := Files(dir, service)
+	all, err := Files(dir, service)
 	if err != nil {
 		return nil, err
+	}
+	var files []Entry
+	for _, e := range all {
+		if st, err := os.Lstat(e.Path); err == nil && st.Mode().IsRegular() && ownedByMe(st) {
+			files = append(files, e)
+		}
 	}
 	excess := len(files) - keep
 	var removed []string
@@ -240,4 +259,10 @@ func Retain(dir, service string, keep int, protect string) ([]string, error) {
 		excess--
 	}
 	return removed, nil
+}
+
+// ownedByMe reports whether the file is the effective user's.
+func ownedByMe(st fs.FileInfo) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int(sys.Uid) == os.Geteuid()
 }

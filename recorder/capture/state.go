@@ -22,8 +22,8 @@ const (
 
 // State is a running recorder's state file, $DIR/.state/SERVICE.json,
 // rewritten (atomically, not fsynced: it is live state, not evidence) at
-// every health check and at exit. Readers treat a state whose UpdatedAt is
-// older than [State.Stale] as "not running".
+// each change, at least every RefreshSeconds, and at exit. Readers treat a
+// state whose UpdatedAt is older than [State.Stale] as "not running".
 type State struct {
 	Service         string    `json:"service"`
 	PID             int       `json:"pid"`
@@ -33,6 +33,7 @@ type State struct {
 	StartedAt       time.Time `json:"started_at"`
 	IntervalSeconds float64   `json:"interval_seconds"`
 	TimeoutSeconds  float64   `json:"timeout_seconds"`
+	RefreshSeconds  float64   `json:"refresh_seconds,omitempty"` // an unchanged state is rewritten this often
 	HealthURL       string    `json:"health_url"`
 	LastCheck       *Check    `json:"last_check"`
 	OpenIncident    string    `json:"open_incident"` // file name of the open incident's capture, or ""
@@ -40,10 +41,12 @@ type State struct {
 }
 
 // Stale reports whether a state written by a running recorder is too old
-// to be believed at now: more than two intervals plus the check timeout plus
-// 5 s. A "stopped" state is never stale; it is simply not running.
+// to be believed at now: more than two periods (the larger of the interval
+// and RefreshSeconds) plus the check timeout plus 5 s. A "stopped" state is
+// never stale; it is simply not running.
 func (s *State) Stale(now time.Time) bool {
-	grace := time.Duration((2*s.IntervalSeconds + s.TimeoutSeconds + 5) * float64(time.Second))
+	period := max(s.IntervalSeconds, s.RefreshSeconds)
+	grace := time.Duration((2*period + s.TimeoutSeconds + 5) * float64(time.Second))
 	return now.Sub(s.UpdatedAt) > grace
 }
 

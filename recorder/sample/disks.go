@@ -77,7 +77,7 @@ func diskOf(m mount, st *unix.Statfs_t) (capture.Disk, bool) {
 	}
 	used := total - min(st.Bfree*bs, total)
 	avail := st.Bavail * bs
-	d := capture.Disk{Mount: m.point, Device: m.device, FSType: m.fstype, TotalBytes: total, UsedBytes: used}
+	d := capture.Disk{Mount: printable(m.point), Device: printable(m.device), FSType: m.fstype, TotalBytes: total, UsedBytes: used}
 	if used+avail > 0 {
 		d.UsedPercent = round2(float64(used) / float64(used+avail) * 100)
 	}

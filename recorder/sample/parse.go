@@ -73,7 +73,7 @@ func parseStat(b []byte) (procStat, error) {
 		var v uint64
 		switch field {
 		case fieldState:
-			if len(word) != 1 {
+			if len(word) != 1 || !isLetter(word[0]) { // R, S, D, Z, T, t, X, I…
 				return st, fmt.Errorf("%w: bad state %q", errParse, word)
 			}
 			st.State = word[0]

@@ -180,8 +180,9 @@ func byRSS(a, b *procRec) bool {
 }
 
 // processes returns the capture objects of the given records of the current
-// scan, reading each command line once per sample.
-func (s *Sampler) processes(idx []int, cmdlines map[int]string) []capture.Process {
+// scan, reading each command line once per sample and cutting it to max
+// bytes.
+func (s *Sampler) processes(idx []int, cmdlines map[int]string, max int) []capture.Process {
 	out := make([]capture.Process, 0, len(idx))
 	for _, i := range idx {
 		r := &s.recs[i]
@@ -192,8 +193,8 @@ func (s *Sampler) processes(idx []int, cmdlines map[int]string) []capture.Proces
 		}
 		out = append(out, capture.Process{
 			PID:        r.pid,
-			Name:       string(s.names[r.nameOff : r.nameOff+uint32(r.nameLen)]),
-			Cmdline:    cmd,
+			Name:       printable(string(s.names[r.nameOff : r.nameOff+uint32(r.nameLen)])),
+			Cmdline:    cut(cmd, max),
 			State:      string(r.state),
 			CPUPercent: round2(r.cpu),
 			RSSBytes:   r.rss * s.pageSize,
@@ -211,7 +212,43 @@ func (s *Sampler) cmdline(pid int) string {
 	if err != nil {
 		return ""
 	}
-	return Redact(splitCmdline(b))
+	return printable(Redact(splitCmdline(b)))
+}
+
+// printable replaces the control characters a process may put in its name
+// and command line, so that no reader of a capture (a terminal showing
+// 'preflight last', jq -r) receives escape sequences from it: tab, newline
+// and carriage return become a space, any other C0 control, DEL and the C1
+// controls (U+0080–U+009F) become '?'. The result is never longer than s.
+func printable(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		r, n := byte(0), 1
+		switch {
+		case c == '\t' || c == '\n' || c == '\r':
+			r = ' '
+		case c < 0x20 || c == 0x7f:
+			r = '?'
+		case c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] < 0xa0:
+			r, n = '?', 2
+		}
+		if r == 0 {
+			if b != nil {
+				b = append(b, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, len(s)), s[:i]...)
+		}
+		b = append(b, r)
+		i += n - 1
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 // serviceIdx returns the indexes in s.recs of the given PIDs, in PID order,

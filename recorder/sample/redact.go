@@ -5,8 +5,14 @@ import (
 	"unicode/utf8"
 )
 
-// MaxCmdline is the longest command line Redact returns, in bytes.
+// MaxCmdline is the longest command line Redact returns, in bytes: the
+// length kept for the service's own processes.
 const MaxCmdline = 512
+
+// MaxTopCmdline is the longest command line kept in the host's top-CPU and
+// top-memory lists, which repeat in every sample: it keeps a default capture
+// (20 samples, top 5) within 64 KiB whatever the host runs.
+const MaxTopCmdline = 128
 
 const (
 	redacted = "<redacted>"

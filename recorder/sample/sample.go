@@ -120,11 +120,11 @@ func (s *Sampler) Sample(now time.Time, servicePIDs []int) (capture.Sample, []ca
 	out.Processes = len(s.recs)
 	cmdlines := make(map[int]string, 2*s.topN+len(servicePIDs))
 	s.topIdx = top(s.recs, s.topN, byCPU, s.topIdx)
-	out.TopCPU = s.processes(s.topIdx, cmdlines)
+	out.TopCPU = s.processes(s.topIdx, cmdlines, MaxTopCmdline)
 	s.topIdx = top(s.recs, s.topN, byRSS, s.topIdx)
-	out.TopMemory = s.processes(s.topIdx, cmdlines)
+	out.TopMemory = s.processes(s.topIdx, cmdlines, MaxTopCmdline)
 	if len(servicePIDs) > 0 {
-		service = s.processes(s.serviceIdx(servicePIDs), cmdlines)
+		service = s.processes(s.serviceIdx(servicePIDs), cmdlines, MaxCmdline)
 	}
 	return out, service
 }
