@@ -10,9 +10,10 @@ BIN       := bin/preflight
 
 all: build
 
+# One invocation, one configuration: the demo shares every compiled package.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/preflight
-	$(GO) build -o bin/preflight-demo ./cmd/preflight-demo
+	mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/preflight ./cmd/preflight-demo
 
 # Runs preflight against a demo service that fails, then prints the capture.
 demo: build
