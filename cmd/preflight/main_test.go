@@ -99,7 +99,13 @@ func newHealthServer(t *testing.T) *healthServer {
 // cleanup, requiring exit 0.
 func startRecorder(t *testing.T, env []string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"start"}, args...)...)
+	return startCommand(t, exec.Command(binary, append([]string{"start"}, args...)...), env)
+}
+
+// startCommand is startRecorder for a cmd that execs 'preflight start' in
+// its own process (a wrapper that sets something first, then execs it).
+func startCommand(t *testing.T, cmd *exec.Cmd, env []string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
 	cmd.Env = append(cleanEnv(), env...)
 	stderr := &lockedBuffer{mu: make(chan struct{}, 1)}
 	cmd.Stderr = stderr

@@ -278,28 +278,7 @@ func waitForTemp(dir string, within time.Duration) {
 // startUmask is startRecorder with the process's umask set first.
 func startUmask(t *testing.T, umask string, env []string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", append([]string{"-c", `umask "$0" && exec "$@"`, umask, binary, "start"}, args...)...)
-	cmd.Env = append(cleanEnv(), env...)
-	stderr := &lockedBuffer{mu: make(chan struct{}, 1)}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("recorder exited with %v after SIGTERM; log:\n%s", err, stderr.String())
-			}
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("recorder did not exit within 10s of SIGTERM")
-		}
-	})
-	return cmd, stderr
+	return startCommand(t, exec.Command("/bin/sh", append([]string{"-c", `umask "$0" && exec "$@"`, umask, binary, "start"}, args...)...), env)
 }
 
 // waitState waits until service's state file, written by pid, is in state.

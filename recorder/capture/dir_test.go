@@ -87,14 +87,22 @@ func TestReadFileRefuses(t *testing.T) {
 	}
 }
 
-func TestFilesAndRetain(t *testing.T) {
-	dir := t.TempDir()
-	sdir := filepath.Join(dir, "s")
+// fourCaptures makes a capture directory whose service "s" holds four
+// captures; it returns the directory, its "s" and their names, oldest first.
+func fourCaptures(t *testing.T) (dir, sdir string, names []string) {
+	t.Helper()
+	dir = t.TempDir()
+	sdir = filepath.Join(dir, "s")
 	os.Mkdir(sdir, 0o750)
-	names := []string{"2026-01-01T00-00-00.000Z.json", "2026-01-02T00-00-00.000Z.json", "2026-01-03T00-00-00.000Z.json", "2026-01-04T00-00-00.000Z.json"}
+	names = []string{"2026-01-01T00-00-00.000Z.json", "2026-01-02T00-00-00.000Z.json", "2026-01-03T00-00-00.000Z.json", "2026-01-04T00-00-00.000Z.json"}
 	for _, n := range names {
 		os.WriteFile(filepath.Join(sdir, n), []byte("{}"), 0o640)
 	}
+	return dir, sdir, names
+}
+
+func TestFilesAndRetain(t *testing.T) {
+	dir, sdir, names := fourCaptures(t)
 	// Not captures: never listed, never removed.
 	os.WriteFile(filepath.Join(sdir, "notes.json"), nil, 0o640)
 	os.Mkdir(filepath.Join(sdir, "2025-01-01T00-00-00.000Z.json"), 0o750)

@@ -17,13 +17,7 @@ func TestRetainOnlyOwnCaptures(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give a file another owner")
 	}
-	dir := t.TempDir()
-	sdir := filepath.Join(dir, "s")
-	os.Mkdir(sdir, 0o750)
-	names := []string{"2026-01-01T00-00-00.000Z.json", "2026-01-02T00-00-00.000Z.json", "2026-01-03T00-00-00.000Z.json", "2026-01-04T00-00-00.000Z.json"}
-	for _, n := range names {
-		os.WriteFile(filepath.Join(sdir, n), []byte("{}"), 0o640)
-	}
+	dir, sdir, names := fourCaptures(t)
 	os.Chown(filepath.Join(sdir, names[0]), 65534, 65534) // the oldest is not ours
 	removed, err := Retain(dir, "s", 2, "")
 	if err != nil || !slices.Equal(removed, names[1:2]) {

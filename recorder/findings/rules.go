@@ -1,6 +1,7 @@
 package findings
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sort"
@@ -236,22 +237,30 @@ func MemoryGrowth(in Incident, th Thresholds) *Finding {
 	return f
 }
 
-// HostMemory fires when the host's memory used_percent reached
-// HostMemoryUsedPercent.
-func HostMemory(in Incident, th Thresholds) *Finding {
-	var first, peak *capture.Sample
-	for i := range in.Samples {
-		s := &in.Samples[i]
-		if s.Memory.TotalBytes == 0 {
+// firstPeak returns, of the samples that have a value, the first and the one
+// with the largest value (the earliest of equals); nil, nil when none has one.
+func firstPeak[T cmp.Ordered](samples []capture.Sample, has func(*capture.Sample) bool, value func(*capture.Sample) T) (first, peak *capture.Sample) {
+	for i := range samples {
+		s := &samples[i]
+		if !has(s) {
 			continue
 		}
 		if first == nil {
 			first = s
 		}
-		if peak == nil || s.Memory.UsedPercent > peak.Memory.UsedPercent {
+		if peak == nil || value(s) > value(peak) {
 			peak = s
 		}
 	}
+	return first, peak
+}
+
+// HostMemory fires when the host's memory used_percent reached
+// HostMemoryUsedPercent.
+func HostMemory(in Incident, th Thresholds) *Finding {
+	first, peak := firstPeak(in.Samples,
+		func(s *capture.Sample) bool { return s.Memory.TotalBytes != 0 },
+		func(s *capture.Sample) float64 { return s.Memory.UsedPercent })
 	if peak == nil || peak.Memory.UsedPercent < th.HostMemoryUsedPercent {
 		return nil
 	}
@@ -273,19 +282,9 @@ func HostMemory(in Incident, th Thresholds) *Finding {
 // Swap fires when swap use reached SwapUsedPercent of the swap space, or
 // grew by SwapGrowthPercent of it.
 func Swap(in Incident, th Thresholds) *Finding {
-	var first, peak *capture.Sample
-	for i := range in.Samples {
-		s := &in.Samples[i]
-		if s.Memory.SwapTotalBytes == 0 {
-			continue
-		}
-		if first == nil {
-			first = s
-		}
-		if peak == nil || s.Memory.SwapUsedBytes > peak.Memory.SwapUsedBytes {
-			peak = s
-		}
-	}
+	first, peak := firstPeak(in.Samples,
+		func(s *capture.Sample) bool { return s.Memory.SwapTotalBytes != 0 },
+		func(s *capture.Sample) uint64 { return s.Memory.SwapUsedBytes })
 	if peak == nil {
 		return nil
 	}
@@ -502,19 +501,9 @@ func CPUThrottle(in Incident, th Thresholds) *Finding {
 
 // Load fires when load1 reached LoadPerCPU times the number of CPUs.
 func Load(in Incident, th Thresholds) *Finding {
-	var first, peak *capture.Sample
-	for i := range in.Samples {
-		s := &in.Samples[i]
-		if s.CPU.CPUs <= 0 {
-			continue
-		}
-		if first == nil {
-			first = s
-		}
-		if peak == nil || s.Load.Load1/float64(s.CPU.CPUs) > peak.Load.Load1/float64(peak.CPU.CPUs) {
-			peak = s
-		}
-	}
+	first, peak := firstPeak(in.Samples,
+		func(s *capture.Sample) bool { return s.CPU.CPUs > 0 },
+		func(s *capture.Sample) float64 { return s.Load.Load1 / float64(s.CPU.CPUs) })
 	if peak == nil || peak.Load.Load1 < th.LoadPerCPU*float64(peak.CPU.CPUs) {
 		return nil
 	}
@@ -530,19 +519,9 @@ func Load(in Incident, th Thresholds) *Finding {
 // ProcessesMultiplied fires when the service's process count grew
 // ProcessesFactor-fold and by ProcessesMinIncrease.
 func ProcessesMultiplied(in Incident, th Thresholds) *Finding {
-	var first, peak *capture.Sample
-	for i := range in.Samples {
-		s := &in.Samples[i]
-		if s.Service == nil {
-			continue
-		}
-		if first == nil {
-			first = s
-		}
-		if peak == nil || s.Service.Pids > peak.Service.Pids {
-			peak = s
-		}
-	}
+	first, peak := firstPeak(in.Samples,
+		func(s *capture.Sample) bool { return s.Service != nil },
+		func(s *capture.Sample) int { return s.Service.Pids })
 	if peak == nil {
 		return nil
 	}

@@ -650,16 +650,7 @@ func TestCheckNoLeaks(t *testing.T) {
 func BenchmarkCheckOK(b *testing.B) {
 	srv := httptest.NewServer(status(200))
 	defer srv.Close()
-	c, err := New(srv.URL, 2*time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	for b.Loop() {
-		if got := c.Check(context.Background()); !got.OK {
-			b.Fatal(got.Error)
-		}
-	}
+	benchCheck(b, srv.URL)
 }
 
 func BenchmarkCheckTCP(b *testing.B) {
@@ -677,7 +668,13 @@ func BenchmarkCheckTCP(b *testing.B) {
 			c.Close()
 		}
 	}()
-	c, err := New("tcp://"+ln.Addr().String(), 2*time.Second)
+	benchCheck(b, "tcp://"+ln.Addr().String())
+}
+
+// benchCheck measures Check of a healthy url.
+func benchCheck(b *testing.B, url string) {
+	b.Helper()
+	c, err := New(url, 2*time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}
