@@ -1,7 +1,12 @@
 package cgroup
 
 import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -48,7 +53,7 @@ func BenchmarkPollOnce(b *testing.B) {
 		b.Logf("fixture cgroup on tmpfs: no real cgroup could be made here")
 	}
 	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
-	b.Cleanup(w.detach)
+	b.Cleanup(w.stop)
 	w.setPath(path)
 	w.look()
 	if len(w.PIDs()) != 1 || w.cur.oomFile == "" {
@@ -73,4 +78,97 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// idleWindow is how long BenchmarkWatcherIdle measures each watcher.
+var idleWindow = flag.Duration("idle-window", 5*time.Second, "BenchmarkWatcherIdle: the measuring window of each run")
+
+// BenchmarkWatcherIdle measures what an idle watcher costs as a process of
+// its own: the test binary re-executed (watchHelper) runs a Watcher on a
+// real cgroup holding one sleep, lets it settle for a second, then reports
+// its CPU time (user + system, getrusage(RUSAGE_SELF) deltas) and context
+// switches over -idle-window. Two such processes run side by side: one
+// with the default options (event-driven, a look every Safety = 1 s) and
+// one with Safety = Poll = 50 ms, which looks as often as the watcher did
+// before pidfds and the v1 OOM eventfd. Reported per second of running:
+// cpu-µs/s and switches/s (context switches, about one per wake-up) for
+// each.
+func BenchmarkWatcherIdle(b *testing.B) {
+	f := realFS(b)
+	cg := newRealCgroup(b, f)
+	p := cgrouptest.StartSleep(b)
+	cg.Move(b, p.PID)
+	type result struct{ cpu, switches float64 }
+	run := func(safety time.Duration, out chan<- result) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+		cmd.Env = append(os.Environ(), helperEnv+"=watch", "PREFLIGHT_WATCH_PATH="+cg.Path,
+			"PREFLIGHT_WATCH_SAFETY="+safety.String(), "PREFLIGHT_WATCH_WINDOW="+idleWindow.String())
+		o, err := cmd.Output()
+		if err != nil {
+			b.Errorf("watch helper (safety %v): %v", safety, err)
+			out <- result{}
+			return
+		}
+		var r result
+		var window float64
+		if _, err := fmt.Sscanf(string(o), "cpu_ns=%g switches=%g window_ns=%g", &r.cpu, &r.switches, &window); err != nil {
+			b.Errorf("watch helper (safety %v) printed %q: %v", safety, o, err)
+		}
+		out <- result{r.cpu / window * 1e6, r.switches / window * 1e9}
+	}
+	var events, polled result
+	for range b.N {
+		ce, cp := make(chan result, 1), make(chan result, 1)
+		go run(0, ce)
+		go run(DefaultPoll, cp)
+		e, p := <-ce, <-cp
+		events.cpu += e.cpu / float64(b.N)
+		events.switches += e.switches / float64(b.N)
+		polled.cpu += p.cpu / float64(b.N)
+		polled.switches += p.switches / float64(b.N)
+	}
+	b.ReportMetric(events.cpu, "cpu-µs/s")
+	b.ReportMetric(events.switches, "switches/s")
+	b.ReportMetric(polled.cpu, "cpu-µs/s@50ms")
+	b.ReportMetric(polled.switches, "switches/s@50ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// watchHelper is the process BenchmarkWatcherIdle measures: it watches the
+// cgroup PREFLIGHT_WATCH_PATH with Safety PREFLIGHT_WATCH_SAFETY (0: the
+// default) and prints its own CPU time and context switches over
+// PREFLIGHT_WATCH_WINDOW, after a second of settling.
+func watchHelper() int {
+	safety, err1 := time.ParseDuration(os.Getenv("PREFLIGHT_WATCH_SAFETY"))
+	window, err2 := time.ParseDuration(os.Getenv("PREFLIGHT_WATCH_WINDOW"))
+	f, err3 := NewFS("/sys/fs/cgroup")
+	if err := errors.Join(err1, err2, err3); err != nil {
+		fmt.Fprintln(os.Stderr, "watch helper:", err)
+		return 2
+	}
+	w := f.NewWatcher(Target{Path: os.Getenv("PREFLIGHT_WATCH_PATH")}, WatchOptions{Safety: safety})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	go func() {
+		for range w.Events() {
+		}
+	}()
+	<-w.Ready()
+	time.Sleep(time.Second)
+	var r0, r1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+	t0 := time.Now()
+	time.Sleep(window)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+	elapsed := time.Since(t0)
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, "watch helper:", err)
+		return 1
+	}
+	cpu := r1.Utime.Nano() + r1.Stime.Nano() - r0.Utime.Nano() - r0.Stime.Nano()
+	switches := r1.Nvcsw + r1.Nivcsw - r0.Nvcsw - r0.Nivcsw
+	fmt.Printf("cpu_ns=%d switches=%d window_ns=%d\n", cpu, switches, elapsed.Nanoseconds())
+	return 0
 }

@@ -43,20 +43,49 @@
 //     memory.oom_control), also when the killed process was a child and the
 //     main process lives on.
 //
-// Each transition yields one event, however many wake-ups saw it: inotify
-// and the poll feed the same state machine, in one goroutine. A look reads
-// cgroup.procs and the OOM counter, nothing else. It runs when inotify
-// (fsnotify) reports a change of the v2 files cgroup.events or
-// memory.events, which the kernel signals within a millisecond of the last
-// process leaving, and at a fixed poll cadence (default 50 ms) as the
-// fallback and for what has no notification (v1 counters, a replaced process
-// set, a removed directory). On a real cgroupfs the v2 cgroup.procs and the
-// OOM counter stay open and are re-read from offset 0; a look then costs
-// about 2.5 µs of CPU and no allocation (BenchmarkPollOnce on this hybrid
-// machine), about 50 µs per second at the default cadence. A unit not
-// running yet, or whose cgroup moved, is looked up again every Resolve
-// (default 1 s) without restarting anything; a cgroup removed and re-created
-// at the same path is picked up by the next look.
+// Each transition yields one event, however many wake-ups saw it: every
+// wake-up feeds the same state machine, in one goroutine. A look reads
+// cgroup.procs and the OOM counter, nothing else (about 3 µs of CPU, no
+// allocation: BenchmarkPollOnce). Looks are driven by notifications, each
+// within about a millisecond of its cause:
+//
+//   - inotify (fsnotify) on the v2 cgroup.events, which the kernel signals
+//     when the last process leaves, and on v2 memory.events where that is
+//     the OOM counter;
+//   - a pidfd per process of the last look, at most 64, parked in Go's
+//     netpoller (a goroutine, no thread): a process exits, also when others
+//     took its place and the cgroup never emptied (a restart);
+//   - for v1 memory.oom_control (hybrid and legacy hosts), an eventfd
+//     registered with cgroup.event_control, signalled when the cgroup hits
+//     OOM, possibly before its oom_kill counter moves: the watcher looks
+//     then and again 1, 10, 50 and 200 ms later until the counter has moved;
+//   - inotify on the directory that holds the cgroup's: its rmdir and mkdir.
+//
+// Where these cover the cgroup (cgroup2 and hybrid hosts), a safety look
+// runs every Safety (default 1 s) and nothing else wakes the watcher: an idle watcher costs about 0.2 ms of CPU per second on a 2-CPU
+// virtual machine, against 4–5 ms with a look every 50 ms, almost all of it
+// the Go runtime waking up (BenchmarkWatcherIdle). Where they do not, a
+// look runs every Poll (default 50 ms): without inotify, without cgroup2
+// (legacy: no cgroup.events), with more than 64 processes, where
+// pidfd_open is refused or missing (PIDFD_NONBLOCK needs Linux 5.10), or
+// where a watch could not be added. Where cgroup.event_control refuses the
+// eventfd (not root; a read-only cgroupfs, as under systemd's
+// ProtectControlGroups=), the pidfds stand in: an OOM kill ends a watched
+// process; only a process that joined after the last look and is killed
+// before the next one waits for the safety look.
+//
+// Processes joining are not notified, so "every process replaced" compares
+// with the last look, which may be up to Safety old (it was at most Poll
+// old before pidfds): a process that forked a child within that time and
+// then exits reads as replaced by it.
+//
+// On a real cgroupfs the v2 cgroup.procs and the OOM counter stay open and
+// are re-read from offset 0. A unit not running yet, or whose cgroup
+// vanished, is looked up again every Resolve (default 1 s); once its cgroup
+// is found the lookup stops, without restarting anything. A cgroup removed
+// and re-created at the same path is picked up at its mkdir. A missing OOM
+// counter is looked for again at the periodic looks, at most once per
+// Resolve. Every descriptor a watcher opened is closed when Run returns.
 //
 // When a cgroup holds no process itself, its descendants' processes count
 // (a delegated service keeps them in sub-cgroups).
@@ -68,6 +97,7 @@
 // `systemctl show` under a short deadline; without systemd as PID 1 it
 // returns [ErrNoSystemd] and runs nothing.
 //
-// The package only reads: it never writes to a cgroup, signals or restarts
-// anything.
+// The package only reads: it never changes a cgroup, signals or restarts
+// anything. Its one write is the registration of the v1 OOM eventfd in
+// cgroup.event_control, which the kernel drops when the eventfd is closed.
 package cgroup

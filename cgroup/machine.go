@@ -3,6 +3,7 @@ package cgroup
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Event kinds.
@@ -18,7 +19,15 @@ type look struct {
 	pids   []int  // ascending
 	oom    uint64 // oom_kill counter
 	hasOOM bool
+	at     time.Time // when the look was made (zero in tests that do not care)
 }
+
+// minReplacedAge is how long a set of processes must have been seen before
+// its replacement counts as a restart. A daemon that forks and lets its
+// parent exit at start-up (Type=forking) replaces its processes within
+// milliseconds of appearing; a service that had been running and is
+// replaced between two looks was restarted.
+const minReplacedAge = time.Second
 
 // change is one event the machine found: kind and detail.
 type change struct {
@@ -29,10 +38,11 @@ type change struct {
 // pure state machine: the watcher feeds it looks from inotify wake-ups and
 // polls alike, so a transition seen by both is reported once.
 type machine struct {
-	known     bool   // the cgroup existed at the last look
-	id        uint64 // its identity then
-	populated bool   // it had processes then
-	last      []int  // the last non-empty PID set since the last exit
+	known     bool      // the cgroup existed at the last look
+	id        uint64    // its identity then
+	populated bool      // it had processes then
+	last      []int     // the last non-empty PID set since the last exit
+	since     time.Time // when the cgroup was first seen populated since the last exit
 	oom       uint64
 	hasOOM    bool
 }
@@ -66,8 +76,16 @@ func (m *machine) step(l look, out []change) []change {
 			out = append(out, change{KindExit, "cgroup emptied (last pids " + fmtPIDs(m.last) + ")"})
 			m.last = m.last[:0]
 		case populated && len(m.last) > 0 && disjoint(m.last, l.pids):
+			if !m.since.IsZero() && l.at.Sub(m.since) < minReplacedAge {
+				m.since = l.at // start-up forking: the new set is the service
+				break
+			}
 			out = append(out, change{KindExit, "all processes replaced (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
+			m.since = l.at
 		}
+	}
+	if populated && (!m.known || !m.populated) {
+		m.since = l.at
 	}
 	if populated {
 		m.last = append(m.last[:0], l.pids...)

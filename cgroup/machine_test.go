@@ -3,6 +3,7 @@ package cgroup
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // at builds a look at an existing cgroup with identity 1.
@@ -158,5 +159,34 @@ func TestMachineLooksDoNotAlias(t *testing.T) {
 	buf[0] = 20 // the next look overwrote the buffer: {10} → {20}
 	if got := m.step(l, nil); len(got) != 1 || got[0].detail != "all processes replaced (10 → 20)" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// A daemon that forks and lets its parent exit at start-up replaces its
+// processes within milliseconds of appearing: not a restart. A set that had
+// been running for minReplacedAge and is replaced is one.
+func TestMachineStartupFork(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	lookAt := func(d time.Duration, pids ...int) look { l := at(pids...); l.at = t0.Add(d); return l }
+	var m machine
+	for i, tc := range []struct {
+		l    look
+		want string
+	}{
+		{lookAt(0), ""},                                                    // the unit's cgroup, empty
+		{lookAt(time.Millisecond, 100), ""},                                // the forking parent
+		{lookAt(5*time.Millisecond, 101), ""},                              // its daemon child, parent gone
+		{lookAt(900*time.Millisecond, 101), ""},                            // running
+		{lookAt(3*time.Second, 200), "all processes replaced (101 → 200)"}, // restarted
+		{lookAt(3*time.Second+5*time.Millisecond, 201), ""},                // the new one forks too
+		{lookAt(4*time.Second, 201), ""},
+		{lookAt(5 * time.Second), "cgroup emptied (last pids 201)"},
+		{lookAt(6*time.Second, 300), ""},
+		{lookAt(6*time.Second+2*time.Millisecond, 301), ""}, // start-up fork after an exit
+	} {
+		got := m.step(tc.l, nil)
+		if (tc.want == "") != (len(got) == 0) || (len(got) > 0 && got[0].detail != tc.want) {
+			t.Errorf("look %d: got %v, want %q", i, got, tc.want)
+		}
 	}
 }

@@ -22,9 +22,12 @@ import (
 const helperEnv = "PREFLIGHT_CGROUP_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "alloc" {
+	switch os.Getenv(helperEnv) {
+	case "alloc":
 		allocHelper()
 		return
+	case "watch":
+		os.Exit(watchHelper())
 	}
 	os.Exit(m.Run())
 }
@@ -77,6 +80,9 @@ func exited(t testing.TB, p *cgrouptest.Proc, within time.Duration) {
 
 // runWatcher runs w until the test ends.
 func runWatcher(t testing.TB, w *Watcher) {
+	if w.testDo == nil {
+		w.testDo = make(chan func())
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -117,22 +123,19 @@ func TestRealExitOnReplacement(t *testing.T) {
 	cg := newRealCgroup(t, f)
 	a, b := cgrouptest.StartSleep(t), cgrouptest.StartSleep(t)
 	cg.Move(t, a.PID)
-	// The test drives the looks, so that B's arrival and A's death fall
-	// between two of them for sure.
-	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{Poll: time.Hour})
-	w.testPoll = make(chan chan struct{})
-	lookNow := func() {
-		done := make(chan struct{})
-		w.testPoll <- done
-		<-done
-	}
+	// No periodic look: B's arrival and A's death fall between two looks
+	// for sure (the test's, and the one A's pidfd makes when it dies).
+	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{Poll: time.Hour, Safety: time.Hour})
+	lookNow := func() { onRun(w, w.look) }
 	runWatcher(t, w)
+	settle(w)
 	lookNow()
 	if !slices.Equal(w.PIDs(), []int{a.PID}) {
 		t.Fatalf("first look: pids %v, want [%d]", w.PIDs(), a.PID)
 	}
 
-	cg.Move(t, b.PID) // the cgroup never empties: no cgroup.events change
+	time.Sleep(minReplacedAge) // a set replaced sooner is start-up forking
+	cg.Move(t, b.PID)          // the cgroup never empties: no cgroup.events change
 	a.Kill()
 	exited(t, a, 5*time.Second)
 	lookNow()
@@ -202,12 +205,28 @@ func TestRealOOMOfAChild(t *testing.T) {
 	expectQuiet(t, w, 3*DefaultPoll) // the main process lives: no exit
 }
 
+// TestRealRecreated removes the cgroup and makes it again, with the
+// default cadences and with no periodic look at all (Poll and Safety of an
+// hour): then only inotify, on the parent directory and on the new
+// cgroup.events, can see it come back and empty.
 func TestRealRecreated(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    WatchOptions
+	}{
+		{"defaults", WatchOptions{}},
+		{"notifications only", WatchOptions{Poll: time.Hour, Safety: time.Hour}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testRecreated(t, tc.o) })
+	}
+}
+
+func testRecreated(t *testing.T, o WatchOptions) {
 	f := realFS(t)
 	cg := newRealCgroup(t, f)
 	a := cgrouptest.StartSleep(t)
 	cg.Move(t, a.PID)
-	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{})
+	w := f.NewWatcher(Target{Path: cg.Path}, o)
 	runWatcher(t, w)
 	waitFor(t, "the first sleep", func() bool { return slices.Equal(w.PIDs(), []int{a.PID}) })
 	a.Kill()
@@ -222,7 +241,11 @@ func TestRealRecreated(t *testing.T) {
 			t.Fatalf("rmdir %s: %v", d, err)
 		}
 	}
-	time.Sleep(3 * DefaultPoll) // let the watcher see it gone
+	waitFor(t, "the watcher to see the cgroup gone", func() bool {
+		var attached bool
+		onRun(w, func() { attached = w.cur.ok })
+		return !attached
+	})
 	if len(w.PIDs()) != 0 || w.Path() != cg.Path {
 		t.Errorf("cgroup gone: pids %v path %q", w.PIDs(), w.Path())
 	}
@@ -271,6 +294,26 @@ func TestRealProcsAndStats(t *testing.T) {
 	if _, err := f.Procs(cg.Path + "-missing"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Procs(missing) = %v", err)
 	}
+}
+
+// settle waits for w's first look and for the inotify event of the
+// cgroup's population, which the kernel delivers from a work queue,
+// possibly after the look: a test that needs no look to happen until it
+// acts must not have that event arrive meanwhile.
+func settle(w *Watcher) {
+	<-w.Ready()
+	time.Sleep(100 * time.Millisecond)
+}
+
+// onRun runs f on the goroutine of w's Run (started by runWatcher) and
+// waits for its end.
+func onRun(w *Watcher, f func()) {
+	done := make(chan struct{})
+	w.testDo <- func() {
+		f()
+		close(done)
+	}
+	<-done
 }
 
 // expectQuiet fails on any event within d.

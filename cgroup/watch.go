@@ -18,6 +18,7 @@ import (
 // Defaults of [WatchOptions].
 const (
 	DefaultPoll    = 50 * time.Millisecond
+	DefaultSafety  = time.Second
 	DefaultResolve = time.Second
 )
 
@@ -41,8 +42,9 @@ type Event struct {
 
 // WatchOptions tune a [Watcher]. Zero values mean the defaults.
 type WatchOptions struct {
-	Poll    time.Duration   // cadence of the fallback look; default 50 ms
-	Resolve time.Duration   // cadence of the unit lookup while its cgroup is unknown; default 1 s
+	Poll    time.Duration   // cadence of the look where notifications do not cover the cgroup; default 50 ms
+	Safety  time.Duration   // cadence of the look where they do; default 1 s
+	Resolve time.Duration   // cadence of the unit lookup while its cgroup is unknown or gone; default 1 s
 	Logger  *zerolog.Logger // nil: silent
 }
 
@@ -53,15 +55,19 @@ type Watcher struct {
 	fs      *FS
 	target  Target
 	poll    time.Duration
+	safety  time.Duration
 	resolve time.Duration
 	log     zerolog.Logger
 
 	events  chan Event
 	dropped atomic.Uint64
 	started atomic.Bool
-	// testPoll, set before Run, lets a test ask for a look and wait for its
-	// end (nil, never ready, otherwise).
-	testPoll chan chan struct{}
+	// testDo, set before Run, lets a test run a function on Run's
+	// goroutine, e.g. a look (nil, never ready, otherwise).
+	testDo chan func()
+	// testNoEventfd, set before Run, acts as if cgroup.event_control
+	// refused the v1 OOM eventfd.
+	testNoEventfd bool
 
 	ready chan struct{} // closed after the first look
 
@@ -80,6 +86,14 @@ type Watcher struct {
 	fsw       *fsnotify.Watcher
 	watched   []string // files under inotify watch
 	watchedID uint64   // the cgroup identity they belong to; 0: none
+	eventsOK  bool     // cgroup.events is among them
+	oomOK     bool     // the v2 OOM counter (memory.events) is among them
+	parent    string   // the v2 directory holding the cgroup's, watched for its mkdir and rmdir; "" for none
+	parentOK  bool     // parent is under inotify watch
+	procs     procSet  // a pidfd per process of the last look
+	oomNotes  chan struct{}
+	bg        sync.WaitGroup // the goroutines of v1 OOM notifications
+	oomSought time.Time      // when maintain last looked for a missing OOM counter
 }
 
 // candidate is the cgroup's directory in one hierarchy.
@@ -96,28 +110,35 @@ type candidate struct {
 type attachment struct {
 	ok       bool
 	cand     candidate
-	id       uint64 // the cgroup's identity: the inode of its cgroup.procs
-	procsFD  int    // v2 cgroup.procs held open; -1 for v1 (its PID list is cached per open file) and fixtures
-	events   string // v2 cgroup.events; "" outside v2
-	oomFile  string // v2 memory.events or v1 memory.oom_control; "" when neither exists
-	oomFD    int    // oomFile held open; -1 when none or on a fixture
-	oomWatch bool   // oomFile notifies (v2 memory.events)
+	id       uint64       // the cgroup's identity: the inode of its cgroup.procs
+	procsFD  int          // v2 cgroup.procs held open; -1 for v1 (its PID list is cached per open file) and fixtures
+	events   string       // v2 cgroup.events; "" outside v2
+	oomFile  string       // v2 memory.events or v1 memory.oom_control; "" when neither exists
+	oomFD    int          // oomFile held open; -1 when none or on a fixture
+	oomWatch bool         // oomFile notifies (v2 memory.events)
+	notify   *oomNotifier // v1 memory.oom_control's eventfd; nil when none
 }
 
 // NewWatcher returns a watcher of t. Nothing happens until Run.
 func (f *FS) NewWatcher(t Target, o WatchOptions) *Watcher {
 	w := &Watcher{
-		fs:      f,
-		target:  t,
-		poll:    o.Poll,
-		resolve: o.Resolve,
-		log:     zerolog.Nop(),
-		events:  make(chan Event, eventBuffer),
-		ready:   make(chan struct{}),
-		cur:     attachment{procsFD: -1, oomFD: -1},
+		fs:       f,
+		target:   t,
+		poll:     o.Poll,
+		safety:   o.Safety,
+		resolve:  o.Resolve,
+		log:      zerolog.Nop(),
+		events:   make(chan Event, eventBuffer),
+		ready:    make(chan struct{}),
+		cur:      attachment{procsFD: -1, oomFD: -1},
+		oomNotes: make(chan struct{}, 1),
 	}
+	w.procs.exited = make(chan struct{}, 1)
 	if w.poll <= 0 {
 		w.poll = DefaultPoll
+	}
+	if w.safety <= 0 {
+		w.safety = DefaultSafety
 	}
 	if w.resolve <= 0 {
 		w.resolve = DefaultResolve
@@ -125,6 +146,7 @@ func (f *FS) NewWatcher(t Target, o WatchOptions) *Watcher {
 	if o.Logger != nil {
 		w.log = *o.Logger
 	}
+	w.procs.log = w.log
 	return w
 }
 
@@ -158,13 +180,13 @@ func (w *Watcher) PIDs() []int {
 // Run watches until ctx is done, then closes Events and returns nil. It
 // fails when the target names neither a unit nor a path, or when it is
 // called a second time. Without inotify (no instance left) it still works,
-// by polling alone.
+// by polling alone. Every descriptor it opened is closed when it returns.
 func (w *Watcher) Run(ctx context.Context) error {
 	if !w.started.CompareAndSwap(false, true) {
 		return errors.New("failed to run cgroup watcher: already running or run")
 	}
 	defer close(w.events)
-	defer w.detach()
+	defer w.stop()
 	if w.target.Path != "" {
 		p, err := cleanPath(w.target.Path)
 		if err != nil {
@@ -188,25 +210,56 @@ func (w *Watcher) Run(ctx context.Context) error {
 	w.maintain()
 	w.look()
 	close(w.ready)
-	poll := time.NewTicker(w.poll)
-	defer poll.Stop()
-	resolve := time.NewTicker(w.resolve)
-	defer resolve.Stop()
+	looks, resolve := newCadence(), newCadence()
+	defer looks.stop()
+	defer resolve.stop()
+	// After a v1 OOM notification: look again at oomRechecks until the
+	// oom_kill counter moves.
+	recheck := time.NewTimer(time.Hour)
+	recheck.Stop()
+	defer recheck.Stop()
+	var noteAt time.Time
+	var noteBase uint64
+	step := 0
 	for {
+		looks.set(w.lookEvery())
+		resolve.set(w.resolveEvery())
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-poll.C:
+		case <-looks.t.C:
 			w.look()
-		case done := <-w.testPoll:
+			if w.cur.ok && w.cur.oomFile == "" && time.Since(w.oomSought) >= w.resolve {
+				w.maintain() // the memory controller may have been enabled since
+			}
+		case <-w.procs.exited:
 			w.look()
-			close(done)
+		case <-w.oomNotes:
+			noteAt, noteBase, step = time.Now(), w.m.oom, 0
+			w.look()
+			if w.m.oom == noteBase {
+				recheck.Reset(time.Until(noteAt.Add(oomRechecks[0])))
+			}
+		case <-recheck.C:
+			w.look()
+			if step++; w.m.oom == noteBase && step < len(oomRechecks) {
+				recheck.Reset(time.Until(noteAt.Add(oomRechecks[step])))
+			}
+		case f := <-w.testDo:
+			f()
 		case e, ok := <-fsEvents:
 			if !ok {
 				fsEvents = nil
 				continue
 			}
-			if e.Has(fsnotify.Remove) || e.Has(fsnotify.Rename) {
+			if w.parentOK && filepath.Dir(e.Name) == w.parent && e.Name != w.cands[0].dir {
+				continue // a sibling cgroup came or went
+			}
+			switch {
+			case !e.Has(fsnotify.Remove) && !e.Has(fsnotify.Rename):
+			case e.Name == w.parent:
+				w.parentOK = false // gone with its slice: added again by a look
+			default:
 				w.watchedID = 0 // the watch is gone with its file
 			}
 			w.look()
@@ -216,16 +269,92 @@ func (w *Watcher) Run(ctx context.Context) error {
 				continue
 			}
 			w.log.Debug().Err(err).Msg("inotify error")
-		case <-resolve.C:
+			w.look() // an overflow loses events
+		case <-resolve.t.C:
 			w.maintain()
 		}
 	}
+}
+
+// lookEvery returns the period of the periodic look: Safety where
+// notifications report every change a look can find, Poll where they do
+// not, 0 when no look is due (the unit is not found: Resolve looks it up).
+//
+// Notifications cover a cgroup that inotify watches (its cgroup.events;
+// its memory.events where that is the OOM counter) and whose processes
+// each have a pidfd; v1 memory.oom_control is covered by its eventfd and,
+// where cgroup.event_control refuses one, by the pidfds, as an OOM victim
+// is one of the watched processes. An absent cgroup is covered by the
+// inotify watch on its parent directory, which reports its mkdir.
+func (w *Watcher) lookEvery() time.Duration {
+	switch {
+	case w.runPath == "":
+		return 0
+	case w.fsw == nil:
+		return w.poll
+	case !w.cur.ok:
+		switch {
+		case !w.parentOK:
+			return w.poll
+		case w.target.Path == "":
+			return 0 // each Resolve looks the unit up, then looks
+		}
+		return w.safety
+	case !w.eventsOK, !w.procs.covered, w.cur.oomWatch && !w.oomOK:
+		return w.poll
+	}
+	return w.safety
+}
+
+// resolveEvery returns the period of the unit lookup: Resolve while the
+// target is a unit whose cgroup is unknown or gone, else 0.
+func (w *Watcher) resolveEvery() time.Duration {
+	if w.target.Path == "" && (w.runPath == "" || !w.m.known) {
+		return w.resolve
+	}
+	return 0
+}
+
+// cadence is a ticker that can change its period or stop; setting the
+// period it has keeps its phase.
+type cadence struct {
+	t *time.Ticker
+	d time.Duration // 0: stopped
+}
+
+func newCadence() *cadence {
+	t := time.NewTicker(time.Hour)
+	t.Stop()
+	return &cadence{t: t}
+}
+
+func (c *cadence) set(d time.Duration) {
+	if d == c.d {
+		return
+	}
+	c.d = d
+	if d <= 0 {
+		c.t.Stop() // since Go 1.23 no stale tick is left in t.C
+		return
+	}
+	c.t.Reset(d)
+}
+
+func (c *cadence) stop() { c.t.Stop() }
+
+// stop closes every descriptor the watcher holds and waits for the
+// goroutines that wait on them.
+func (w *Watcher) stop() {
+	w.detach()
+	w.procs.wait()
+	w.bg.Wait()
 }
 
 // maintain runs at the Resolve cadence: it looks the unit up again while
 // its cgroup is unknown or gone, and finds an OOM counter that was not there
 // when the cgroup was first seen.
 func (w *Watcher) maintain() {
+	w.oomSought = time.Now()
 	if w.target.Path == "" && (w.runPath == "" || !w.m.known) {
 		p, err := w.fs.Find(w.target.Unit)
 		switch {
@@ -270,6 +399,7 @@ func (w *Watcher) look() {
 	if w.runPath != "" {
 		l = w.read()
 	}
+	l.at = time.Now()
 	w.out = w.m.step(l, w.out[:0])
 	w.mu.Lock()
 	w.pids = append(w.pids[:0], l.pids...)
@@ -281,6 +411,8 @@ func (w *Watcher) look() {
 		}
 	}
 	w.syncWatches(l)
+	// pidfds only for PIDs from a real cgroupfs: a fixture's are made up.
+	w.procs.sync(l.pids, w.cur.ok && w.cur.cand.hold)
 }
 
 // read is one look: cgroup.procs (with its inode as the cgroup's identity)
@@ -390,21 +522,33 @@ func (w *Watcher) findOOM() {
 			fd = -1
 		}
 		w.cur.oomFile, w.cur.oomFD, w.cur.oomWatch = f, fd, h.v2
+		if !h.v2 && fd >= 0 && !w.testNoEventfd {
+			n, err := notifyOOM(filepath.Dir(f), fd, w.oomNotes, &w.bg)
+			if err != nil {
+				w.log.Debug().Err(err).Str("path", w.runPath).Msg("no v1 oom notification, the pidfds stand in")
+			}
+			w.cur.notify = n
+		}
 		return
 	}
 }
 
-// dropOOM closes the OOM counter.
+// dropOOM closes the OOM counter and its notification.
 func (w *Watcher) dropOOM() {
+	if w.cur.notify != nil {
+		w.cur.notify.close()
+	}
 	if w.cur.oomFD >= 0 {
 		unix.Close(w.cur.oomFD)
 	}
-	w.cur.oomFile, w.cur.oomFD, w.cur.oomWatch = "", -1, false
+	w.cur.oomFile, w.cur.oomFD, w.cur.oomWatch, w.cur.notify = "", -1, false, nil
 }
 
 // syncWatches keeps the inotify watch on the v2 files of the cgroup the last
-// look saw, re-adding it when the cgroup was re-created.
+// look saw, re-adding it when the cgroup was re-created, and on the
+// directory that holds the cgroup's.
 func (w *Watcher) syncWatches(l look) {
+	w.syncParent()
 	if l.exists && w.watchedID == l.id || !l.exists && w.watchedID == 0 {
 		return
 	}
@@ -412,7 +556,7 @@ func (w *Watcher) syncWatches(l look) {
 		_ = w.fsw.Remove(f) // often gone with a removed cgroup already
 	}
 	w.watched = w.watched[:0]
-	w.watchedID = 0
+	w.watchedID, w.eventsOK, w.oomOK = 0, false, false
 	if !l.exists {
 		w.log.Debug().Str("path", w.runPath).Msg("cgroup absent")
 		return
@@ -426,7 +570,7 @@ func (w *Watcher) syncWatches(l look) {
 	if w.cur.oomWatch {
 		files = append(files, w.cur.oomFile)
 	}
-	for _, f := range files {
+	for i, f := range files {
 		if f == "" {
 			continue
 		}
@@ -435,7 +579,41 @@ func (w *Watcher) syncWatches(l look) {
 			continue
 		}
 		w.watched = append(w.watched, f)
+		if i == 0 {
+			w.eventsOK = true
+		} else {
+			w.oomOK = true
+		}
 	}
+}
+
+// syncParent keeps the inotify watch on the v2 directory that holds the
+// cgroup's on a real cgroupfs, which reports the cgroup's mkdir and rmdir
+// (and its siblings', ignored). A parent that is absent is tried again at
+// the next look.
+func (w *Watcher) syncParent() {
+	if w.fsw == nil {
+		return
+	}
+	want := ""
+	if len(w.cands) > 0 && w.cands[0].hold && w.runPath != "/" {
+		want = filepath.Dir(w.cands[0].dir)
+	}
+	if want == w.parent && (want == "" || w.parentOK) {
+		return
+	}
+	if w.parentOK {
+		_ = w.fsw.Remove(w.parent)
+	}
+	w.parent, w.parentOK = want, false
+	if want == "" {
+		return
+	}
+	if err := w.fsw.Add(want); err != nil {
+		w.log.Debug().Err(err).Str("dir", want).Msg("failed to watch the cgroup's parent, polling")
+		return
+	}
+	w.parentOK = true
 }
 
 // send delivers an event without blocking the watch.

@@ -82,6 +82,7 @@ func TestWatcherLooks(t *testing.T) {
 
 	write("cgroup.procs", "200\n")
 	expect("restarted after emptying")
+	time.Sleep(minReplacedAge) // a set replaced sooner is start-up forking
 	write("cgroup.procs", "300\n301\n")
 	expect("fast restart", "exit: all processes replaced (200 → 300,301)")
 

@@ -128,6 +128,9 @@ func TestRestartTrigger(t *testing.T) {
 	a := cgrouptest.StartSleep(t)
 	cg.Move(t, a.PID)
 	dir, log := scopedRecorder(t, cg)
+	// A set replaced within a second of appearing is a daemon forking at
+	// start-up, not a restart.
+	time.Sleep(1100 * time.Millisecond)
 	b := cgrouptest.StartSleep(t)
 	cg.Move(t, b.PID)
 	a.Kill()

@@ -12,7 +12,11 @@ import (
 // sample.
 func TestCmdlineLengths(t *testing.T) {
 	long := strings.Repeat("x", 300)
-	cmd := exec.Command("sh", "-c", "sleep 300", "preflight-test", long)
+	// The shell waits on its stdin, with no child of its own to leave behind.
+	cmd := exec.Command("sh", "-c", "read x", "preflight-test", long)
+	if _, err := cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,350 @@
+package cgroup
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/preflight-rec/preflight/cgroup/cgrouptest"
+)
+
+// notificationsOnly turns the periodic look off: what a watcher with these
+// options sees, a notification made it see.
+var notificationsOnly = WatchOptions{Poll: time.Hour, Safety: time.Hour}
+
+// TestRealRestartSeenByPidfd replaces the cgroup's only process while the
+// cgroup never empties (cgroup.events does not change) and no periodic look
+// runs: only the pidfd of the process that exits can wake the watcher.
+func TestRealRestartSeenByPidfd(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	w := f.NewWatcher(Target{Path: cg.Path}, notificationsOnly)
+	runWatcher(t, w)
+	settle(w)
+	if !slices.Equal(w.PIDs(), []int{a.PID}) {
+		t.Fatalf("first look: pids %v, want [%d]", w.PIDs(), a.PID)
+	}
+	old := a
+	for round := 1; round <= 2; round++ {
+		next := cgrouptest.StartSleep(t)
+		cg.Move(t, next.PID)       // unseen: nothing notifies a process joining
+		time.Sleep(minReplacedAge) // a set replaced sooner is start-up forking
+		if !slices.Equal(w.PIDs(), []int{old.PID}) {
+			t.Fatalf("round %d: the watcher looked without cause: pids %v", round, w.PIDs())
+		}
+		killed := time.Now()
+		old.Kill()
+		e := nextEvent(t, w, 5*time.Second)
+		want := fmt.Sprintf("all processes replaced (%d → %d)", old.PID, next.PID)
+		if e.Kind != KindExit || e.Detail != want {
+			t.Errorf("round %d: event %+v, want exit %q", round, e, want)
+		}
+		t.Logf("round %d: kill -9 of the old process → exit event seen %v (Poll and Safety 1 h: the pidfd)", round, e.At.Sub(killed))
+		onRun(w, func() {}) // the look that sent it has ended: next's pidfd is open
+		old = next
+	}
+	expectQuiet(t, w, 100*time.Millisecond)
+}
+
+// TestRealOOMSeenByEventfd has a child the watcher never saw (it joined
+// after the last look, so it has no pidfd) OOM-killed under a v1 memory
+// limit, with no periodic look: only the v1 OOM notification (an eventfd
+// registered through cgroup.event_control) can wake the watcher.
+func TestRealOOMSeenByEventfd(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	if cg.V1Memory == "" {
+		t.Skip("no v1 memory hierarchy: the OOM counter is v2 memory.events, watched by inotify")
+	}
+	cg.LimitMemory(t, 32<<20)
+	main := cgrouptest.StartSleep(t)
+	cg.Move(t, main.PID)
+	before, err := f.Stats(cg.Path)
+	if err != nil || before.OOMKills == nil {
+		t.Fatalf("Stats: %v, oom_kill %s", err, show(before.OOMKills))
+	}
+	w := f.NewWatcher(Target{Path: cg.Path}, notificationsOnly)
+	runWatcher(t, w)
+	settle(w)
+	var notified bool
+	onRun(w, func() { notified = w.cur.notify != nil })
+	if !notified {
+		t.Fatalf("no v1 OOM notification registered for %s", cg.V1Memory)
+	}
+
+	helper := exec.Command(os.Args[0], "-test.run=^$")
+	helper.Env = append(os.Environ(), helperEnv+"=alloc")
+	stdin, err := helper.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	helper.Stdout = &out
+	child := cgrouptest.Start(t, helper)
+	cg.Move(t, child.PID)
+	if !slices.Equal(w.PIDs(), []int{main.PID}) {
+		t.Fatalf("the watcher saw the child join: pids %v", w.PIDs())
+	}
+	started := time.Now()
+	if _, err := stdin.Write([]byte("\n")); err != nil { // go: allocate
+		t.Fatal(err)
+	}
+	e := nextEvent(t, w, 20*time.Second)
+	want := fmt.Sprintf("oom_kill %d → %d", *before.OOMKills, *before.OOMKills+1)
+	if e.Kind != KindOOM || e.Detail != want {
+		t.Errorf("event %+v, want oom %q", e, want)
+	}
+	t.Logf("allocation started → oom event seen %v (Poll and Safety 1 h: the eventfd)", e.At.Sub(started))
+	exited(t, child, 10*time.Second)
+	if ws, ok := child.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("allocating child ended with %v (%s), want SIGKILL", child.Cmd.ProcessState, out.String())
+	}
+	expectQuiet(t, w, 300*time.Millisecond) // the main process lives: no exit
+}
+
+// TestRealOOMWithoutEventfd is the OOM of a child under a v1 memory limit
+// where cgroup.event_control refuses the eventfd (as for a recorder that is
+// not root): the child's pidfd stands in, with no periodic look.
+func TestRealOOMWithoutEventfd(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	if cg.V1Memory == "" {
+		t.Skip("no v1 memory hierarchy: the OOM counter is v2 memory.events, watched by inotify")
+	}
+	cg.LimitMemory(t, 32<<20)
+	main := cgrouptest.StartSleep(t)
+	cg.Move(t, main.PID)
+	helper := exec.Command(os.Args[0], "-test.run=^$")
+	helper.Env = append(os.Environ(), helperEnv+"=alloc")
+	stdin, err := helper.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := cgrouptest.Start(t, helper)
+	cg.Move(t, child.PID)
+	before, err := f.Stats(cg.Path)
+	if err != nil || before.OOMKills == nil {
+		t.Fatalf("Stats: %v, oom_kill %s", err, show(before.OOMKills))
+	}
+
+	w := f.NewWatcher(Target{Path: cg.Path}, notificationsOnly)
+	w.testNoEventfd = true
+	runWatcher(t, w)
+	settle(w)
+	var every time.Duration
+	var pidfds int
+	onRun(w, func() { every, pidfds = w.lookEvery(), len(w.procs.cur) })
+	if every != time.Hour || pidfds != 2 {
+		t.Fatalf("without the eventfd: looks every %v with %d pidfds, want the safety cadence and 2", every, pidfds)
+	}
+	if _, err := stdin.Write([]byte("\n")); err != nil { // go: allocate
+		t.Fatal(err)
+	}
+	e := nextEvent(t, w, 20*time.Second)
+	want := fmt.Sprintf("oom_kill %d → %d", *before.OOMKills, *before.OOMKills+1)
+	if e.Kind != KindOOM || e.Detail != want {
+		t.Errorf("event %+v, want oom %q", e, want)
+	}
+	exited(t, child, 10*time.Second)
+	expectQuiet(t, w, 300*time.Millisecond)
+}
+
+// TestRealCadence checks when the watcher falls back to the short poll:
+// never while every process has a pidfd and inotify watches the cgroup;
+// beyond maxPidfds processes; and which tickers run for an absent cgroup.
+func TestRealCadence(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{})
+	runWatcher(t, w)
+	<-w.Ready()
+	type state struct {
+		look, resolve time.Duration
+		pidfds        int
+		notify        bool
+	}
+	stateOf := func(w *Watcher) (s state) {
+		onRun(w, func() {
+			w.look()
+			s = state{w.lookEvery(), w.resolveEvery(), len(w.procs.cur), w.cur.notify != nil}
+		})
+		return s
+	}
+	want := state{look: DefaultSafety, pidfds: 1, notify: cg.V1Memory != ""}
+	if got := stateOf(w); got != want {
+		t.Errorf("one process: %+v, want %+v", got, want)
+	}
+
+	var more []*cgrouptest.Proc
+	for range maxPidfds {
+		p := cgrouptest.StartSleep(t)
+		cg.Move(t, p.PID)
+		more = append(more, p)
+	}
+	want = state{look: DefaultPoll, pidfds: 0, notify: want.notify}
+	if got := stateOf(w); got != want {
+		t.Errorf("%d processes: %+v, want %+v", maxPidfds+1, got, want)
+	}
+	more[0].Kill()
+	exited(t, more[0], 5*time.Second)
+	want = state{look: DefaultSafety, pidfds: maxPidfds, notify: want.notify}
+	if got := stateOf(w); got != want {
+		t.Errorf("%d processes: %+v, want %+v", maxPidfds, got, want)
+	}
+	for _, p := range more[1:] {
+		p.Kill()
+		exited(t, p, 5*time.Second)
+	}
+	want.pidfds = 1
+	if got := stateOf(w); got != want {
+		t.Errorf("one process again: %+v, want %+v", got, want)
+	}
+
+	// An absent cgroup given as a path: its parent directory is watched.
+	absent := f.NewWatcher(Target{Path: cg.Path + "/absent"}, WatchOptions{})
+	runWatcher(t, absent)
+	<-absent.Ready()
+	if got, want := stateOf(absent), (state{look: DefaultSafety}); got != want {
+		t.Errorf("absent path: %+v, want %+v", got, want)
+	}
+	// A unit without a cgroup: only the lookup ticks.
+	unit := f.NewWatcher(Target{Unit: "preflight-test-never-" + strconv.Itoa(os.Getpid()) + ".service"}, WatchOptions{})
+	runWatcher(t, unit)
+	<-unit.Ready()
+	if got, want := stateOf(unit), (state{resolve: DefaultResolve}); got != want {
+		t.Errorf("absent unit: %+v, want %+v", got, want)
+	}
+}
+
+// TestRealNoDescriptorLeft runs a watcher that holds every kind of
+// descriptor (inotify, pidfds, the v1 OOM eventfd, held cgroup files) and
+// checks that the process has exactly the descriptors it had before once
+// Run has returned.
+func TestRealNoDescriptorLeft(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	for range 3 {
+		p := cgrouptest.StartSleep(t) // before the count: os.Process holds a pidfd of its own
+		cg.Move(t, p.PID)
+	}
+	r, wp, err := os.Pipe() // the netpoller's own descriptors are made once, at its first use
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	wp.Close()
+
+	before := openFDs(t)
+	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.testDo = make(chan func())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	<-w.Ready()
+	var pidfds int
+	var notify bool
+	onRun(w, func() { pidfds, notify = len(w.procs.cur), w.cur.notify != nil })
+	during := openFDs(t)
+	if pidfds != 3 || cg.V1Memory != "" && !notify {
+		t.Errorf("while running: %d pidfds (want 3), v1 oom eventfd %v", pidfds, notify)
+	}
+	t.Logf("descriptors: %d before, %d while running (%d pidfds)", len(before), len(during), pidfds)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	after := openFDs(t)
+	if !maps.Equal(before, after) {
+		for fd, target := range after {
+			if before[fd] != target {
+				t.Errorf("left open after Run: fd %d → %s", fd, target)
+			}
+		}
+		for fd, target := range before {
+			if _, ok := after[fd]; !ok {
+				t.Errorf("closed by Run, not its own: fd %d → %s", fd, target)
+			}
+		}
+	}
+}
+
+// openFDs returns the process's open descriptors and what they refer to,
+// leaving out the one that reads the list.
+func openFDs(t *testing.T) map[int]string {
+	t.Helper()
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := map[int]string{}
+	for _, n := range names {
+		fd, err := strconv.Atoi(n)
+		if err != nil || uintptr(fd) == d.Fd() {
+			continue
+		}
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", n))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		fds[fd] = target
+	}
+	return fds
+}
+
+// A daemon that forks and lets its parent exit right after start-up
+// (systemd's Type=forking) is not a restart, though its parent's pidfd
+// wakes the watcher to a set it never saw.
+func TestRealStartupForkIsNotARestart(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	// Become the daemon's reaper, so that the test can reap what it made.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Skipf("cannot reap the daemon: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
+	sh := exec.Command("sh", "-c", "read x; sleep 300 >/dev/null 2>&1 & echo $!")
+	stdin, err := sh.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sh.Stdout = &out
+	parent := cgrouptest.Start(t, sh)
+	cg.Move(t, parent.PID)
+	w := f.NewWatcher(Target{Path: cg.Path}, notificationsOnly)
+	runWatcher(t, w)
+	settle(w)
+	stdin.Write([]byte("go\n")) // fork the daemon, then exit
+	exited(t, parent, 5*time.Second)
+	child, err := strconv.Atoi(strings.TrimSpace(out.String()))
+	if err != nil {
+		t.Fatalf("no daemon pid from the parent: %q", out.String())
+	}
+	t.Cleanup(func() { // the daemon this test made: kill and reap it
+		_ = syscall.Kill(child, syscall.SIGKILL)
+		_, _ = syscall.Wait4(child, nil, 0, nil)
+	})
+	waitFor(t, "the daemon alone", func() bool { return slices.Equal(w.PIDs(), []int{child}) })
+	expectQuiet(t, w, 200*time.Millisecond)
+}
