@@ -75,9 +75,12 @@
 // before the next one waits for the safety look.
 //
 // Processes joining are not notified, so "every process replaced" compares
-// with the last look, which may be up to Safety old (it was at most Poll
-// old before pidfds): a process that forked a child within that time and
-// then exits reads as replaced by it.
+// with the last look, which may be up to Safety old: a process that forked
+// a child within that time and then exited would read as replaced by it.
+// Such a fork is what a daemon does at start-up (systemd's Type=forking),
+// so a set of processes replaced within a second (minReplacedAge) of the
+// cgroup becoming populated is taken for start-up, not a restart; a
+// service that had run longer and is replaced was restarted.
 //
 // On a real cgroupfs the v2 cgroup.procs and the OOM counter stay open and
 // are re-read from offset 0. A unit not running yet, or whose cgroup
