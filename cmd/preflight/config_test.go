@@ -89,3 +89,11 @@ func TestConfigFileErrors(t *testing.T) {
 		t.Errorf("--dir over the file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// The example file shipped in the package is a valid configuration.
+func TestShippedExampleConfig(t *testing.T) {
+	r := preflight(t, nil, "start", "--config", filepath.Join("..", "..", "packaging", "examples", "preflight.yaml"), "--check")
+	if r.code != 0 || !strings.Contains(r.stdout, "name: dead-drop") {
+		t.Errorf("packaging/examples/preflight.yaml: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

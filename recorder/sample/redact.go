@@ -12,7 +12,7 @@ const MaxCmdline = 512
 // MaxTopCmdline is the longest command line kept in the host's top-CPU and
 // top-memory lists, which repeat in every sample: it keeps a default capture
 // (20 samples, top 5) within 64 KiB whatever the host runs.
-const MaxTopCmdline = 128
+const MaxTopCmdline = 96
 
 const (
 	redacted = "<redacted>"
