@@ -851,7 +851,10 @@ func TestRedactionEndToEnd(t *testing.T) {
 					continue
 				}
 				objects++
-				if pr.Cmdline != want {
+				// The top lists cut command lines to sample.MaxTopCmdline;
+				// the service's list keeps them whole.
+				cut, isCut := strings.CutSuffix(pr.Cmdline, "…")
+				if pr.Cmdline != want && (i == 2 || !isCut || !strings.HasPrefix(want, cut)) {
 					t.Errorf("process object cmdline %q, want %q", pr.Cmdline, want)
 				}
 				switch i {
