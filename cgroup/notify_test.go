@@ -85,16 +85,7 @@ func TestRealOOMSeenByEventfd(t *testing.T) {
 		t.Fatalf("no v1 OOM notification registered for %s", cg.V1Memory)
 	}
 
-	helper := exec.Command(os.Args[0], "-test.run=^$")
-	helper.Env = append(os.Environ(), helperEnv+"=alloc")
-	stdin, err := helper.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	helper.Stdout = &out
-	child := cgrouptest.Start(t, helper)
-	cg.Move(t, child.PID)
+	child, stdin, out := startAllocChild(t, cg)
 	if !slices.Equal(w.PIDs(), []int{main.PID}) {
 		t.Fatalf("the watcher saw the child join: pids %v", w.PIDs())
 	}
@@ -127,14 +118,7 @@ func TestRealOOMWithoutEventfd(t *testing.T) {
 	cg.LimitMemory(t, 32<<20)
 	main := cgrouptest.StartSleep(t)
 	cg.Move(t, main.PID)
-	helper := exec.Command(os.Args[0], "-test.run=^$")
-	helper.Env = append(os.Environ(), helperEnv+"=alloc")
-	stdin, err := helper.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child := cgrouptest.Start(t, helper)
-	cg.Move(t, child.PID)
+	child, stdin, _ := startAllocChild(t, cg)
 	before, err := f.Stats(cg.Path)
 	if err != nil || before.OOMKills == nil {
 		t.Fatalf("Stats: %v, oom_kill %s", err, show(before.OOMKills))

@@ -32,6 +32,23 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// startAllocChild starts the test binary as allocHelper inside cg; writing
+// a byte to stdin sets it allocating. out collects what it prints.
+func startAllocChild(t *testing.T, cg *cgrouptest.Cgroup) (*cgrouptest.Proc, io.Writer, *strings.Builder) {
+	t.Helper()
+	helper := exec.Command(os.Args[0], "-test.run=^$")
+	helper.Env = append(os.Environ(), helperEnv+"=alloc")
+	stdin, err := helper.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := new(strings.Builder)
+	helper.Stdout = out
+	child := cgrouptest.Start(t, helper)
+	cg.Move(t, child.PID)
+	return child, stdin, out
+}
+
 // allocHelper waits for one line on stdin (sent once the test has moved it
 // into its cgroup), offers itself to the OOM killer first, then allocates
 // and touches 200 MB.
@@ -155,16 +172,7 @@ func TestRealOOMOfAChild(t *testing.T) {
 	main := cgrouptest.StartSleep(t) // lives on: the OOM kill takes only the child
 	cg.Move(t, main.PID)
 
-	helper := exec.Command(os.Args[0], "-test.run=^$")
-	helper.Env = append(os.Environ(), helperEnv+"=alloc")
-	stdin, err := helper.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out strings.Builder
-	helper.Stdout = &out
-	child := cgrouptest.Start(t, helper)
-	cg.Move(t, child.PID)
+	child, stdin, out := startAllocChild(t, cg)
 
 	before, err := f.Stats(cg.Path)
 	if err != nil {
