@@ -11,7 +11,6 @@ import (
 	"context"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -287,24 +286,28 @@ func openPTY(t *testing.T, cols uint16) (ptm, pts *os.File) {
 func onTerminal(t *testing.T, environ []string, args ...string) string {
 	t.Helper()
 	ptm, pts := openPTY(t, 72)
-	cmd := exec.Command(binary, args...)
-	// A race-enabled binary sleeps 1 s at exit unless told not to.
-	cmd.Env = append(append(cleanEnv(), "GORACE=atexit_sleep_ms=0"), environ...)
-	cmd.Stdout = pts
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%v: %v %s", args, err, stderr.String())
-	}
-	pts.Close()
+	// In-process, as readerRun: the readers' clock is fixedNow, so the
+	// fixtures' live states do not depend on when the test runs.
+	fixReaderClock(t)
 	var out bytes.Buffer
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := ptm.Read(buf)
-		out.Write(buf[:n])
-		if err != nil { // EIO once the terminal side is closed and drained
-			break
+	drained := make(chan struct{})
+	go func() { // drain as it is written: a full terminal would block the writer
+		defer close(drained)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := ptm.Read(buf)
+			out.Write(buf[:n])
+			if err != nil { // EIO once the terminal side is closed and drained
+				return
+			}
 		}
+	}()
+	var stderr bytes.Buffer
+	err := run(context.Background(), args, env{stdout: pts, stderr: &stderr, environ: environ})
+	pts.Close()
+	<-drained
+	if code := report(&stderr, err); code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
 	}
 	return strings.ReplaceAll(out.String(), "\r\n", "\n")
 }
