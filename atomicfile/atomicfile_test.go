@@ -14,7 +14,7 @@ func TestWriteFile(t *testing.T) {
 	old := syscall.Umask(0o077) // the mode must not depend on the umask
 	defer syscall.Umask(old)
 	for _, content := range []string{"first", "second, longer"} {
-		if err := WriteFile(dir, "a.json", []byte(content), 0o640); err != nil {
+		if err := WriteFile(root(t, dir), "a.json", []byte(content), 0o640); err != nil {
 			t.Fatal(err)
 		}
 		got, err := os.ReadFile(filepath.Join(dir, "a.json"))
@@ -32,10 +32,48 @@ func TestWriteFile(t *testing.T) {
 	}
 }
 
-func TestWriteFileMissingDir(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "gone")
-	if err := WriteFile(dir, "a.json", []byte("x"), 0o640); err == nil {
-		t.Fatal("write into a missing directory succeeded")
+// root opens dir as a Root, closed at the test's end.
+func root(t *testing.T, dir string) *os.Root {
+	t.Helper()
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// A directory removed under its Root takes no more files, and leaves no
+// temporary file anywhere.
+func TestWriteFileRemovedDir(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "gone")
+	os.Mkdir(dir, 0o750)
+	r := root(t, dir)
+	os.Remove(dir)
+	if err := WriteFile(r, "a.json", []byte("x"), 0o640); err == nil {
+		t.Fatal("write into a removed directory succeeded")
+	}
+	if err := ReplaceFile(r, "s.json", nil, 0o640); err == nil {
+		t.Error("replace into a removed directory succeeded")
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+		t.Errorf("files left: %v", ents)
+	}
+}
+
+// Names are one element inside the Root: nothing is written outside it.
+func TestWriteFileStaysInRoot(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "d")
+	os.Mkdir(dir, 0o750)
+	for _, name := range []string{"../escaped", "/tmp/escaped-preflight"} {
+		if err := WriteFile(root(t, dir), name, []byte("x"), 0o640); err == nil {
+			t.Errorf("WriteFile(%q) succeeded", name)
+		}
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 1 {
+		t.Errorf("outside the root: %v", ents)
 	}
 }
 
@@ -64,7 +102,7 @@ func TestCleanStale(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, ".d.json7"), 0o700) // a directory is never removed
 	os.Symlink("/etc/passwd", filepath.Join(dir, ".l.json5"))
 	isJSON := func(n string) bool { return strings.HasSuffix(n, ".json") }
-	removed, err := CleanStale(dir, isJSON)
+	removed, err := CleanStale(root(t, dir), isJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +121,6 @@ func TestCleanStale(t *testing.T) {
 	if _, err := os.Stat("/etc/passwd"); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := CleanStale(filepath.Join(dir, "missing"), isJSON); err != nil || r != nil {
-		t.Errorf("missing dir: %v %v", r, err)
-	}
 }
 
 func TestReplaceFile(t *testing.T) {
@@ -93,7 +128,7 @@ func TestReplaceFile(t *testing.T) {
 	old := syscall.Umask(0o077)
 	defer syscall.Umask(old)
 	for _, content := range []string{"one", "two"} {
-		if err := ReplaceFile(dir, "s.json", []byte(content), 0o640); err != nil {
+		if err := ReplaceFile(root(t, dir), "s.json", []byte(content), 0o640); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := os.ReadFile(filepath.Join(dir, "s.json"))
@@ -104,8 +139,5 @@ func TestReplaceFile(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("temporary files left: %v", ents)
-	}
-	if err := ReplaceFile(filepath.Join(dir, "missing"), "s.json", nil, 0o640); err == nil {
-		t.Error("replace into a missing directory succeeded")
 	}
 }

@@ -23,7 +23,7 @@ func TestCleanStaleHostileEntries(t *testing.T) {
 	os.Symlink(victim, filepath.Join(dir, ".a.json3"))
 	syscall.Mkfifo(filepath.Join(dir, ".a.json4"), 0o600)
 	os.Mkdir(filepath.Join(dir, ".a.json5"), 0o700)
-	removed, err := CleanStale(dir, func(string) bool { return true })
+	removed, err := CleanStale(root(t, dir), func(string) bool { return true })
 	if err != nil || !slices.Equal(removed, []string{".a.json1"}) {
 		t.Fatalf("CleanStale removed %v, %v; want only .a.json1", removed, err)
 	}
@@ -41,7 +41,7 @@ func TestWriteFileReplacesLink(t *testing.T) {
 	victim := filepath.Join(outside, "victim")
 	os.WriteFile(victim, []byte("keep"), 0o600)
 	os.Symlink(victim, filepath.Join(dir, "a.json"))
-	if err := WriteFile(dir, "a.json", []byte("new"), 0o640); err != nil {
+	if err := WriteFile(root(t, dir), "a.json", []byte("new"), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Lstat(filepath.Join(dir, "a.json"))
@@ -58,7 +58,7 @@ func TestWriteFileModeWhateverTheUmask(t *testing.T) {
 	dir := t.TempDir()
 	for _, mask := range []int{0, 0o077} {
 		old := syscall.Umask(mask)
-		err := WriteFile(dir, "a.json", []byte("x"), 0o640)
+		err := WriteFile(root(t, dir), "a.json", []byte("x"), 0o640)
 		syscall.Umask(old)
 		if err != nil {
 			t.Fatal(err)

@@ -73,7 +73,7 @@ func ConfigFromEnv(environ []string) (Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
-	return cfg, nil
+	return cfg.withDefaults(), nil
 }
 
 // envConfig reads a Config from environ with the built-in defaults, without
@@ -109,8 +109,21 @@ func envError(err error, m map[string]string) error {
 	return &ConfigError{Name: "environment", Msg: err.Error()}
 }
 
-// Validate checks every setting and fills the derived defaults (timeout,
-// unit). Errors name the environment variable.
+// withDefaults returns c with its derived defaults filled: the timeout
+// (the smaller of 10 s and the interval) and the unit (SERVICE.service).
+func (c Config) withDefaults() Config {
+	if c.TimeoutSeconds == 0 {
+		c.TimeoutSeconds = math.Min(10, c.IntervalSeconds)
+	}
+	if c.Unit == "" {
+		c.Unit = c.Service + ".service"
+	}
+	return c
+}
+
+// Validate checks every setting; it never changes c (the derived defaults
+// are filled by the readers of configuration, ConfigFromEnv and
+// ConfigsFromYAML). Errors name the environment variable.
 func (c *Config) Validate() error {
 	bad := func(field, format string, a ...any) error {
 		return &ConfigError{Name: c.Name(field), Field: field, Msg: fmt.Sprintf(format, a...)}
@@ -130,10 +143,10 @@ func (c *Config) Validate() error {
 	if err := checkSeconds(c.IntervalSeconds, minInterval, maxInterval); err != nil {
 		return bad("IntervalSeconds", "%s", err)
 	}
-	if c.TimeoutSeconds == 0 {
-		c.TimeoutSeconds = math.Min(10, c.IntervalSeconds)
-	} else if err := checkSeconds(c.TimeoutSeconds, 0.001, maxTimeout); err != nil {
-		return bad("TimeoutSeconds", "%s", err)
+	if c.TimeoutSeconds != 0 { // 0: the default, the smaller of 10 and the interval
+		if err := checkSeconds(c.TimeoutSeconds, 0.001, maxTimeout); err != nil {
+			return bad("TimeoutSeconds", "%s", err)
+		}
 	}
 	if err := checkInt(c.BufferSamples, 1, maxBuffer); err != nil {
 		return bad("BufferSamples", "%s", err)
@@ -153,9 +166,7 @@ func (c *Config) Validate() error {
 	if len(c.CaptureDir) > maxPathLength {
 		return bad("CaptureDir", "longer than %d bytes", maxPathLength)
 	}
-	if c.Unit == "" {
-		c.Unit = c.Service + ".service"
-	} else if strings.ContainsAny(c.Unit, "/ \t\n") {
+	if c.Unit != "" && strings.ContainsAny(c.Unit, "/ \t\n") {
 		return bad("Unit", "%q is not a unit name", c.Unit)
 	}
 	if c.Cgroup != "" {

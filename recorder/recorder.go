@@ -31,17 +31,15 @@ package recorder
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/preflight-rec/preflight/atomicfile"
 	"github.com/preflight-rec/preflight/recorder/capture"
 	"github.com/preflight-rec/preflight/recorder/health"
 	"github.com/preflight-rec/preflight/recorder/sample"
@@ -49,8 +47,8 @@ import (
 
 // File modes of the capture directory and files, whatever the umask.
 const (
-	DirMode  os.FileMode = 0o750
-	FileMode os.FileMode = 0o640
+	DirMode  = capture.DirMode
+	FileMode = capture.FileMode
 )
 
 // maxTriggers bounds the triggers (and trigger samples) one incident
@@ -72,6 +70,9 @@ type Options struct {
 	// NoCgroup disables the service's cgroup scope (captures then have a
 	// null service and no exit or oom triggers).
 	NoCgroup bool
+	// Now is the wall clock of trigger times and the state file (nil:
+	// time.Now); tests step it back.
+	Now func() time.Time
 }
 
 // Recorder records one service. Create it with [New], then call [Recorder.Run].
@@ -79,7 +80,8 @@ type Recorder struct {
 	cfg     Config
 	opt     Options
 	log     zerolog.Logger
-	dir     string // cfg.CaptureDir/cfg.Service
+	store   *capture.Store // the capture directory: every file the recorder touches
+	lock    *capture.Lock  // held from New until Run returns (or Close)
 	checker *health.Checker
 	sampler *sample.Sampler
 	scope   *scope // nil without cgroup scoping
@@ -94,7 +96,8 @@ type Recorder struct {
 	checking    bool // a check is in flight
 	checkDone   chan capture.Check
 
-	inc *incident
+	inc     *incident
+	pending []pendingCapture // captures of closed incidents not yet written, oldest first
 
 	started  time.Time
 	stopped  bool
@@ -111,13 +114,34 @@ type incident struct {
 	dirty   bool // the file does not yet hold the latest state
 }
 
-// New prepares a recorder: it validates cfg, creates the capture directory
-// (mode 0750) and proves it writable, removes temporary files a killed writer
-// left there, and takes the baseline reading of the host.
+// pendingCapture is the capture of a closed incident that could not be
+// written yet: retried at every tick until it lands.
+type pendingCapture struct {
+	name string
+	data []byte
+}
+
+// Bounds of the captures kept in memory while the disk refuses them
+// (besides the open incident's): past either, the oldest is dropped with
+// an error. The count is what an operator would want to inspect; the
+// bytes keep a recorder's memory in check.
+const (
+	maxPending      = 16
+	maxPendingBytes = 64 << 20
+)
+
+// New prepares a recorder. It validates cfg, builds the health checker, the
+// sampler and the cgroup scope, then opens the capture directory (creating
+// it, mode 0750), takes the service's lock (a second recorder of the same
+// service and directory is refused with a *capture.LockedError naming the
+// first's PID) and proves the service's directory writable. It removes
+// nothing: a killed writer's temporary files and captures beyond KEEP are
+// removed when Run starts. A recorder that never runs must be Closed.
 func New(cfg Config, opt Options) (*Recorder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.withDefaults()
 	if opt.ProcRoot == "" {
 		opt.ProcRoot = "/proc"
 	}
@@ -127,82 +151,76 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 	if opt.Hostname == "" {
 		opt.Hostname, _ = os.Hostname()
 	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
 	r := &Recorder{
 		cfg:       cfg,
 		opt:       opt,
 		log:       opt.Logger.With().Str("service", cfg.Service).Logger(),
-		dir:       filepath.Join(cfg.CaptureDir, cfg.Service),
 		samples:   newRing[capture.Sample](cfg.BufferSamples),
 		checks:    newRing[capture.Check](cfg.BufferSamples),
 		checkDone: make(chan capture.Check, 1),
 	}
-	if err := r.prepareDir(); err != nil {
-		return nil, err
-	}
-	r.cleanStale(r.dir, func(name string) bool {
-		_, ok := capture.ParseFileName(name)
-		return ok || name == probeName[1:] // prepareDir's probe, if killed before removing it
-	})
-	r.cleanStale(r.stateDir(), func(name string) bool { return name == r.cfg.Service+capture.Ext })
-	// A writer killed between a capture's rename and its retention pass
-	// left KEEP+1 captures (or KEEP was lowered): restore the bound now.
-	r.retain("")
 	var err error
 	if r.checker, err = health.New(cfg.HealthURL, cfg.Timeout()); err != nil {
 		return nil, &ConfigError{Name: cfg.Name("HealthURL"), Msg: err.Error()}
 	}
 	if r.sampler, err = sample.New(opt.ProcRoot, cfg.TopProcesses); err != nil {
-		return nil, fmt.Errorf("failed to start sampling %s: %w", opt.ProcRoot, err)
+		r.checker.Close()
+		return nil, fmt.Errorf("start sampling %s: %w", opt.ProcRoot, err)
 	}
 	if !opt.NoCgroup {
 		r.scope = newScope(cfg, opt.CgroupRoot, r.log)
 	}
+	// The directory last: it is created and locked, nothing in it removed.
+	if r.store, err = capture.Create(cfg.CaptureDir); err != nil {
+		r.checker.Close()
+		return nil, err
+	}
+	if r.lock, err = r.store.Lock(cfg.Service); err == nil {
+		err = r.store.Prepare(cfg.Service)
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
-// cleanStale removes the temporary files a killed writer left in dir.
-func (r *Recorder) cleanStale(dir string, isTarget func(string) bool) {
-	removed, err := atomicfile.CleanStale(dir, isTarget)
-	if err != nil {
-		r.log.Warn().Err(err).Str("path", dir).Msg("failed to clean stale temporary files")
-	} else if len(removed) > 0 {
-		r.log.Info().Strs("files", removed).Str("path", dir).Msg("removed temporary files of a killed writer")
+// Close releases what New took: the lock, the directory, the checker. Run
+// does it itself when it returns; Close is for a recorder that never ran.
+func (r *Recorder) Close() {
+	if r.lock != nil {
+		r.lock.Unlock()
+		r.lock = nil
 	}
+	if r.store != nil {
+		r.store.Close()
+	}
+	r.checker.Close()
 }
 
-// probeName is the prefix of the file prepareDir creates to prove the
-// directory writable: "." + "probe" + random digits, a temporary file that
-// [atomicfile.CleanStale] recognizes.
-const probeName = ".probe"
-
-// prepareDir creates the service's capture directory and proves that a file
-// can be created in it.
-func (r *Recorder) prepareDir() error {
-	for _, d := range []string{r.cfg.CaptureDir, r.dir} {
-		if err := mkdir(d); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("failed to create capture directory %s: %w", d, unwrapPath(err))
-		}
-	}
-	// The service name cannot climb out of the capture directory; a link
-	// in its place must not lead the writes elsewhere either.
-	if st, err := os.Lstat(r.dir); err == nil && !st.IsDir() {
-		return fmt.Errorf("capture directory %s is not a directory (%v)", r.dir, st.Mode().Type())
-	}
-	if err := os.Chmod(r.dir, DirMode); err != nil {
-		return fmt.Errorf("failed to set mode of capture directory %s: %w", r.dir, unwrapPath(err))
-	}
-	f, err := os.CreateTemp(r.dir, probeName)
+// cleanup removes what a killed writer of this service left (temporary
+// files) and the captures beyond KEEP (a writer killed between a capture's
+// rename and its retention pass left KEEP+1, or KEEP was lowered). Run does
+// it first, under the lock.
+func (r *Recorder) cleanup() {
+	removed, err := r.store.CleanStale(r.cfg.Service)
 	if err != nil {
-		return fmt.Errorf("capture directory %s is not writable: %w", r.dir, unwrapPath(err))
+		r.log.Warn().Err(err).Msg("failed to clean stale temporary files")
 	}
-	f.Close()
-	return os.Remove(f.Name())
+	if len(removed) > 0 {
+		r.log.Info().Strs("files", removed).Msg("removed temporary files of a killed writer")
+	}
+	r.retain()
 }
 
 // Run records until ctx is done. It returns nil on cancellation, after any
 // capture in flight is written.
 func (r *Recorder) Run(ctx context.Context) error {
-	defer r.checker.Close()
+	defer r.Close()
+	r.cleanup()
 	var events <-chan trigger
 	if r.scope != nil {
 		events = r.scope.start(ctx)
@@ -212,10 +230,10 @@ func (r *Recorder) Run(ctx context.Context) error {
 		Str("health_url", shownURL(r.cfg.HealthURL)).
 		Float64("interval_seconds", r.cfg.IntervalSeconds).
 		Int("buffer_samples", r.cfg.BufferSamples).
-		Str("path", r.dir).
+		Str("path", r.Dir()).
 		Msg("recorder started")
 
-	r.started = time.Now()
+	r.started = r.opt.Now()
 	r.writeState(true)
 	defer func() { r.stopped = true; r.writeState(true) }()
 	r.tick(ctx, time.Now())
@@ -227,6 +245,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			r.flush(true)
 			r.log.Info().Msg("recorder stopped")
 			return nil
 		case now := <-ticker.C:
@@ -252,9 +271,7 @@ func (r *Recorder) tick(ctx context.Context, now time.Time) {
 		r.checking = true
 		go func() { r.checkDone <- r.checker.Check(ctx) }()
 	}
-	if r.inc != nil && r.inc.dirty {
-		r.write()
-	}
+	r.flush(false)
 	r.writeState(false)
 }
 
@@ -291,7 +308,7 @@ func (r *Recorder) onCheck(c capture.Check) {
 	r.log.Debug().Str("error", c.Error).Int("failures", r.failures).Msg("health check failed")
 	if r.healthyOnce && !r.unhealthy && r.failures >= r.cfg.FailureThreshold {
 		r.unhealthy = true
-		r.onTrigger(trigger{kind: capture.TriggerHealth, at: time.Now(), detail: c.Error})
+		r.onTrigger(trigger{kind: capture.TriggerHealth, at: r.opt.Now(), detail: c.Error})
 	}
 }
 
@@ -335,15 +352,24 @@ func (r *Recorder) onTrigger(t trigger) {
 }
 
 func (r *Recorder) newIncident(tr capture.Trigger, pre []capture.Sample) *incident {
-	name := capture.FileName(tr.At)
-	// Two incidents in one millisecond, or a clock stepped back: never
-	// overwrite another incident's file.
-	for t := tr.At; ; {
-		if !exists(filepath.Join(r.dir, name)) {
-			break
+	// Names never go backwards, never collide: after the newest capture on
+	// disk or pending (a clock stepped back, two incidents in one ms).
+	taken := make([]string, 0, len(r.pending))
+	for _, p := range r.pending {
+		taken = append(taken, p.name)
+	}
+	name, err := r.store.NextName(r.cfg.Service, tr.At, taken)
+	if err != nil {
+		// The directory is unreadable now: name it by the clock, after
+		// every pending one; the write will say what is wrong.
+		r.log.Warn().Err(err).Msg("failed to list captures to name a new one")
+		name = capture.FileName(tr.At)
+		for _, n := range taken {
+			if n >= name {
+				t, _ := capture.ParseFileName(n)
+				name = capture.FileName(t.Add(time.Millisecond))
+			}
 		}
-		t = t.Add(time.Millisecond)
-		name = capture.FileName(t)
 	}
 	return &incident{
 		name: name,
@@ -368,11 +394,65 @@ func (i *incident) lastTrigger() time.Time {
 }
 
 func (r *Recorder) closeIncident() {
-	if r.inc.dirty {
-		r.write() // last chance for a capture that could not be written
+	inc := r.inc
+	if inc.dirty {
+		r.write() // a last try while it is the open incident
 	}
-	r.log.Info().Str("path", filepath.Join(r.dir, r.inc.name)).Msg("incident over")
+	r.log.Info().Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("incident over")
 	r.inc = nil
+	if !inc.dirty {
+		return
+	}
+	// Not written: it stays pending, retried at every tick.
+	data, err := capture.Encode(&inc.capture)
+	if err != nil {
+		r.log.Error().Err(err).Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("failed to encode capture")
+		return
+	}
+	r.pending = append(r.pending, pendingCapture{name: inc.name, data: data})
+	r.boundPending()
+}
+
+// boundPending drops the oldest pending captures beyond maxPending or
+// maxPendingBytes, each with an error.
+func (r *Recorder) boundPending() {
+	total := 0
+	for _, p := range r.pending {
+		total += len(p.data)
+	}
+	for len(r.pending) > 0 && (len(r.pending) > maxPending || total > maxPendingBytes) {
+		p := r.pending[0]
+		r.pending = r.pending[1:]
+		total -= len(p.data)
+		r.log.Error().Str("path", r.store.Path(r.cfg.Service, p.name)).Int("bytes", len(p.data)).
+			Int("pending", len(r.pending)).Msg("capture dropped: too many captures waiting for the disk")
+	}
+}
+
+// flush retries every capture not yet written: the pending ones, oldest
+// first, then the open incident's. At the end (final) what still cannot be
+// written is logged, each as an error.
+func (r *Recorder) flush(final bool) {
+	left := r.pending[:0]
+	for _, p := range r.pending {
+		if err := r.writeFile(p.name, p.data, "pending"); err != nil {
+			left = append(left, p)
+		}
+	}
+	clear(r.pending[len(left):])
+	r.pending = left
+	if r.inc != nil && r.inc.dirty {
+		r.write()
+	}
+	if !final {
+		return
+	}
+	for _, p := range r.pending {
+		r.log.Error().Str("path", r.store.Path(r.cfg.Service, p.name)).Int("bytes", len(p.data)).Msg("capture lost at exit: it could not be written")
+	}
+	if r.inc != nil && r.inc.dirty {
+		r.log.Error().Str("path", r.store.Path(r.cfg.Service, r.inc.name)).Msg("capture lost at exit: it could not be written")
+	}
 }
 
 // write writes the open incident's capture. A failure is logged and the
@@ -382,66 +462,51 @@ func (r *Recorder) write() {
 	inc := r.inc
 	inc.capture.Health = r.checks.snapshot()
 	inc.capture.HealthError = r.lastError
-	path := filepath.Join(r.dir, inc.name)
-	log := r.log.With().Str("path", path).Str("trigger", inc.capture.Triggers[len(inc.capture.Triggers)-1].Kind).Logger()
 	data, err := capture.Encode(&inc.capture)
 	if err != nil {
-		log.Error().Err(err).Msg("failed to encode capture")
+		r.log.Error().Err(err).Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("failed to encode capture")
 		return
 	}
-	if err := r.ensureDir(); err != nil {
-		log.Error().Err(err).Msg("failed to write capture, will retry")
-		return
+	if r.writeFile(inc.name, data, inc.capture.Triggers[len(inc.capture.Triggers)-1].Kind) == nil {
+		inc.dirty = false
 	}
-	created := !exists(path)
-	if err := atomicfile.WriteFile(r.dir, inc.name, data, FileMode); err != nil {
-		log.Error().Err(unwrapPath(err)).Msg("failed to write capture, will retry")
-		return
-	}
-	inc.dirty = false
-	if created {
-		log.Info().Int("samples", len(inc.capture.Samples)).Int("bytes", len(data)).Msg("capture written")
-		r.retain(inc.name)
-		return
-	}
-	log.Info().Int("triggers", len(inc.capture.Triggers)).Int("bytes", len(data)).Msg("capture updated")
 }
 
-// retain removes the oldest captures beyond KEEP, never the file protect.
-func (r *Recorder) retain(protect string) {
-	removed, err := capture.Retain(r.cfg.CaptureDir, r.cfg.Service, r.cfg.Keep, protect)
+// writeFile writes one capture through the store, logs the outcome, and
+// after a new file removes the captures beyond KEEP.
+func (r *Recorder) writeFile(name string, data []byte, trigger string) error {
+	log := r.log.With().Str("path", r.store.Path(r.cfg.Service, name)).Str("trigger", trigger).Logger()
+	created, err := r.store.Write(r.cfg.Service, name, data)
 	if err != nil {
-		r.log.Warn().Err(err).Str("path", r.dir).Msg("failed to remove old captures")
-	} else if len(removed) > 0 {
-		r.log.Info().Strs("files", removed).Int("keep", r.cfg.Keep).Str("path", r.dir).Msg("removed old captures")
-	}
-}
-
-// ensureDir re-creates the service's capture directory (and the capture
-// directory above it) if it was removed. It never follows a link in its
-// place.
-func (r *Recorder) ensureDir() error {
-	if st, err := os.Lstat(r.dir); err == nil {
-		if !st.IsDir() {
-			return fmt.Errorf("%s is not a directory (%v)", r.dir, st.Mode().Type())
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is logged on its own
 		}
+		log.Error().Err(err).Msg("failed to write capture, will retry")
+		return err
+	}
+	if !created {
+		log.Info().Int("bytes", len(data)).Msg("capture updated")
 		return nil
 	}
-	for _, d := range []string{r.cfg.CaptureDir, r.dir} {
-		if err := mkdir(d); err != nil && !errors.Is(err, os.ErrExist) {
-			return unwrapPath(err)
-		}
-	}
+	log.Info().Int("bytes", len(data)).Msg("capture written")
+	r.retain()
 	return nil
 }
 
-// mkdir creates dir with DirMode, whatever the umask. An existing dir is
-// an error satisfying errors.Is(err, os.ErrExist), and keeps its mode.
-func mkdir(dir string) error {
-	if err := os.Mkdir(dir, DirMode); err != nil {
-		return err
+// retain removes the oldest captures beyond KEEP, never the open
+// incident's (which names never let be the oldest anyway).
+func (r *Recorder) retain() {
+	protect := ""
+	if r.inc != nil {
+		protect = r.inc.name
 	}
-	return os.Chmod(dir, DirMode)
+	removed, err := r.store.Retain(r.cfg.Service, r.cfg.Keep, protect)
+	if err != nil {
+		r.log.Warn().Err(err).Str("path", r.Dir()).Msg("failed to remove old captures")
+	} else if len(removed) > 0 {
+		r.log.Info().Strs("files", removed).Int("keep", r.cfg.Keep).Str("path", r.Dir()).Msg("removed old captures")
+	}
 }
 
 // shownURL is the health URL as captures, the state file and the log show
@@ -459,30 +524,8 @@ func shownURL(raw string) string {
 	return u.Redacted()
 }
 
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
-}
-
-// unwrapPath drops the *PathError's op and path, which the caller's message
-// already says, keeping the reason ("permission denied", "no space left on
-// device").
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
-	}
-	return err
-}
-
 // Dir returns the service's capture directory.
-func (r *Recorder) Dir() string { return r.dir }
-
-func (r *Recorder) stateDir() string { return filepath.Join(r.cfg.CaptureDir, capture.StateDir) }
+func (r *Recorder) Dir() string { return r.store.Path(r.cfg.Service) }
 
 // stateRefresh is how often an unchanged state file is rewritten, so that
 // readers can tell a live recorder from a dead one (capture.State.Stale).
@@ -499,7 +542,7 @@ func (r *Recorder) writeState(force bool) {
 		PID:             os.Getpid(),
 		Host:            r.opt.Hostname,
 		State:           r.liveState(),
-		UpdatedAt:       time.Now().UTC(),
+		UpdatedAt:       r.opt.Now().UTC(),
 		StartedAt:       r.started.UTC(),
 		IntervalSeconds: r.cfg.IntervalSeconds,
 		TimeoutSeconds:  r.cfg.TimeoutSeconds,
@@ -517,17 +560,7 @@ func (r *Recorder) writeState(force bool) {
 	if !force && key == r.stateKey && st.UpdatedAt.Sub(r.stateAt) < stateRefresh {
 		return
 	}
-	data, err := json.Marshal(st)
-	if err == nil {
-		dir := r.stateDir()
-		if err = mkdir(dir); err == nil || errors.Is(err, os.ErrExist) {
-			if st, lerr := os.Lstat(dir); lerr == nil && !st.IsDir() { // never through a link
-				err = fmt.Errorf("%s is not a directory (%v)", dir, st.Mode().Type())
-			} else {
-				err = atomicfile.ReplaceFile(dir, r.cfg.Service+capture.Ext, data, FileMode)
-			}
-		}
-	}
+	err := r.store.WriteState(&st)
 	if err != nil && !r.stateErr {
 		r.log.Warn().Err(err).Msg("failed to write state file")
 	}

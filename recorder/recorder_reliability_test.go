@@ -14,8 +14,9 @@ import (
 )
 
 // A writer killed between a capture's rename and its retention pass leaves
-// KEEP+1 captures, and a killed New leaves its probe file: the next start
-// restores the bound and removes the probe.
+// KEEP+1 captures, and a killed New leaves its probe file: New removes
+// nothing (a later recorder of the same start may still fail), the start
+// of Run restores the bound and removes the probe.
 func TestStartRestoresKeepAndRemovesProbe(t *testing.T) {
 	dir := t.TempDir()
 	sdir := filepath.Join(dir, "svc")
@@ -24,8 +25,13 @@ func TestStartRestoresKeepAndRemovesProbe(t *testing.T) {
 	for _, n := range names {
 		os.WriteFile(filepath.Join(sdir, n), []byte("{}"), FileMode)
 	}
-	os.WriteFile(filepath.Join(sdir, probeName+"123456"), nil, 0o600)
-	newTestRecorder(t, func(c *Config) { c.CaptureDir, c.Keep = dir, 2 })
+	os.WriteFile(filepath.Join(sdir, ".probe123456"), nil, 0o600)
+	os.WriteFile(filepath.Join(sdir, "."+names[2]+"987"), nil, 0o600) // a killed write's temporary file
+	r := newTestRecorder(t, func(c *Config) { c.CaptureDir, c.Keep = dir, 2 })
+	if ents, _ := os.ReadDir(sdir); len(ents) != 5 {
+		t.Errorf("New removed files: %v, want all 5 left", ents)
+	}
+	r.cleanup() // what Run does first
 	ents, _ := os.ReadDir(sdir)
 	if len(ents) != 2 || ents[0].Name() != names[1] || ents[1].Name() != names[2] {
 		t.Errorf("after start: %v, want the newest two captures alone", ents)
@@ -46,8 +52,9 @@ func TestLinkedServiceDirectory(t *testing.T) {
 	r := newTestRecorder(t, nil)
 	os.Remove(r.Dir())
 	os.Symlink(elsewhere, r.Dir())
-	os.RemoveAll(r.stateDir())
-	os.Symlink(elsewhere, r.stateDir())
+	stateDir := filepath.Join(r.cfg.CaptureDir, capture.StateDir)
+	os.RemoveAll(stateDir)
+	os.Symlink(elsewhere, stateDir)
 	r.onTrigger(trigger{kind: capture.TriggerExit, at: time.Now(), detail: "cgroup emptied"})
 	r.writeState(true)
 	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 || !r.inc.dirty || !r.stateErr {
@@ -65,7 +72,7 @@ func TestDirModesUnderUmask(t *testing.T) {
 	os.RemoveAll(dir)
 	r.onTrigger(trigger{kind: capture.TriggerOOM, at: time.Now(), detail: "oom_kill 0 → 1"})
 	r.writeState(true)
-	for _, d := range []string{dir, r.Dir(), r.stateDir()} {
+	for _, d := range []string{dir, r.Dir(), filepath.Join(dir, capture.StateDir)} {
 		if st, err := os.Stat(d); err != nil || st.Mode().Perm() != DirMode {
 			t.Errorf("%s: %v %v, want mode %v", d, st.Mode(), err, DirMode)
 		}

@@ -18,6 +18,13 @@ import (
 // drive onCheck and onTrigger directly, as Run would.
 func newTestRecorder(t *testing.T, mod func(*Config)) *Recorder {
 	t.Helper()
+	return newTestRecorderOpt(t, mod, Options{})
+}
+
+// newTestRecorderOpt is newTestRecorder with options (the logger and
+// version default to the test's).
+func newTestRecorderOpt(t *testing.T, mod func(*Config), opt Options) *Recorder {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(srv.Close)
 	cfg := Config{
@@ -27,10 +34,15 @@ func newTestRecorder(t *testing.T, mod func(*Config)) *Recorder {
 	if mod != nil {
 		mod(&cfg)
 	}
-	r, err := New(cfg, Options{Logger: zerolog.New(zerolog.NewTestWriter(t)), Version: "test", NoCgroup: true})
+	if opt.Version == "" { // the zero Options: the test's logger
+		opt.Logger, opt.Version = zerolog.New(zerolog.NewTestWriter(t)), "test"
+	}
+	opt.NoCgroup = true
+	r, err := New(cfg, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(r.Close)
 	return r
 }
 
@@ -40,10 +52,7 @@ func check(ok bool, errText string) capture.Check {
 
 func readOnly(t *testing.T, r *Recorder) (string, *capture.Capture) {
 	t.Helper()
-	files, err := capture.Files(r.cfg.CaptureDir, r.cfg.Service)
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := captureFiles(t, r)
 	if len(files) != 1 {
 		t.Fatalf("want one capture, have %d", len(files))
 	}
@@ -52,6 +61,21 @@ func readOnly(t *testing.T, r *Recorder) (string, *capture.Capture) {
 		t.Fatal(err)
 	}
 	return files[0].Path, c
+}
+
+// captureFiles lists r's captures, oldest first, as the readers do.
+func captureFiles(t *testing.T, r *Recorder) []capture.Entry {
+	t.Helper()
+	s, err := capture.Open(r.cfg.CaptureDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	files, err := s.Files(r.cfg.Service, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 func kinds(c *capture.Capture) []string {
@@ -118,7 +142,7 @@ func TestHealthRule(t *testing.T) {
 	}
 	r.onCheck(check(false, "HTTP 500"))
 	r.onCheck(check(false, "HTTP 500"))
-	files, _ := capture.Files(r.cfg.CaptureDir, r.cfg.Service)
+	files := captureFiles(t, r)
 	if len(files) != 2 {
 		t.Fatalf("the next failure should be a second capture, have %d", len(files))
 	}

@@ -140,6 +140,7 @@ func ConfigsFromYAML(file string, data []byte, environ []string) ([]Config, erro
 			}
 			return nil, errAt(n, key, "%s (service %s)", ce.Msg, where)
 		}
+		cfg = cfg.withDefaults()
 		if prev, dup := seen[cfg.Service]; dup {
 			return nil, errAt(lines["name"], "name", "service %q is listed twice (first on line %d)", cfg.Service, prev)
 		}

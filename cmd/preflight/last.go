@@ -53,14 +53,20 @@ func runLast(args []string, e env) error {
 	if err := capture.ValidService(svc); err != nil {
 		return usageErr(err.Error())
 	}
-	files, err := capture.Files(c.dir, svc)
+	st, err := capture.Open(c.dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	warn := skipper(e)
+	files, err := st.Files(svc, warn)
 	if err != nil {
 		return err
 	}
 	for i := len(files) - 1; i >= 0; i-- {
-		cp, data, err := capture.Read(files[i].Path)
+		cp, data, err := st.Read(files[i])
 		if err != nil {
-			e.warnf("skipping %v", withPath(err, files[i].Path))
+			warn(err)
 			continue
 		}
 		return output(e, cp, data, files[i].Path, *asJSON)
@@ -78,43 +84,92 @@ func runShow(args []string, e env) error {
 	if err := c.positional(pos, 1, 1); err != nil {
 		return err
 	}
-	path, err := resolveCapture(c.dir, pos[0])
+	cp, data, path, err := readNamed(c.dir, pos[0])
 	if err != nil {
 		return err
-	}
-	cp, data, err := capture.Read(path)
-	if err != nil {
-		return withPath(err, path)
 	}
 	return output(e, cp, data, path, *asJSON)
 }
 
-// resolveCapture returns the path of the capture arg names: an existing
-// path as it is (so is anything with a '/' or ending in .json);
-// SERVICE@N, the N-th newest capture of SERVICE in dir; SERVICE@PREFIX, the
-// one capture of SERVICE whose name starts with PREFIX. Anything else is
-// returned as a path, for Read to report.
-func resolveCapture(dir, arg string) (string, error) {
-	if _, err := os.Lstat(arg); err == nil || strings.ContainsRune(arg, '/') || strings.HasSuffix(arg, capture.Ext) {
-		return arg, nil
+// readNamed reads the capture arg names, and returns its path: an existing
+// path as it is (so is anything with a '/'); NAME.json, a capture's file
+// name as 'list SERVICE' shows it, the capture of that name in whichever
+// service's directory holds it; SERVICE@N, the N-th newest capture of
+// SERVICE; SERVICE@PREFIX, the one capture of SERVICE whose name starts
+// with PREFIX. Anything else is read as a path, for its error to say.
+func readNamed(dir, arg string) (*capture.Capture, []byte, string, error) {
+	asPath := func() (*capture.Capture, []byte, string, error) {
+		cp, data, err := capture.Read(arg)
+		if err != nil {
+			return nil, nil, arg, withPath(err, arg)
+		}
+		return cp, data, arg, nil
 	}
+	if _, err := os.Lstat(arg); err == nil || strings.ContainsRune(arg, '/') {
+		return asPath()
+	}
+	_, isName := capture.ParseFileName(arg)
 	i := strings.LastIndexByte(arg, '@')
-	if i <= 0 || capture.ValidService(arg[:i]) != nil {
-		return arg, nil
+	isID := i > 0 && capture.ValidService(arg[:i]) == nil
+	if !isName && !isID {
+		return asPath()
 	}
-	svc, id := arg[:i], arg[i+1:]
-	files, err := capture.Files(dir, svc)
+	st, err := capture.Open(dir)
 	if err != nil {
-		return "", err
+		return nil, nil, "", err
 	}
+	defer st.Close()
+	var f capture.Entry
+	if isName {
+		f, err = findName(st, arg)
+	} else {
+		f, err = resolveID(st, arg[:i], arg[i+1:])
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	cp, data, err := st.Read(f)
+	return cp, data, f.Path, err
+}
+
+// findName finds the capture file name in the directory.
+func findName(st *capture.Store, name string) (capture.Entry, error) {
+	found, err := st.Find(name)
+	if err != nil {
+		return capture.Entry{}, err
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return capture.Entry{}, fmt.Errorf("no capture %s in %s, nor a file of that name here", name, st.Dir())
+	default:
+		var svcs []string
+		for _, f := range found {
+			svcs = append(svcs, f.Service)
+		}
+		return capture.Entry{}, fmt.Errorf("ambiguous capture %s: %s each have one of that name (name it SERVICE@%s)",
+			name, strings.Join(svcs, ", "), strings.TrimSuffix(name, capture.Ext))
+	}
+}
+
+// resolveID finds SERVICE@ID: the id-th newest capture of svc, or the one
+// whose name starts with id.
+func resolveID(st *capture.Store, svc, id string) (capture.Entry, error) {
+	arg := svc + "@" + id
+	files, err := st.Files(svc, nil)
+	if err != nil {
+		return capture.Entry{}, err
+	}
+	dir := st.Dir()
 	if len(files) == 0 {
-		return "", fmt.Errorf("no capture %s: %s has no captures in %s", arg, svc, dir)
+		return capture.Entry{}, fmt.Errorf("no capture %s: %s has no captures in %s", arg, svc, dir)
 	}
 	if n, err := strconv.Atoi(id); err == nil && id != "" && id[0] != '+' && id[0] != '-' {
 		if n < 1 || n > len(files) {
-			return "", fmt.Errorf("no capture %s: %s has %d captures in %s (%s@1 is the newest)", arg, svc, len(files), dir, svc)
+			return capture.Entry{}, fmt.Errorf("no capture %s: %s has %d captures in %s (%s@1 is the newest)", arg, svc, len(files), dir, svc)
 		}
-		return files[len(files)-n].Path, nil
+		return files[len(files)-n], nil
 	}
 	var match []capture.Entry
 	for _, f := range files {
@@ -124,11 +179,11 @@ func resolveCapture(dir, arg string) (string, error) {
 	}
 	switch len(match) {
 	case 1:
-		return match[0].Path, nil
+		return match[0], nil
 	case 0:
-		return "", fmt.Errorf("no capture %s: no capture of %s in %s is named %s…", arg, svc, dir, id)
+		return capture.Entry{}, fmt.Errorf("no capture %s: no capture of %s in %s is named %s…", arg, svc, dir, id)
 	default:
-		return "", fmt.Errorf("ambiguous capture %s: %d captures of %s match (%s … %s)",
+		return capture.Entry{}, fmt.Errorf("ambiguous capture %s: %d captures of %s match (%s … %s)",
 			arg, len(match), svc, match[0].Name, match[len(match)-1].Name)
 	}
 }

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/preflight-rec/preflight/recorder/capture"
@@ -87,11 +81,26 @@ func runList(args []string, e env) error {
 	if err := c.positional(pos, 0, 1); err != nil {
 		return err
 	}
+	if len(pos) == 1 {
+		if err := capture.ValidService(pos[0]); err != nil {
+			return usageErr(err.Error())
+		}
+	}
+	st, err := capture.Open(c.dir)
+	if err != nil {
+		if *asJSON { // nothing to list is still a JSON list
+			if jerr := printJSON(e, []struct{}{}); jerr != nil {
+				return jerr
+			}
+		}
+		return err
+	}
+	defer st.Close()
 	o := newOut(e)
 	if len(pos) == 1 {
-		return listService(c.dir, pos[0], *asJSON, e, o)
+		return listService(st, pos[0], *asJSON, e, o)
 	}
-	rows, err := instances(c.dir, e, o.now)
+	rows, err := instances(st, e, o.now)
 	if err != nil {
 		return err
 	}
@@ -123,6 +132,11 @@ func runList(args []string, e env) error {
 	return err
 }
 
+// skipper is the readers' warning about a file or directory they skip.
+func skipper(e env) func(error) {
+	return func(err error) { e.warnf("skipping %v", err) }
+}
+
 func stateColor(s string) string {
 	switch s {
 	case capture.StateHealthy:
@@ -135,98 +149,113 @@ func stateColor(s string) string {
 	return dim
 }
 
-// instances returns every instance in dir, by name: services with captures
-// and recorders with a state file. Reading a service's captures costs one
-// directory listing and the head of its newest readable capture.
-func instances(dir string, e env, at time.Time) ([]listedService, error) {
-	services, err := capture.Services(dir)
+// instances returns every instance in the directory, by name: services
+// with captures, recorders with a state file and recorders that hold their
+// lock. Reading a service's captures costs one directory listing and the
+// head of its newest readable capture.
+func instances(st *capture.Store, e env, at time.Time) ([]listedService, error) {
+	services, err := st.Services()
 	if err != nil {
 		return nil, err
 	}
-	states := readStates(dir, e)
+	warn := skipper(e)
+	states := st.States(warn)
 	rows := []listedService{}
 	seen := map[string]bool{}
+	lives := map[string]live{}
 	for _, svc := range services {
-		files, err := capture.Files(dir, svc)
+		files, err := st.Files(svc, warn)
 		if err != nil {
-			e.warnf("skipping %s: %v", filepath.Join(dir, svc), err)
+			warn(err)
 			continue
 		}
-		if len(files) == 0 && states[svc] == nil {
+		lv := liveOf(st, svc)
+		if len(files) == 0 && states[svc] == nil && !lv.running {
 			continue
 		}
-		seen[svc] = true
-		row := listedService{Service: svc, Captures: len(files), Newest: newestReadable(files, e)}
-		rows = append(rows, row)
+		seen[svc], lives[svc] = true, lv
+		rows = append(rows, listedService{Service: svc, Captures: len(files), Newest: newestReadable(st, files, warn)})
 	}
 	for svc := range states {
 		if !seen[svc] {
 			rows = append(rows, listedService{Service: svc})
+			lives[svc] = liveOf(st, svc)
 		}
 	}
 	for i := range rows {
-		st := states[rows[i].Service]
-		rows[i].State = liveState(st, at)
-		if st != nil {
-			rows[i].Recorder = &listedRecorder{PID: st.PID, State: st.State, Stale: st.State != capture.StateStopped && st.Stale(at),
-				StartedAt: st.StartedAt, UpdatedAt: st.UpdatedAt, OpenIncident: st.OpenIncident}
+		s, lv := states[rows[i].Service], lives[rows[i].Service]
+		var stale bool
+		rows[i].State, stale = liveState(s, lv, at)
+		if s != nil {
+			pid := s.PID
+			if lv.pid > 0 {
+				pid = lv.pid
+			}
+			rows[i].Recorder = &listedRecorder{PID: pid, State: s.State, Stale: stale,
+				StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, OpenIncident: s.OpenIncident}
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Service < rows[j].Service })
 	return rows, nil
 }
 
-// liveState is an instance's state for list: the state file's, unless the
-// recorder stopped or has not updated it for too long.
-func liveState(st *capture.State, at time.Time) string {
-	if st == nil || st.State == capture.StateStopped || st.State == "" || st.Stale(at) {
-		return notRunning
-	}
-	return st.State
+// live is what a service's lock says of its recorder.
+type live struct {
+	known   bool // the service has a lock file: running is the truth
+	running bool // a recorder holds the lock
+	pid     int  // the PID its lock file names
 }
 
-// readStates reads the state files in dir/.state, by service; unreadable
-// ones are warned about and left out.
-func readStates(dir string, e env) map[string]*capture.State {
-	des, err := os.ReadDir(filepath.Join(dir, capture.StateDir))
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			e.warnf("skipping recorder states: %v", err)
-		}
-		return nil
-	}
-	out := map[string]*capture.State{}
-	for _, de := range des {
-		svc, ok := strings.CutSuffix(de.Name(), ".json")
-		if !ok || capture.ValidService(svc) != nil {
-			continue
-		}
-		st, err := capture.ReadState(dir, svc)
-		if err != nil {
-			e.warnf("skipping %v", withPath(err, capture.StatePath(dir, svc)))
-			continue
-		}
-		out[svc] = st
-	}
-	return out
+func liveOf(st *capture.Store, svc string) live {
+	running, pid, err := st.Running(svc)
+	return live{known: err == nil, running: running, pid: pid}
 }
 
-func listService(dir, svc string, asJSON bool, e env, o out) error {
-	if err := capture.ValidService(svc); err != nil {
-		return usageErr(err.Error())
+// liveState is an instance's state for list, and whether its state file is
+// stale (says running while no recorder is). A service with a lock file is
+// running exactly while a recorder holds the lock: its state is then the
+// state file's (starting until it has one). Without a lock file (a
+// recorder of an older preflight), the state file alone says, unless it
+// is stopped or has not been rewritten for too long.
+func liveState(st *capture.State, lv live, at time.Time) (string, bool) {
+	if lv.known {
+		switch {
+		case !lv.running:
+			return notRunning, st != nil && st.State != capture.StateStopped
+		case st == nil || st.State == capture.StateStopped || st.State == "":
+			return capture.StateStarting, false
+		default:
+			return st.State, false
+		}
 	}
-	files, err := capture.Files(dir, svc)
+	if st == nil || st.State == capture.StateStopped || st.State == "" {
+		return notRunning, false
+	}
+	if st.Stale(at) {
+		return notRunning, true
+	}
+	return st.State, false
+}
+
+func listService(st *capture.Store, svc string, asJSON bool, e env, o out) error {
+	warn := skipper(e)
+	files, err := st.Files(svc, warn)
 	if err != nil {
+		if asJSON {
+			if jerr := printJSON(e, []listedCapture{}); jerr != nil {
+				return jerr
+			}
+		}
 		return err
 	}
 	rows := []listedCapture{}
-	hr := &headReader{}
 	for i, f := range files {
-		lc, err := readListed(f, hr)
+		h, err := st.ReadHead(f)
 		if err != nil {
-			e.warnf("skipping %v", err)
+			warn(err)
 			continue
 		}
+		lc := listed(f, h)
 		lc.ID = shortID(svc, len(files)-i)
 		rows = append(rows, *lc)
 	}
@@ -236,9 +265,11 @@ func listService(dir, svc string, asJSON bool, e env, o out) error {
 		}
 	}
 	if len(rows) == 0 {
-		msg := fmt.Sprintf("no captures of %s in %s", svc, dir)
-		if st, err := capture.ReadState(dir, svc); err == nil {
-			msg += fmt.Sprintf("\nits recorder is %s", liveState(st, o.now))
+		msg := fmt.Sprintf("no captures of %s in %s", svc, st.Dir())
+		s, _ := st.ReadState(svc)
+		if lv := liveOf(st, svc); s != nil || lv.known {
+			state, _ := liveState(s, lv, o.now)
+			msg += fmt.Sprintf("\nits recorder is %s", state)
 		}
 		return errors.New(msg)
 	}
@@ -264,160 +295,34 @@ func shortID(svc string, n int) string { return svc + "@" + strconv.Itoa(n) }
 
 // newestReadable returns the newest capture of files that reads, warning
 // about each newer one that does not.
-func newestReadable(files []capture.Entry, e env) *listedCapture {
-	hr := &headReader{}
+func newestReadable(st *capture.Store, files []capture.Entry, warn func(error)) *listedCapture {
 	for i := len(files) - 1; i >= 0; i-- {
-		lc, err := readListed(files[i], hr)
+		h, err := st.ReadHead(files[i])
 		if err == nil {
+			lc := listed(files[i], h)
 			lc.ID = shortID(files[i].Service, len(files)-i)
 			return lc
 		}
-		e.warnf("skipping %v", err)
+		warn(err)
 	}
 	return nil
 }
 
-// readListed reads what list shows of a capture from the head of its file:
-// the fields before "health" and "samples", which the recorder writes first.
-// A file whose last byte is not the end of a JSON object is truncated.
-func readListed(f capture.Entry, hr *headReader) (*listedCapture, error) {
-	h, size, err := hr.read(f.Path)
-	if err != nil {
-		return nil, withPath(err, f.Path)
-	}
+// listed is the row of a capture, from its head.
+func listed(f capture.Entry, h capture.Head) *listedCapture {
 	lc := &listedCapture{
 		Service:        f.Service,
 		File:           f.Name,
 		Path:           f.Path,
-		TransitionTime: *h.TransitionTime,
+		TransitionTime: h.TransitionTime,
+		HealthError:    h.HealthError,
 		Triggers:       []string{},
-		Bytes:          size,
-	}
-	if h.HealthError != nil {
-		lc.HealthError = *h.HealthError
+		Bytes:          h.Size,
 	}
 	for _, t := range h.Triggers {
 		lc.Triggers = append(lc.Triggers, t.Kind)
 	}
-	return lc, nil
-}
-
-// head is the part of a capture list reads.
-type head struct {
-	Schema         string            `json:"schema"`
-	TransitionTime *time.Time        `json:"transition_time"`
-	HealthError    *string           `json:"health_error"`
-	Triggers       []capture.Trigger `json:"triggers"`
-}
-
-// headSize is how much of a file readHead reads at once: the head of a
-// capture written by the recorder, whose triggers are at most 20.
-const headSize = 8 << 10
-
-// headReader reads the heads of capture files, with one buffer for all.
-type headReader struct{ buf []byte }
-
-// read reads the head of the capture file at path, with the guarantees of
-// capture.ReadFile (no links, no FIFOs, at most capture.MaxFileSize). The
-// recorder writes the fields list needs before "health": the first
-// headSize bytes hold them, and one read and one small decode suffice. A
-// file in another key order is decoded field by field from its start until
-// they are all seen.
-func (hr *headReader) read(path string) (head, int64, error) {
-	var h head
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return h, 0, fmt.Errorf("%w (symbolic link)", capture.ErrNotRegular)
-		}
-		return h, 0, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return h, 0, err
-	}
-	if !st.Mode().IsRegular() {
-		return h, 0, capture.ErrNotRegular
-	}
-	size := st.Size()
-	if size > capture.MaxFileSize {
-		return h, 0, fmt.Errorf("%w (%d bytes, limit %d)", capture.ErrTooLarge, size, capture.MaxFileSize)
-	}
-	if hr.buf == nil {
-		hr.buf = make([]byte, headSize)
-	}
-	n, err := f.ReadAt(hr.buf, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return h, 0, err
-	}
-	var tail [16]byte
-	tn, _ := f.ReadAt(tail[:], max(size-int64(len(tail)), 0))
-	if t := bytes.TrimRight(tail[:tn], " \t\r\n"); len(t) == 0 || t[len(t)-1] != '}' {
-		return h, 0, fmt.Errorf("%w: truncated (%d bytes)", capture.ErrNotCapture, size)
-	}
-	fast := false
-	if i := bytes.Index(hr.buf[:n], []byte(`,"health":`)); i > 0 {
-		hr.buf[i] = '}'
-		fast = json.Unmarshal(hr.buf[:i+1], &h) == nil && h.Schema != "" && h.TransitionTime != nil &&
-			h.HealthError != nil && h.Triggers != nil
-	}
-	if !fast {
-		h = head{}
-		if err := decodeHead(f, &h); err != nil {
-			return h, 0, err
-		}
-	}
-	switch {
-	case h.Schema == capture.Schema:
-	case strings.HasPrefix(h.Schema, "preflight.capture/"):
-		return h, 0, fmt.Errorf("%w %q (this preflight reads %q)", capture.ErrNewerSchema, h.Schema, capture.Schema)
-	default:
-		return h, 0, fmt.Errorf("%w: schema %q", capture.ErrNotCapture, h.Schema)
-	}
-	if h.TransitionTime == nil {
-		return h, 0, fmt.Errorf("%w: no transition_time", capture.ErrNotCapture)
-	}
-	return h, size, nil
-}
-
-// decodeHead decodes the top-level fields of head from r, skipping the
-// others, until it has them all or the schema is not a capture's.
-func decodeHead(r io.Reader, h *head) error {
-	dec := json.NewDecoder(bufio.NewReaderSize(io.LimitReader(r, capture.MaxFileSize), headSize))
-	bad := func(err error) error { return fmt.Errorf("%w: %v", capture.ErrNotCapture, err) }
-	if tok, err := dec.Token(); err != nil {
-		return bad(err)
-	} else if tok != json.Delim('{') {
-		return fmt.Errorf("%w: not a JSON object", capture.ErrNotCapture)
-	}
-	var seen struct{ schema, time, err, triggers bool }
-	for !(seen.schema && seen.time && seen.err && seen.triggers) && dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return bad(err)
-		}
-		var dst any
-		switch tok {
-		case "schema":
-			dst, seen.schema = &h.Schema, true
-		case "transition_time":
-			dst, seen.time = &h.TransitionTime, true
-		case "health_error":
-			dst, seen.err = &h.HealthError, true
-		case "triggers":
-			dst, seen.triggers = &h.Triggers, true
-		default:
-			dst = new(json.RawMessage)
-		}
-		if err := dec.Decode(dst); err != nil {
-			return bad(err)
-		}
-		if seen.schema && h.Schema != capture.Schema {
-			break
-		}
-	}
-	return nil
+	return lc
 }
 
 // withPath makes sure err names path.

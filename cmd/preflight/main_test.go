@@ -533,7 +533,7 @@ func TestSIGTERMIdle(t *testing.T) {
 		t.Errorf("idle recorder left files: %v", ents)
 	}
 	ents, _ = os.ReadDir(filepath.Join(dir, ".state"))
-	if len(ents) != 1 {
-		t.Errorf("state directory holds %v, want only idle.json", ents)
+	if len(ents) != 2 || ents[0].Name() != "idle.json" || ents[1].Name() != "idle.lock" {
+		t.Errorf("state directory holds %v, want only idle.json and idle.lock", ents)
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/mattn/go-isatty"
@@ -71,17 +73,33 @@ func runStart(ctx context.Context, args []string, e env) error {
 	}
 
 	// Every recorder is prepared before any starts: one that cannot start
-	// stops them all, with its reason.
+	// stops them all, with its reason, and nothing was removed (New
+	// deletes nothing; Run cleans up).
 	var ready sync.WaitGroup
 	ready.Add(len(cfgs))
-	recs := make([]*recorder.Recorder, len(cfgs))
-	for i, cfg := range cfgs {
+	recs := make([]*recorder.Recorder, 0, len(cfgs))
+	for _, cfg := range cfgs {
 		log := newLogger(e, cfg.LogLevel)
-		recs[i], err = recorder.New(cfg, recorder.Options{Logger: log, Version: Version, Ready: ready.Done})
+		r, err := recorder.New(cfg, recorder.Options{Logger: log, Version: Version, Ready: ready.Done})
 		if err != nil {
+			for _, r := range recs {
+				r.Close()
+			}
 			return err
 		}
+		recs = append(recs, r)
 	}
+	// SIGHUP is not a reload (there is nothing to reload in place): it is
+	// logged and ignored, never the death of the recorders.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	go func() {
+		log := newLogger(e, cfgs[0].LogLevel)
+		for range hup {
+			log.Warn().Msg("SIGHUP ignored: preflight does not reload its configuration; restart it to apply changes")
+		}
+	}()
 	go func() {
 		ready.Wait()
 		notifyReady(newLogger(e, cfgs[0].LogLevel))

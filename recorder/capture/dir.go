@@ -5,11 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -115,7 +111,8 @@ func Decode(data []byte) (*Capture, error) {
 	return c, nil
 }
 
-// ReadFile returns the bytes of the file at path, refusing to follow a
+// ReadFile returns the bytes of the file at path (any path: the one a user
+// names to 'preflight show'), refusing to follow a
 // symbolic link in the last element, to block on a FIFO or device, or to read
 // more than MaxFileSize.
 func ReadFile(path string) ([]byte, error) {
@@ -134,17 +131,7 @@ func ReadFile(path string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
 	}
-	if st.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s: %w (%d bytes, limit %d)", path, ErrTooLarge, st.Size(), MaxFileSize)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("%s: %w (limit %d bytes)", path, ErrTooLarge, MaxFileSize)
-	}
-	return data, nil
+	return readOpen(f, path)
 }
 
 // Read reads and decodes the capture at path. It returns the file's bytes
@@ -159,110 +146,4 @@ func Read(path string) (*Capture, []byte, error) {
 		return nil, data, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, data, nil
-}
-
-// Entry is one capture file in the directory, known by its name alone.
-type Entry struct {
-	Service string
-	Name    string // file name
-	Path    string
-	Time    time.Time // from the name: when the incident began
-}
-
-// Files lists the capture files of one service, oldest first, from their
-// names alone: regular files directly in dir/service named as captures.
-// Anything else there is ignored. A service without a directory has none;
-// a symbolic link in place of the service's directory is an error, never
-// followed.
-func Files(dir, service string) ([]Entry, error) {
-	if err := ValidService(service); err != nil {
-		return nil, err
-	}
-	sdir := filepath.Join(dir, service)
-	d, err := os.OpenFile(sdir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		if st, lerr := os.Lstat(sdir); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
-			return nil, fmt.Errorf("failed to read capture directory %s: a symbolic link, not followed", sdir)
-		}
-		return nil, fmt.Errorf("failed to read capture directory: %w", err)
-	}
-	defer d.Close()
-	des, err := d.ReadDir(-1)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read capture directory: %w", err)
-	}
-	var out []Entry
-	for _, de := range des {
-		if !de.Type().IsRegular() {
-			continue
-		}
-		t, ok := ParseFileName(de.Name())
-		if !ok {
-			continue
-		}
-		out = append(out, Entry{Service: service, Name: de.Name(), Path: filepath.Join(sdir, de.Name()), Time: t})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-// Services lists the service directories in dir, sorted: directories (not
-// links) whose names are valid service names.
-func Services(dir string) ([]string, error) {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w %s", ErrNoCaptureDir, dir)
-		}
-		return nil, fmt.Errorf("failed to read capture directory: %w", err)
-	}
-	var out []string
-	for _, de := range des {
-		if de.IsDir() && ValidService(de.Name()) == nil {
-			out = append(out, de.Name())
-		}
-	}
-	return out, nil
-}
-
-// Retain removes the oldest captures of service beyond keep, never the
-// file named protect. It counts and removes only its own captures: regular
-// files named as captures and owned by the effective user. It never follows
-// links, and returns the names it removed.
-func Retain(dir, service string, keep int, protect string) ([]string, error) {
-	all, err := Files(dir, service)
-	if err != nil {
-		return nil, err
-	}
-	var files []Entry
-	for _, e := range all {
-		if st, err := os.Lstat(e.Path); err == nil && st.Mode().IsRegular() && ownedByMe(st) {
-			files = append(files, e)
-		}
-	}
-	excess := len(files) - keep
-	var removed []string
-	for _, e := range files {
-		if excess <= 0 {
-			break
-		}
-		if e.Name == protect {
-			continue
-		}
-		if err := os.Remove(e.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return removed, fmt.Errorf("failed to remove old capture: %w", err)
-		}
-		removed = append(removed, e.Name)
-		excess--
-	}
-	return removed, nil
-}
-
-// ownedByMe reports whether the file is the effective user's.
-func ownedByMe(st fs.FileInfo) bool {
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	return ok && int(sys.Uid) == os.Geteuid()
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -109,11 +110,19 @@ func TestFilesAndRetain(t *testing.T) {
 	os.Symlink("/etc/hostname", filepath.Join(sdir, "2025-01-02T00-00-00.000Z.json"))
 	syscall.Mkfifo(filepath.Join(sdir, "2025-01-03T00-00-00.000Z.json"), 0o600)
 
-	files, err := Files(dir, "s")
+	st := openStore(t, dir)
+	var warned []string
+	files, err := st.Files("s", func(err error) { warned = append(warned, err.Error()) })
 	if err != nil || len(files) != 4 || files[0].Name != names[0] || files[3].Name != names[3] {
 		t.Fatalf("Files: %+v %v", files, err)
 	}
-	removed, err := Retain(dir, "s", 2, names[0])
+	// The directory, the link and the FIFO named like captures are warned
+	// about, each saying what it is.
+	if len(warned) != 3 || !strings.Contains(warned[0], "(directory)") || !strings.Contains(warned[1], "(symbolic link)") ||
+		!strings.Contains(warned[2], "(FIFO)") || !strings.HasPrefix(warned[1], filepath.Join(sdir, "2025-01-02T00-00-00.000Z.json")+": not a regular file") {
+		t.Errorf("warnings %q", warned)
+	}
+	removed, err := st.Retain("s", 2, names[0])
 	if err != nil || !slices.Equal(removed, []string{names[1], names[2]}) {
 		t.Fatalf("Retain removed %v, %v; want the oldest two but the protected one", removed, err)
 	}
@@ -121,17 +130,28 @@ func TestFilesAndRetain(t *testing.T) {
 	if len(ents) != 6 {
 		t.Errorf("left %d entries, want 6", len(ents))
 	}
-	if _, err := Files(dir, "../x"); !errors.Is(err, ErrBadService) {
+	if _, err := st.Files("../x", nil); !errors.Is(err, ErrBadService) {
 		t.Errorf("Files with ../x: %v", err)
 	}
-	if f, err := Files(dir, "none"); err != nil || f != nil {
+	if f, err := st.Files("none", nil); err != nil || f != nil {
 		t.Errorf("Files of a service without a directory: %v %v", f, err)
 	}
-	svcs, err := Services(dir)
+	svcs, err := st.Services()
 	if err != nil || !slices.Equal(svcs, []string{"s"}) {
 		t.Errorf("Services: %v %v", svcs, err)
 	}
-	if _, err := Services(filepath.Join(dir, "missing")); !errors.Is(err, ErrNoCaptureDir) {
-		t.Errorf("Services of a missing dir: %v", err)
+	if _, err := Open(filepath.Join(dir, "missing")); !errors.Is(err, ErrNoCaptureDir) {
+		t.Errorf("Open of a missing dir: %v", err)
 	}
+}
+
+// openStore opens dir for reading, closed at the test's end.
+func openStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

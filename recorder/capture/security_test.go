@@ -19,7 +19,7 @@ func TestRetainOnlyOwnCaptures(t *testing.T) {
 	}
 	dir, sdir, names := fourCaptures(t)
 	os.Chown(filepath.Join(sdir, names[0]), 65534, 65534) // the oldest is not ours
-	removed, err := Retain(dir, "s", 2, "")
+	removed, err := openStore(t, dir).Retain("s", 2, "")
 	if err != nil || !slices.Equal(removed, names[1:2]) {
 		t.Fatalf("Retain removed %v, %v; want only %s", removed, err, names[1])
 	}
@@ -35,17 +35,18 @@ func TestFilesRefusesLinkedOrFIFOServiceDir(t *testing.T) {
 	os.WriteFile(filepath.Join(outside, "2026-01-01T00-00-00.000Z.json"), []byte("{}"), 0o640)
 	os.Symlink(outside, filepath.Join(dir, "linked"))
 	syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o640)
-	if files, err := Files(dir, "linked"); err == nil || !strings.Contains(err.Error(), "symbolic link") || len(files) != 0 {
+	st := openStore(t, dir)
+	if files, err := st.Files("linked", nil); err == nil || !strings.Contains(err.Error(), "symbolic link") || len(files) != 0 {
 		t.Errorf("Files through a link: %v, %v", files, err)
 	}
-	if removed, err := Retain(dir, "linked", 0, ""); err == nil || len(removed) != 0 {
+	if removed, err := st.Retain("linked", 0, ""); err == nil || len(removed) != 0 {
 		t.Errorf("Retain through a link: %v, %v", removed, err)
 	}
 	if ents, _ := os.ReadDir(outside); len(ents) != 1 {
 		t.Errorf("outside: %v", ents)
 	}
 	done := make(chan error, 1)
-	go func() { _, err := Files(dir, "fifo"); done <- err }()
+	go func() { _, err := st.Files("fifo", nil); done <- err }()
 	select {
 	case err := <-done:
 		if err == nil {
@@ -54,7 +55,7 @@ func TestFilesRefusesLinkedOrFIFOServiceDir(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Files blocked on a FIFO")
 	}
-	if svcs, err := Services(dir); err != nil || len(svcs) != 0 {
+	if svcs, err := st.Services(); err != nil || len(svcs) != 0 {
 		t.Errorf("Services: %v, %v; want none (a link and a FIFO)", svcs, err)
 	}
 }

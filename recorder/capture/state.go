@@ -2,9 +2,15 @@ package capture
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/preflight-rec/preflight/atomicfile"
 )
 
 // StateDir is where recorders keep their live state, under the capture
@@ -52,22 +58,110 @@ func (s *State) Stale(now time.Time) bool {
 
 // StatePath is the state file of service in dir.
 func StatePath(dir, service string) string {
-	return filepath.Join(dir, StateDir, service+".json")
+	return filepath.Join(dir, StateDir, service+Ext)
+}
+
+// LockPath is the lock file of service's recorder in dir.
+func LockPath(dir, service string) string {
+	return filepath.Join(dir, StateDir, service+lockExt)
+}
+
+// ReadState reads a service's state file in dir. A missing file is an
+// error that satisfies errors.Is(err, fs.ErrNotExist).
+func ReadState(dir, service string) (*State, error) {
+	s, err := Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.ReadState(service)
 }
 
 // ReadState reads a service's state file. A missing file is an error that
 // satisfies errors.Is(err, fs.ErrNotExist).
-func ReadState(dir, service string) (*State, error) {
+func (s *Store) ReadState(service string) (*State, error) {
 	if err := ValidService(service); err != nil {
 		return nil, err
 	}
-	data, err := ReadFile(StatePath(dir, service))
+	r, err := s.subdir(StateDir, false)
 	if err != nil {
 		return nil, err
 	}
-	s := new(State)
-	if err := json.Unmarshal(data, s); err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", StatePath(dir, service), ErrNotCapture, err)
+	defer r.Close()
+	return s.readState(r, service)
+}
+
+func (s *Store) readState(r *os.Root, service string) (*State, error) {
+	path := s.Path(StateDir, service+Ext)
+	f, err := openFile(r, service+Ext, path)
+	if err != nil {
+		return nil, err
 	}
-	return s, nil
+	defer f.Close()
+	data, err := readOpen(f, path)
+	if err != nil {
+		return nil, err
+	}
+	st := new(State)
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotCapture, err)
+	}
+	return st, nil
+}
+
+// States reads every state file, by service. One that cannot be read is
+// passed to warn (an error naming it) and left out.
+func (s *Store) States(warn func(error)) map[string]*State {
+	r, err := s.subdir(StateDir, false)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			warn(fmt.Errorf("recorder states: %w", err))
+		}
+		return nil
+	}
+	defer r.Close()
+	des, err := readDir(r, ".")
+	if err != nil {
+		warn(fmt.Errorf("recorder states %s: %w", s.Path(StateDir), err))
+		return nil
+	}
+	out := map[string]*State{}
+	for _, de := range des {
+		svc, ok := strings.CutSuffix(de.Name(), Ext)
+		if !ok || ValidService(svc) != nil {
+			continue
+		}
+		st, err := s.readState(r, svc)
+		if err != nil {
+			warn(err)
+			continue
+		}
+		out[svc] = st
+	}
+	return out
+}
+
+// WriteState replaces the service's state file, atomically but without
+// fsync (it is live state, not evidence), re-creating the directories if
+// they were removed.
+func (s *Store) WriteState(st *State) error {
+	if err := ValidService(st.Service); err != nil {
+		return err
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	if err := s.refresh(); err != nil {
+		return err
+	}
+	r, err := s.subdir(StateDir, true)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := atomicfile.ReplaceFile(r, st.Service+Ext, data, FileMode); err != nil {
+		return fmt.Errorf("%s: %w", s.Path(StateDir, st.Service+Ext), unwrapPath(err))
+	}
+	return nil
 }
