@@ -461,7 +461,9 @@ func (r *Recorder) flush(final bool) {
 func (r *Recorder) write() {
 	inc := r.inc
 	inc.capture.Health = r.checks.snapshot()
-	inc.capture.HealthError = r.lastError
+	if r.lastError != "" { // a healthy check that ends the incident keeps its error
+		inc.capture.HealthError = r.lastError
+	}
 	data, err := capture.Encode(&inc.capture)
 	if err != nil {
 		r.log.Error().Err(err).Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("failed to encode capture")

@@ -92,7 +92,8 @@ func runShow(args []string, e env) error {
 }
 
 // readNamed reads the capture arg names, and returns its path: an existing
-// path as it is (so is anything with a '/'); NAME.json, a capture's file
+// path as it is (so is anything with a '/', or ending in .json but NAME.json);
+// NAME.json, a capture's file
 // name as 'list SERVICE' shows it, the capture of that name in whichever
 // service's directory holds it; SERVICE@N, the N-th newest capture of
 // SERVICE; SERVICE@PREFIX, the one capture of SERVICE whose name starts
@@ -111,7 +112,7 @@ func readNamed(dir, arg string) (*capture.Capture, []byte, string, error) {
 	_, isName := capture.ParseFileName(arg)
 	i := strings.LastIndexByte(arg, '@')
 	isID := i > 0 && capture.ValidService(arg[:i]) == nil
-	if !isName && !isID {
+	if !isName && (!isID || strings.HasSuffix(arg, capture.Ext)) {
 		return asPath()
 	}
 	st, err := capture.Open(dir)
