@@ -145,12 +145,13 @@ func findName(st *capture.Store, name string) (capture.Entry, error) {
 	case 0:
 		return capture.Entry{}, fmt.Errorf("no capture %s in %s, nor a file of that name here", name, st.Dir())
 	default:
-		var svcs []string
+		var svcs, ids []string
 		for _, f := range found {
 			svcs = append(svcs, f.Service)
+			ids = append(ids, f.Service+"@"+strings.TrimSuffix(name, capture.Ext))
 		}
-		return capture.Entry{}, fmt.Errorf("ambiguous capture %s: %s each have one of that name (name it SERVICE@%s)",
-			name, strings.Join(svcs, ", "), strings.TrimSuffix(name, capture.Ext))
+		return capture.Entry{}, fmt.Errorf("ambiguous capture %s: %s each have one of that name (show %s)",
+			name, strings.Join(svcs, ", "), strings.Join(ids, " or "))
 	}
 }
 
