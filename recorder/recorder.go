@@ -102,6 +102,7 @@ type Recorder struct {
 	started  time.Time
 	stopped  bool
 	stateErr bool      // the last state write failed (logged once)
+	lockErr  bool      // the lock could not be taken again (logged once)
 	stateKey string    // what the state file says, to rewrite it only on change
 	stateAt  time.Time // when it was last written
 }
@@ -272,7 +273,29 @@ func (r *Recorder) tick(ctx context.Context, now time.Time) {
 		go func() { r.checkDone <- r.checker.Check(ctx) }()
 	}
 	r.flush(false)
+	r.relock()
 	r.writeState(false)
+}
+
+// relock takes the service's lock again if its lock file was removed
+// under the recorder (with the whole capture directory, say), so that a
+// second recorder is still refused. If another recorder got it first, that
+// is logged as an error: two recorders now write the same service.
+func (r *Recorder) relock() {
+	if r.store.Holds(r.lock, r.cfg.Service) {
+		return
+	}
+	l, err := r.store.Lock(r.cfg.Service)
+	if err != nil {
+		if !r.lockErr {
+			r.log.Error().Err(err).Msg("lost the service's lock: its lock file was removed")
+		}
+		r.lockErr = true
+		return
+	}
+	r.lock.Unlock()
+	r.lock, r.lockErr = l, false
+	r.log.Info().Str("path", capture.LockPath(r.cfg.CaptureDir, r.cfg.Service)).Msg("service's lock file re-created")
 }
 
 func (r *Recorder) takeSample(now time.Time) capture.Sample {

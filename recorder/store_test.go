@@ -222,3 +222,20 @@ func TestValidateDoesNotMutate(t *testing.T) {
 		t.Errorf("ConfigFromEnv: %+v, %v; want the derived timeout 2 and unit svc.service", env, err)
 	}
 }
+
+// A capture directory removed under a running recorder takes its lock file
+// with it: the next tick takes the lock again, so a second recorder is
+// still refused.
+func TestRelockAfterDirectoryRemoved(t *testing.T) {
+	r := newTestRecorder(t, nil)
+	if err := os.RemoveAll(r.cfg.CaptureDir); err != nil {
+		t.Fatal(err)
+	}
+	r.tick(t.Context(), time.Now())
+	<-r.checkDone
+	_, err := New(r.cfg, Options{Logger: zerolog.Nop(), NoCgroup: true})
+	var le *capture.LockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("a second recorder after the directory was removed: %v, want refused", err)
+	}
+}

@@ -100,6 +100,23 @@ func (s *Store) Lock(service string) (*Lock, error) {
 // Unlock releases the lock.
 func (l *Lock) Unlock() error { return l.f.Close() }
 
+// Holds reports whether l is still the lock of service in the directory:
+// false once its lock file was removed or replaced (the capture directory
+// removed under the recorder), when another recorder could lock a new one.
+func (s *Store) Holds(l *Lock, service string) bool {
+	held, err := l.f.Stat()
+	if err != nil {
+		return false
+	}
+	r, err := s.subdir(StateDir, false)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	fi, err := r.Lstat(service + lockExt)
+	return err == nil && os.SameFile(fi, held)
+}
+
 // readPID reads the PID a lock file names, 0 if none.
 func readPID(f *os.File) int {
 	var buf [24]byte
