@@ -27,6 +27,21 @@
 // the writes. Health checks run in a goroutine of their own, one at a time,
 // so a slow check never delays a trigger. Writes are synchronous: when Run's
 // context is cancelled, a capture in flight completes before Run returns.
+//
+// # Nothing lost
+//
+// A capture that cannot be written (disk full, read-only, directory gone)
+// stays pending, also after its incident ends and while later ones come:
+// every pending capture is retried at every tick until it lands, and once
+// more when Run ends. At most maxPending captures (maxPendingBytes) wait;
+// beyond that the oldest is dropped with an error.
+//
+// # The directory
+//
+// Every file the recorder touches goes through its [capture.Store]. New
+// takes the service's lock (one recorder per service and directory) but
+// removes nothing; Run first removes a killed writer's temporary files and
+// the captures beyond KEEP.
 package recorder
 
 import (

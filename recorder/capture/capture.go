@@ -2,9 +2,11 @@
 // schema "preflight.capture/v1", its encoding, and the layout of the capture
 // directory ($DIR/SERVICE/2026-11-26T03-12-04.123Z.json).
 //
-// The recorder writes captures; the readers ([List], [Newest], [Read]) only
-// read them and tolerate foreign, truncated and newer-schema files.
-// docs/capture-format.md describes every field.
+// Everything under the capture directory belongs to one [Store]: the
+// recorder writes, names, retains and cleans through it, and holds its lock
+// ([Store.Lock]); the readers list and read through it and tolerate foreign,
+// truncated and newer-schema files. docs/capture-format.md describes every
+// field.
 package capture
 
 import (
