@@ -28,14 +28,16 @@ const showUsage = `Usage: preflight show FILE|SERVICE@ID [--json] [--dir DIR]
 Shows one capture as a report, as 'preflight last' does. With --json,
 prints the file byte for byte.
 
-The capture is a file's path, or an id from 'preflight list SERVICE':
-SERVICE@N is the N-th newest capture of SERVICE in the capture directory
-(SERVICE@1 the newest), and SERVICE@PREFIX the one capture whose file name
-starts with PREFIX, a UTC time such as 2026-11-26T03-12.
+The capture is a file's path, or what 'preflight list SERVICE' shows:
+a file name from its FILE column, found in the capture directory; or an
+id, SERVICE@N, the N-th newest capture of SERVICE (SERVICE@1 the newest),
+or SERVICE@PREFIX, the one capture whose file name starts with PREFIX, a
+UTC time such as 2026-11-26T03-12.
 
 Examples:
   preflight show /var/lib/preflight/dead-drop/2026-11-26T03-12-04.123Z.json
   preflight show dead-drop@2
+  preflight show 2026-11-26T03-12-04.123Z.json
   preflight show dead-drop@2026-11-26T03-12 --json | jq .health
 `
 
