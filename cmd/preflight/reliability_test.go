@@ -337,6 +337,7 @@ func TestModesWhateverTheUmask(t *testing.T) {
 				svcDir:                       0o750,
 				filepath.Join(dir, ".state"): 0o750,
 				capture.StatePath(dir, "m"):  0o640,
+				capture.LockPath(dir, "m"):   0o640,
 				captures(t, svcDir)[0]:       0o640,
 			} {
 				if got := perm(t, path); got != want {

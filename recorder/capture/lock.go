@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/preflight-rec/preflight/atomicfile"
 )
 
 // lockExt is the extension of a recorder's lock file in the state
@@ -63,13 +62,19 @@ func (s *Store) Lock(service string) (*Lock, error) {
 	}
 	defer r.Close()
 	name, path := service+lockExt, s.Path(StateDir, service+lockExt)
-	f, err := r.OpenFile(name, os.O_RDWR|os.O_CREATE, FileMode)
-	if err != nil {
+	// Created with O_EXCL (never through a link), or there already; then
+	// opened and proved to be the lock file itself, never a link.
+	if f, err := r.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, FileMode); err == nil {
+		err = f.Chmod(FileMode) // whatever the umask
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", path, unwrapPath(err))
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("lock %s: %w", path, unwrapPath(err))
 	}
-	f.Close()
-	// Reopened and proved: the lock file itself, never a link.
-	if f, err = openFile(r, name, path); err != nil {
+	f, err := openFileFlag(r, name, path, os.O_RDWR)
+	if err != nil {
 		return nil, fmt.Errorf("lock %w", err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
@@ -85,14 +90,9 @@ func (s *Store) Lock(service string) (*Lock, error) {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 	}
-	// The PID, for the next recorder's refusal and for list; the file was
-	// opened read-only, so write it through a second descriptor.
-	if w, err := r.OpenFile(name, os.O_WRONLY|os.O_TRUNC, 0); err == nil {
-		if fi, err := w.Stat(); err == nil && fi.Mode().Perm() != FileMode && atomicfile.OwnedByMe(fi) {
-			w.Chmod(FileMode)
-		}
-		w.WriteString(strconv.Itoa(os.Getpid()) + "\n")
-		w.Close()
+	// The PID, for the next recorder's refusal and for list.
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return &Lock{f: f}, nil
 }

@@ -181,7 +181,12 @@ func (s *Store) chmodDir(name string, fi fs.FileInfo) error {
 // it is the file of that name: never a link, a FIFO, a device or a
 // directory.
 func openFile(dir *os.Root, name, path string) (*os.File, error) {
-	f, err := dir.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	return openFileFlag(dir, name, path, os.O_RDONLY)
+}
+
+// openFileFlag is openFile with another access mode (os.O_RDWR).
+func openFileFlag(dir *os.Root, name, path string, flag int) (*os.File, error) {
+	f, err := dir.OpenFile(name, flag|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if li, lerr := dir.Lstat(name); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
 			return nil, fmt.Errorf("%s: %w (symbolic link)", path, ErrNotRegular)
