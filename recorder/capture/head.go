@@ -41,11 +41,11 @@ const headSize = 8 << 10
 // they are all seen. A file whose last bytes are not the end of a JSON
 // object is truncated: [ErrNotCapture]. Errors name the file.
 func (s *Store) ReadHead(e Entry) (Head, error) {
-	r, err := s.subdir(e.Service, false)
+	r, done, err := s.readSubdir(e.Service)
 	if err != nil {
 		return Head{}, err
 	}
-	defer r.Close()
+	defer done()
 	f, err := openFile(r, e.Name, e.Path)
 	if err != nil {
 		return Head{}, err
