@@ -45,6 +45,7 @@
 package recorder
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -472,13 +473,19 @@ func (r *Recorder) boundPending() {
 // written is logged, each as an error.
 func (r *Recorder) flush(final bool) {
 	left := r.pending[:0]
+	var firstErr error
 	for _, p := range r.pending {
-		if err := r.writeFile(p.name, p.data, "pending"); err != nil {
+		if err := r.writeFile(p.name, p.data, "", true); err != nil {
 			left = append(left, p)
+			firstErr = cmp.Or(firstErr, err)
 		}
 	}
 	clear(r.pending[len(left):])
 	r.pending = left
+	if firstErr != nil { // one line a tick, however many wait
+		r.log.Error().Err(firstErr).Str("path", r.store.Path(r.cfg.Service, left[0].name)).Int("pending", len(left)).
+			Msg("failed to write pending captures, will retry")
+	}
 	if r.inc != nil && r.inc.dirty {
 		r.write()
 	}
@@ -507,22 +514,28 @@ func (r *Recorder) write() {
 		r.log.Error().Err(err).Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("failed to encode capture")
 		return
 	}
-	if r.writeFile(inc.name, data, inc.capture.Triggers[len(inc.capture.Triggers)-1].Kind) == nil {
+	if r.writeFile(inc.name, data, inc.capture.Triggers[len(inc.capture.Triggers)-1].Kind, false) == nil {
 		inc.dirty = false
 	}
 }
 
-// writeFile writes one capture through the store, logs the outcome, and
-// after a new file removes the captures beyond KEEP.
-func (r *Recorder) writeFile(name string, data []byte, trigger string) error {
-	log := r.log.With().Str("path", r.store.Path(r.cfg.Service, name)).Str("trigger", trigger).Logger()
+// writeFile writes one capture through the store, logs the outcome (a
+// failure only unless quiet), and after a new file removes the captures
+// beyond KEEP. The error it returns is the reason alone.
+func (r *Recorder) writeFile(name string, data []byte, trigger string, quiet bool) error {
+	log := r.log.With().Str("path", r.store.Path(r.cfg.Service, name)).Logger()
+	if trigger != "" {
+		log = log.With().Str("trigger", trigger).Logger()
+	}
 	created, err := r.store.Write(r.cfg.Service, name, data)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			err = pe.Err // the path is logged on its own
 		}
-		log.Error().Err(err).Msg("failed to write capture, will retry")
+		if !quiet {
+			log.Error().Err(err).Msg("failed to write capture, will retry")
+		}
 		return err
 	}
 	if !created {
