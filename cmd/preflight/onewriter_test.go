@@ -293,3 +293,38 @@ func TestReadOnlyNothingLost(t *testing.T) {
 		t.Fatalf("%d captures: %v", n, err)
 	}
 }
+
+// SIGTERM while captures wait for a full disk: one last attempt, then each
+// capture that could not be written is logged as an error naming it, and
+// the recorder exits 0.
+func TestSIGTERMWithPending(t *testing.T) {
+	dir := mountTmpfs(t, "512k")
+	h := newHealthServer(t)
+	cmd, log, done := startKillable(t, []string{"PREFLIGHT_SERVICE=term", "PREFLIGHT_HEALTH_URL=" + h.URL,
+		"PREFLIGHT_INTERVAL_SECONDS=0.05", "PREFLIGHT_BUFFER_SAMPLES=5"}, "--dir", dir)
+	waitState(t, dir, "term", cmd.Process.Pid, capture.StateHealthy)
+	fill(t, dir)
+	failAndRecover(t, h, log) // one ended incident, pending
+	failed := strings.Count(log.String(), "failed to write capture, will retry")
+	h.status.Store(503) // and one open
+	waitFor(t, 5*time.Second, "the open incident's failed write", func() bool {
+		return strings.Count(log.String(), "failed to write capture, will retry") > failed
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-done; err != nil {
+		t.Fatalf("exit after SIGTERM: %v; log:\n%s", err, log)
+	}
+	var lost []string
+	for _, l := range strings.Split(log.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["message"] == "capture lost at exit: it could not be written" {
+			if m["level"] != "error" {
+				t.Errorf("not an error: %s", l)
+			}
+			lost = append(lost, fmt.Sprint(m["path"]))
+		}
+	}
+	if len(lost) != 2 || lost[0] == lost[1] || !strings.HasPrefix(lost[0], filepath.Join(dir, "term")) {
+		t.Errorf("lost at exit: %v, want the two captures by path; log:\n%s", lost, log)
+	}
+}
