@@ -34,7 +34,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -209,7 +208,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		defer r.scope.wait()
 	}
 	r.log.Info().
-		Str("health_url", shownURL(r.cfg.HealthURL)).
+		Str("health_url", health.ShownURL(r.cfg.HealthURL)).
 		Float64("interval_seconds", r.cfg.IntervalSeconds).
 		Int("buffer_samples", r.cfg.BufferSamples).
 		Str("path", r.dir).
@@ -352,7 +351,7 @@ func (r *Recorder) newIncident(tr capture.Trigger, pre []capture.Sample) *incide
 			Schema:           capture.Schema,
 			Service:          r.cfg.Service,
 			Host:             r.opt.Hostname,
-			HealthURL:        shownURL(r.cfg.HealthURL),
+			HealthURL:        health.ShownURL(r.cfg.HealthURL),
 			Unit:             r.cfg.Unit,
 			TransitionTime:   tr.At,
 			Triggers:         []capture.Trigger{tr},
@@ -444,21 +443,6 @@ func mkdir(dir string) error {
 	return os.Chmod(dir, DirMode)
 }
 
-// shownURL is the health URL as captures, the state file and the log show
-// it: as configured, but for the password of its user info, replaced by
-// "xxxxx" (as health check errors show it). Captures are readable by a
-// group; the password is not theirs to hand on.
-func shownURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); !ok {
-		return raw
-	}
-	return u.Redacted()
-}
-
 func exists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
@@ -504,7 +488,7 @@ func (r *Recorder) writeState(force bool) {
 		IntervalSeconds: r.cfg.IntervalSeconds,
 		TimeoutSeconds:  r.cfg.TimeoutSeconds,
 		RefreshSeconds:  stateRefresh.Seconds(),
-		HealthURL:       shownURL(r.cfg.HealthURL),
+		HealthURL:       health.ShownURL(r.cfg.HealthURL),
 		Version:         r.opt.Version,
 	}
 	if checks := r.checks.snapshot(); len(checks) > 0 {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/preflight-rec/preflight/recorder/health"
 )
 
 // File is a YAML configuration file: the design sketch's shape, with a
@@ -206,8 +208,16 @@ func yamlKey(field string) string {
 }
 
 // MarshalConfigs prints configurations as a YAML file that would configure
-// them: the effective configuration, for 'preflight start --check'.
+// them: the effective configuration, for 'preflight start --check'. The
+// health URLs' secrets are masked ([health.ShownURL]), as everywhere else
+// preflight shows them.
 func MarshalConfigs(cfgs []Config) ([]byte, error) {
+	shown := make([]Config, len(cfgs))
+	for i, c := range cfgs {
+		c.HealthURL = health.ShownURL(c.HealthURL)
+		shown[i] = c
+	}
+	cfgs = shown
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
