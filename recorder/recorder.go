@@ -114,6 +114,7 @@ type incident struct {
 // (mode 0750) and proves it writable, removes temporary files a killed writer
 // left there, and takes the baseline reading of the host.
 func New(cfg Config, opt Options) (*Recorder, error) {
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
