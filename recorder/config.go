@@ -47,11 +47,24 @@ const (
 	minInterval   = 0.05
 	maxInterval   = 86400
 	maxTimeout    = 600
-	maxBuffer     = 10000
 	maxThreshold  = 1000
 	maxKeep       = 100000
 	maxTop        = 100
 	maxPathLength = 4096
+)
+
+// The size bound: BufferSamples × (TopProcesses + sampleBase) at most
+// maxSampleUnits. One unit is what one more entry of the top lists costs a
+// sample at worst (two processes with full command lines, about 450 bytes
+// of JSON); sampleBase units are the rest of a heavy sample (the host,
+// 16 filesystems, a service of 10 processes with long command lines). At
+// the bound such a capture (the ring, 20 trigger samples, the checks) stays
+// within the readers' capture.MaxFileSize (16 MiB), as TestLargestSettings
+// checks; a host heavier still has its oldest samples dropped
+// ([capture.Encode]).
+const (
+	maxSampleUnits = 30000
+	sampleBase     = 24
 )
 
 // ConfigError is a configuration error that names the setting: the
@@ -234,9 +247,6 @@ func (c *Config) Validate() error {
 	if err := checkSeconds(c.TimeoutSeconds, 0.001, maxTimeout); err != nil {
 		return bad("TimeoutSeconds", "%s", err)
 	}
-	if err := checkInt(c.BufferSamples, 1, maxBuffer); err != nil {
-		return bad("BufferSamples", "%s", err)
-	}
 	if err := checkInt(c.FailureThreshold, 1, maxThreshold); err != nil {
 		return bad("FailureThreshold", "%s", err)
 	}
@@ -245,6 +255,14 @@ func (c *Config) Validate() error {
 	}
 	if err := checkInt(c.TopProcesses, 0, maxTop); err != nil {
 		return bad("TopProcesses", "%s", err)
+	}
+	most := maxSampleUnits / (c.TopProcesses + sampleBase)
+	if c.BufferSamples < 1 {
+		return bad("BufferSamples", "%d is out of range (1 to %d)", c.BufferSamples, most)
+	}
+	if c.BufferSamples > most {
+		return bad("BufferSamples", "%d samples with TOP_PROCESSES %d make captures larger than the readers take (16 MiB): at most %d (BUFFER_SAMPLES × (TOP_PROCESSES + %d) ≤ %d)",
+			c.BufferSamples, c.TopProcesses, most, sampleBase, maxSampleUnits)
 	}
 	if c.CaptureDir == "" {
 		return bad("CaptureDir", "must not be empty")

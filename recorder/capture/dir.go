@@ -85,8 +85,20 @@ func ValidService(name string) error {
 	return nil
 }
 
-// Encode returns the capture's file contents: compact JSON and a newline.
+// Encode returns the capture's file contents: compact JSON and a newline,
+// never more than [MaxFileSize] bytes, so that the readers take every
+// capture the recorder writes: a capture that would be larger is encoded
+// without its oldest samples ([fit]). c is not changed.
 func Encode(c *Capture) ([]byte, error) {
+	data, err := encode(c)
+	if err != nil || len(data) <= MaxFileSize {
+		return data, err
+	}
+	return fit(c, data, MaxFileSize)
+}
+
+// encode is Encode without the size bound.
+func encode(c *Capture) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
