@@ -270,8 +270,8 @@ func (c *Config) Validate() error {
 	if len(c.CaptureDir) > maxPathLength {
 		return bad("CaptureDir", "longer than %d bytes", maxPathLength)
 	}
-	if c.Unit == "" || strings.ContainsAny(c.Unit, "/ \t\n") {
-		return bad("Unit", "%q is not a unit name", c.Unit)
+	if !validUnit(c.Unit) {
+		return bad("Unit", "%q is not a unit name (1 to 255 letters, digits and : _ . \\ @ -)", c.Unit)
 	}
 	if c.Cgroup != "" {
 		if !strings.HasPrefix(c.Cgroup, "/") || strings.Contains(c.Cgroup, "\n") || len(c.Cgroup) > maxPathLength {
@@ -289,6 +289,23 @@ func (c *Config) Validate() error {
 		return bad("LogLevel", "%q is not one of debug, info, warn, error", c.LogLevel)
 	}
 	return nil
+}
+
+// validUnit reports whether u can be a systemd unit name: the characters
+// systemd allows (escaped names keep their backslashes), at most 255.
+func validUnit(u string) bool {
+	if u == "" || len(u) > 255 || u == "." || u == ".." {
+		return false
+	}
+	for _, c := range []byte(u) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == ':', c == '_', c == '.', c == '\\', c == '@', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Name returns the environment variable of a Config field.

@@ -55,7 +55,7 @@ func ConfigsFromYAML(file string, data []byte, environ []string) ([]Config, erro
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && err != io.EOF {
-		return nil, &ConfigError{Name: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, yamlError(file, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, &ConfigError{Name: file, Msg: "empty file: want a services list"}
@@ -69,7 +69,7 @@ func ConfigsFromYAML(file string, data []byte, environ []string) ([]Config, erro
 			break
 		}
 		if err != nil {
-			return nil, &ConfigError{Name: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+			return nil, yamlError(file, err)
 		}
 		if !emptyDoc(&next) {
 			return nil, errAt(&next, "", "another YAML document (---): want one, with every service under one services key")
@@ -168,6 +168,20 @@ func ConfigsFromYAML(file string, data []byte, environ []string) ([]Config, erro
 		out = append(out, cfg)
 	}
 	return out, nil
+}
+
+// yamlError names the file and, when the parser says it, the line of a
+// syntax error: "f.yaml:2: found character that cannot start any token".
+func yamlError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, after, ok := strings.Cut(rest, ": "); ok {
+			if _, err := strconv.Atoi(n); err == nil {
+				return &ConfigError{Name: file + ":" + n, Msg: after}
+			}
+		}
+	}
+	return &ConfigError{Name: file, Msg: msg}
 }
 
 // emptyDoc reports whether a document holds nothing (a bare ---).

@@ -174,6 +174,10 @@ func TestBadConfigInputs(t *testing.T) {
 			code: 2, stderr: `preflight: FILE:4: buffer_samples: "true" is not a whole number` + "\n"},
 		{name: "YAML null", yaml: svc + "    unit: ~\n",
 			code: 2, stderr: "preflight: FILE:4: unit: no value (leave the key out for the default)\n"},
+		{name: "not a unit name", env: env("PREFLIGHT_UNIT=a$b.service"),
+			code: 2, stderr: `preflight: PREFLIGHT_UNIT: "a$b.service" is not a unit name (1 to 255 letters, digits and : _ . \ @ -)` + "\n"},
+		{name: "YAML syntax error names its line", yaml: "services:\n\t- name: x\n",
+			code: 2, stderr: "preflight: FILE:2: found character that cannot start any token\n"},
 		{name: "YAML empty value", yaml: "capture_dir:\n" + svc,
 			code: 2, stderr: "preflight: FILE:1: capture_dir: no value (leave the key out for the default)\n"},
 	} {
