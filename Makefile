@@ -43,7 +43,7 @@ clean:
 FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz:
-	@set -e; for pkg in ./recorder ./recorder/capture ./recorder/sample ./cgroup; do \
+	@set -e; for pkg in ./recorder ./recorder/capture ./recorder/sample ./recorder/secret ./cgroup; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
