@@ -261,8 +261,8 @@ func (c *Config) Validate() error {
 		return bad("BufferSamples", "%d is out of range (1 to %d)", c.BufferSamples, most)
 	}
 	if c.BufferSamples > most {
-		return bad("BufferSamples", "%d samples with TOP_PROCESSES %d make captures larger than the readers take (16 MiB): at most %d (BUFFER_SAMPLES × (TOP_PROCESSES + %d) ≤ %d)",
-			c.BufferSamples, c.TopProcesses, most, sampleBase, maxSampleUnits)
+		return bad("BufferSamples", "%d samples with TOP_PROCESSES %d make captures larger than the readers take (%d MiB): at most %d (BUFFER_SAMPLES × (TOP_PROCESSES + %d) ≤ %d)",
+			c.BufferSamples, c.TopProcesses, capture.MaxFileSize>>20, most, sampleBase, maxSampleUnits)
 	}
 	if c.CaptureDir == "" {
 		return bad("CaptureDir", "must not be empty")
