@@ -5,6 +5,8 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.Version=$(VERSION)
 BIN       := bin/preflight
+# staticcheck 2026.2.2 (built with Go 1.26), pinned, fetched through the Go module proxy only.
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build demo test vet bench clean
 
@@ -19,9 +21,12 @@ build:
 demo: build
 	./bin/preflight-demo -preflight $(BIN) -dir demo/captures
 
-# What CI runs (.ci/run): vet, then every test with the race detector.
+# What CI runs (.ci/run): go.mod tidy, vet, staticcheck, then every test
+# with the race detector.
 test:
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 	$(GO) test -race -count=1 ./...
 
 # Go benchmarks (benchstat-comparable: make bench | tee new.txt), then the
@@ -38,7 +43,7 @@ clean:
 FUZZTIME ?= 30s
 .PHONY: fuzz
 fuzz:
-	@set -e; for pkg in ./recorder ./recorder/capture ./recorder/sample ./cgroup; do \
+	@set -e; for pkg in ./recorder ./recorder/capture ./recorder/sample ./recorder/secret ./cgroup; do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \

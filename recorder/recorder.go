@@ -50,7 +50,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"time"
 
@@ -155,10 +154,10 @@ const (
 // nothing: a killed writer's temporary files and captures beyond KEEP are
 // removed when Run starts. A recorder that never runs must be Closed.
 func New(cfg Config, opt Options) (*Recorder, error) {
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
 	if opt.ProcRoot == "" {
 		opt.ProcRoot = "/proc"
 	}
@@ -244,7 +243,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		defer r.scope.wait()
 	}
 	r.log.Info().
-		Str("health_url", shownURL(r.cfg.HealthURL)).
+		Str("health_url", health.ShownURL(r.cfg.HealthURL)).
 		Float64("interval_seconds", r.cfg.IntervalSeconds).
 		Int("buffer_samples", r.cfg.BufferSamples).
 		Str("path", r.Dir()).
@@ -417,7 +416,7 @@ func (r *Recorder) newIncident(tr capture.Trigger, pre []capture.Sample) *incide
 			Schema:           capture.Schema,
 			Service:          r.cfg.Service,
 			Host:             r.opt.Hostname,
-			HealthURL:        shownURL(r.cfg.HealthURL),
+			HealthURL:        health.ShownURL(r.cfg.HealthURL),
 			Unit:             r.cfg.Unit,
 			TransitionTime:   tr.At,
 			Triggers:         []capture.Trigger{tr},
@@ -562,21 +561,6 @@ func (r *Recorder) retain() {
 	}
 }
 
-// shownURL is the health URL as captures, the state file and the log show
-// it: as configured, but for the password of its user info, replaced by
-// "xxxxx" (as health check errors show it). Captures are readable by a
-// group; the password is not theirs to hand on.
-func shownURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	if _, ok := u.User.Password(); !ok {
-		return raw
-	}
-	return u.Redacted()
-}
-
 // Dir returns the service's capture directory.
 func (r *Recorder) Dir() string { return r.store.Path(r.cfg.Service) }
 
@@ -600,7 +584,7 @@ func (r *Recorder) writeState(force bool) {
 		IntervalSeconds: r.cfg.IntervalSeconds,
 		TimeoutSeconds:  r.cfg.TimeoutSeconds,
 		RefreshSeconds:  stateRefresh.Seconds(),
-		HealthURL:       shownURL(r.cfg.HealthURL),
+		HealthURL:       health.ShownURL(r.cfg.HealthURL),
 		Version:         r.opt.Version,
 	}
 	if checks := r.checks.snapshot(); len(checks) > 0 {

@@ -79,21 +79,6 @@ func TestDirModesUnderUmask(t *testing.T) {
 	}
 }
 
-func TestShownURL(t *testing.T) {
-	for in, want := range map[string]string{
-		"http://127.0.0.1:8080/health":            "http://127.0.0.1:8080/health",
-		"http://user@127.0.0.1/":                  "http://user@127.0.0.1/",
-		"http://user:hunter2@127.0.0.1/x?a=b":     "http://user:xxxxx@127.0.0.1/x?a=b",
-		"https://u:p%40ss@h.internal:8443/health": "https://u:xxxxx@h.internal:8443/health",
-		"tcp://127.0.0.1:5432":                    "tcp://127.0.0.1:5432",
-		"HTTP://Host/":                            "HTTP://Host/", // untouched without a password
-	} {
-		if got := shownURL(in); got != want {
-			t.Errorf("shownURL(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // Two samples of the service less than a microsecond apart must not make a
 // NaN CPU percent: one NaN makes every capture holding it unencodable.
 func TestServiceCPUPercentSameMicrosecond(t *testing.T) {

@@ -2,12 +2,16 @@ package recorder
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/preflight-rec/preflight/recorder/health"
 )
 
 // File is a YAML configuration file: the design sketch's shape, with a
@@ -41,10 +45,6 @@ func ConfigsFromYAML(file string, data []byte, environ []string) ([]Config, erro
 	}
 	base.Service, base.HealthURL, base.Unit, base.Cgroup = "", "", "", ""
 
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &ConfigError{Name: file, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
 	errAt := func(n *yaml.Node, key, format string, a ...any) error {
 		name := fmt.Sprintf("%s:%d", file, n.Line)
 		if key != "" {
@@ -52,8 +52,28 @@ func ConfigsFromYAML(file string, data []byte, environ []string) ([]Config, erro
 		}
 		return &ConfigError{Name: name, Msg: fmt.Sprintf(format, a...)}
 	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, yamlError(file, err)
+	}
 	if len(doc.Content) == 0 {
 		return nil, &ConfigError{Name: file, Msg: "empty file: want a services list"}
+	}
+	// A second document (after ---) would be silently dropped: one file,
+	// one document (an empty one, a trailing ---, drops nothing).
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, yamlError(file, err)
+		}
+		if !emptyDoc(&next) {
+			return nil, errAt(&next, "", "another YAML document (---): want one, with every service under one services key")
+		}
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
@@ -128,6 +148,7 @@ func ConfigsFromYAML(file string, data []byte, environ []string) ([]Config, erro
 		if cfg.Service != "" {
 			where = cfg.Service
 		}
+		cfg = cfg.WithDefaults()
 		if err := cfg.Validate(); err != nil {
 			ce, ok := err.(*ConfigError)
 			if !ok {
@@ -140,7 +161,6 @@ func ConfigsFromYAML(file string, data []byte, environ []string) ([]Config, erro
 			}
 			return nil, errAt(n, key, "%s (service %s)", ce.Msg, where)
 		}
-		cfg = cfg.withDefaults()
 		if prev, dup := seen[cfg.Service]; dup {
 			return nil, errAt(lines["name"], "name", "service %q is listed twice (first on line %d)", cfg.Service, prev)
 		}
@@ -148,6 +168,25 @@ func ConfigsFromYAML(file string, data []byte, environ []string) ([]Config, erro
 		out = append(out, cfg)
 	}
 	return out, nil
+}
+
+// yamlError names the file and, when the parser says it, the line of a
+// syntax error: "f.yaml:2: found character that cannot start any token".
+func yamlError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, after, ok := strings.Cut(rest, ": "); ok {
+			if _, err := strconv.Atoi(n); err == nil {
+				return &ConfigError{Name: file + ":" + n, Msg: after}
+			}
+		}
+	}
+	return &ConfigError{Name: file, Msg: msg}
+}
+
+// emptyDoc reports whether a document holds nothing (a bare ---).
+func emptyDoc(d *yaml.Node) bool {
+	return len(d.Content) == 0 || len(d.Content) == 1 && d.Content[0].Kind == yaml.ScalarNode && d.Content[0].Tag == "!!null" && d.Content[0].Value == ""
 }
 
 // walk calls f for every mapping in the tree under n, n included.
@@ -167,8 +206,14 @@ func setField(c *Config, key string, v *yaml.Node) error {
 	if !ok {
 		return fmt.Errorf("unknown key")
 	}
+	if v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
 	if v.Kind != yaml.ScalarNode {
 		return fmt.Errorf("want a single value")
+	}
+	if v.Tag == "!!null" {
+		return fmt.Errorf("no value (leave the key out for the default)")
 	}
 	fv := reflect.ValueOf(c).Elem().FieldByIndex(f.Index)
 	switch fv.Kind() {
@@ -177,13 +222,16 @@ func setField(c *Config, key string, v *yaml.Node) error {
 	case reflect.Int:
 		n, err := strconv.Atoi(v.Value)
 		if err != nil {
-			return fmt.Errorf("%q is not a whole number", v.Value)
+			return errors.New(numberError(v.Value, reflect.Int, err))
 		}
 		fv.SetInt(int64(n))
 	case reflect.Float64:
 		x, err := strconv.ParseFloat(v.Value, 64)
 		if err != nil {
-			return fmt.Errorf("%q is not a number", v.Value)
+			return errors.New(numberError(v.Value, reflect.Float64, err))
+		}
+		if x == 0 && f.Name == "TimeoutSeconds" {
+			return errors.New(errZeroTimeout) // 0 stands for the derived default
 		}
 		fv.SetFloat(x)
 	}
@@ -207,8 +255,16 @@ func yamlKey(field string) string {
 }
 
 // MarshalConfigs prints configurations as a YAML file that would configure
-// them: the effective configuration, for 'preflight start --check'.
+// them: the effective configuration, for 'preflight start --check'. The
+// health URLs' secrets are masked ([health.ShownURL]), as everywhere else
+// preflight shows them.
 func MarshalConfigs(cfgs []Config) ([]byte, error) {
+	shown := make([]Config, len(cfgs))
+	for i, c := range cfgs {
+		c.HealthURL = health.ShownURL(c.HealthURL)
+		shown[i] = c
+	}
+	cfgs = shown
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

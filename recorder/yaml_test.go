@@ -71,7 +71,7 @@ func TestConfigsFromYAMLErrors(t *testing.T) {
 		{"no services", "capture_dir: /x\n", "preflight.yaml:1: services: want a list of at least one service"},
 		{"empty services", "services: []\n", "preflight.yaml:1: services: want a list"},
 		{"empty file", "", "preflight.yaml: empty file"},
-		{"not yaml", "services: [\n", "preflight.yaml: "},
+		{"not yaml", "services: [\n", "preflight.yaml:1: did not find expected node content"},
 		{"a list at the top", "- a\n", "preflight.yaml:1: want a mapping"},
 		{"a string service", "services:\n  - x\n", "preflight.yaml:2: services[0]: want a mapping"},
 	} {

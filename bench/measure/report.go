@@ -129,11 +129,11 @@ func medianFloors(fs []kit.Floors) kit.Floors {
 // idleAt30 is the recorder's CPU per second at the default interval,
 // computed from the idle recorder's cost per second and the cost of one
 // sample (the 1 s run's cost per sample less one second of idling).
-func (r *results) idleAt30() (perSec, idle, sample time.Duration, ok bool) {
+func (r *results) idleAt30() (perSecond, idle, sample time.Duration, ok bool) {
 	found := false
 	for _, ic := range r.idle {
 		if ic.Name == idleRecorder {
-			idle, found = ic.PerSec, true
+			idle, found = ic.PerSecond, true
 		}
 	}
 	if !found || len(r.pops) == 0 {
@@ -187,14 +187,14 @@ func (r *results) markdown() string {
 	}
 	b.WriteString("\n")
 
-	if perSec, idle, sample, ok := r.idleAt30(); ok {
+	if perSecond, idle, sample, ok := r.idleAt30(); ok {
 		b.WriteString("## Idle cost per second\n\n")
 		fmt.Fprintf(&b, "Measured side by side, each in its own cgroup, over %d windows of %v after 3 s of start-up; medians. The watcher looks at `cgroup.procs` and the OOM counter at the short cadence (WatchOptions.Poll, default 50 ms) and on inotify events of `cgroup.events`; it runs here in a process of its own (`bench/measure child watch`), watching a cgroup that holds one `sleep`. \"The recorder between samples\" runs with an interval of 86400 s, so it takes no sample in the windows: its watcher plus the Go runtime.\n\n", c.idleWindows, c.idleWindow)
 		b.WriteString("| process | CPU per second | of one core |\n|---|---:|---:|\n")
 		for _, ic := range r.idle {
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", ic.Name, dur(ic.PerSec), pct(ic.PerSec))
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", ic.Name, dur(ic.PerSecond), pct(ic.PerSecond))
 		}
-		fmt.Fprintf(&b, "| **the recorder at the default 30 s interval** (computed) | **%s** | **%s** |\n\n", dur(perSec), pct(perSec))
+		fmt.Fprintf(&b, "| **the recorder at the default 30 s interval** (computed) | **%s** | **%s** |\n\n", dur(perSecond), pct(perSecond))
 		fmt.Fprintf(&b, "Computed, not measured over minutes: the idle recorder's %s per second, plus one sample's cost every 30 s, where a sample costs the 1 s run's CPU per sample at %s processes less one second of idling: %s − %s = %s.\n\n",
 			dur(idle), procs(r.pops[0].procs), dur(r.pops[0].tool(kit.ToolPreflight).cpu), dur(idle), dur(sample))
 	}
@@ -254,10 +254,10 @@ func (r *results) goals() string {
 		row(fmt.Sprintf("kill -9 → durable capture, median ≤ %v (%s processes, %d runs)", goalLatency, procs(p.procs), len(p.latency.Durable)),
 			fmt.Sprintf("median %s, worst %s", dur(med), dur(time.Duration(kit.Max(kit.Durations(p.latency.Durable))))), med <= goalLatency)
 	}
-	if perSec, _, _, ok := r.idleAt30(); ok {
+	if perSecond, _, _, ok := r.idleAt30(); ok {
 		row(fmt.Sprintf("idle recorder at the default 30 s interval < %.2f %% of one core", goalIdlePercent),
-			fmt.Sprintf("%s per second = %s (computed, see below)", dur(perSec), pct(perSec)),
-			float64(perSec)/float64(time.Second)*100 < goalIdlePercent)
+			fmt.Sprintf("%s per second = %s (computed, see below)", dur(perSecond), pct(perSecond)),
+			float64(perSecond)/float64(time.Second)*100 < goalIdlePercent)
 	}
 	return b.String()
 }
@@ -280,8 +280,8 @@ func dur(d time.Duration) string {
 	}
 }
 
-func pct(perSec time.Duration) string {
-	return fmt.Sprintf("%.4f %%", float64(perSec)/float64(time.Second)*100)
+func pct(perSecond time.Duration) string {
+	return fmt.Sprintf("%.4f %%", float64(perSecond)/float64(time.Second)*100)
 }
 
 func size(b float64) string {

@@ -153,14 +153,23 @@ func (c *command) parse(args []string, e env) ([]string, error) {
 		}
 		rest := c.fs.Args()
 		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
-			return append(pos, rest...), nil
+			return append(pos, rest...), c.checkDir()
 		}
 		if len(rest) == 0 {
-			return pos, nil
+			return pos, c.checkDir()
 		}
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// checkDir refuses an empty --dir, naming the flag (not the variable whose
+// default it replaced).
+func (c *command) checkDir() error {
+	if c.dir == "" && dirSet(c) {
+		return usageErr(fmt.Sprintf("%s: --dir: must not be empty", c.fs.Name()))
+	}
+	return nil
 }
 
 // errHelp ends a command that printed its usage on request: exit 0.

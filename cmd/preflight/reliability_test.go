@@ -812,11 +812,12 @@ func TestHostileCaptureDirectory(t *testing.T) {
 // command line carries secrets, and whose environment does: none of them
 // appears anywhere in the capture, the state file, the log or the report;
 // its process objects show the redacted command line. Neither does the
-// password of the health URL.
+// password of the health URL nor its secret-looking query parameter, in
+// those and in 'start --check'.
 func TestRedactionEndToEnd(t *testing.T) {
 	cg := cgrouptest.New(t, "preflight-redact")
 	// Distinctive values, so that their absence means something.
-	secrets := []string{"hunter2", "abc-tok-7731", "x-env-4410", "p-url-9920", "envsecret-5521", "basic-pw-3141"}
+	secrets := []string{"hunter2", "abc-tok-7731", "x-env-4410", "p-url-9920", "envsecret-5521", "basic-pw-3141", "qtok-6262"}
 	busy := exec.Command("/bin/sh", "-c", "while :; do :; done", "sh",
 		"--password=hunter2", "--token", "abc-tok-7731", "PASSWORD=x-env-4410", "https://u:p-url-9920@h/")
 	busy.Env = []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=envsecret-5521"}
@@ -825,9 +826,14 @@ func TestRedactionEndToEnd(t *testing.T) {
 	h := newHealthServer(t)
 	dir := t.TempDir()
 	// The health URL's password is not the capture's to show either.
-	healthURL := strings.Replace(h.URL, "http://", "http://probe:basic-pw-3141@", 1) + "/health"
-	cmd, log := startRecorder(t, []string{"PREFLIGHT_SERVICE=red", "PREFLIGHT_HEALTH_URL=" + healthURL,
-		"PREFLIGHT_INTERVAL_SECONDS=0.1", "PREFLIGHT_BUFFER_SAMPLES=10", "PREFLIGHT_TOP_PROCESSES=10", "PREFLIGHT_CGROUP=" + cg.Path}, "--dir", dir)
+	healthURL := strings.Replace(h.URL, "http://", "http://probe:basic-pw-3141@", 1) + "/health?token=qtok-6262&v=1"
+	environ := []string{"PREFLIGHT_SERVICE=red", "PREFLIGHT_HEALTH_URL=" + healthURL,
+		"PREFLIGHT_INTERVAL_SECONDS=0.1", "PREFLIGHT_BUFFER_SAMPLES=10", "PREFLIGHT_TOP_PROCESSES=10", "PREFLIGHT_CGROUP=" + cg.Path}
+	checked := preflight(t, environ, "start", "--check", "--dir", dir)
+	if checked.code != 0 || !strings.Contains(checked.stdout, "health_url: http://probe:xxxxx@") {
+		t.Fatalf("start --check: exit %d\n%s%s", checked.code, checked.stdout, checked.stderr)
+	}
+	cmd, log := startRecorder(t, environ, "--dir", dir)
 	waitState(t, dir, "red", cmd.Process.Pid, capture.StateHealthy)
 	time.Sleep(500 * time.Millisecond) // a few samples with the busy loop's CPU
 	h.status.Store(503)
@@ -867,7 +873,7 @@ func TestRedactionEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	if want := strings.Replace(healthURL, "basic-pw-3141", "xxxxx", 1); c.HealthURL != want {
+	if want := strings.NewReplacer("basic-pw-3141", "xxxxx", "qtok-6262", "xxxxx").Replace(healthURL); c.HealthURL != want {
 		t.Errorf("health_url %q, want %q", c.HealthURL, want)
 	}
 	if inService == 0 || inTopCPU == 0 {
@@ -875,7 +881,8 @@ func TestRedactionEndToEnd(t *testing.T) {
 	}
 	state, _ := os.ReadFile(capture.StatePath(dir, "red"))
 	report := runBounded(t, nil, "last", "red", "--dir", dir)
-	for where, b := range map[string]string{"capture": string(data), "state file": string(state), "log": log.String(), "report": report.stdout} {
+	for where, b := range map[string]string{"capture": string(data), "state file": string(state), "log": log.String(), "report": report.stdout,
+		"start --check": checked.stdout + checked.stderr} {
 		for _, s := range secrets {
 			if strings.Contains(b, s) {
 				t.Errorf("the %s holds the secret %q", where, s)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/preflight-rec/preflight/recorder/capture"
 	"github.com/preflight-rec/preflight/recorder/findings"
+	"github.com/preflight-rec/preflight/recorder/health"
 )
 
 // The clock and zone of the readers; tests fix them.
@@ -160,7 +161,7 @@ func writeHeader(b *strings.Builder, c *capture.Capture, o out) {
 	if c.TriggersOmitted > 0 {
 		fmt.Fprintf(b, "%14s (%d more triggers not recorded)\n", "", c.TriggersOmitted)
 	}
-	field("Health check", c.HealthURL)
+	field("Health check", health.ShownURL(c.HealthURL)) // masked again: older captures may not be
 	field("Error", orDash(c.HealthError))
 	field("Checks", checksLine(c.Health))
 	if s := c.Systemd; s != nil {

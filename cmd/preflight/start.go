@@ -31,7 +31,9 @@ Precedence: --dir, then the file (a service's keys, then its defaults and
 capture_dir), then PREFLIGHT_* variables, then the built-in defaults.
 
 --check validates the configuration, prints the effective configuration of
-every service as YAML, and exits without starting anything.
+every service as YAML (health URLs' secrets masked), and exits without
+starting anything. A PREFLIGHT_* variable that configures nothing is
+ignored with a warning.
 
 Logs go to stderr: JSON lines, or readable text on a terminal.
 
@@ -53,6 +55,9 @@ func runStart(ctx context.Context, args []string, e env) error {
 	}
 	if err := c.positional(pos, 0, 0); err != nil {
 		return err
+	}
+	for _, w := range recorder.UnknownEnv(e.environ) {
+		e.warnf("%s", w)
 	}
 	cfgs, err := loadConfigs(*config, e)
 	if err != nil {

@@ -37,6 +37,7 @@ type Capture struct {
 	TriggersOmitted  int       `json:"triggers_omitted,omitempty"`
 	Health           []Check   `json:"health"`
 	Samples          []Sample  `json:"samples"`
+	SamplesOmitted   int       `json:"samples_omitted,omitempty"` // the oldest samples left out to keep the file within MaxFileSize
 	IntervalSeconds  float64   `json:"interval_seconds"`
 	Systemd          *Systemd  `json:"systemd,omitempty"`
 	PreflightVersion string    `json:"preflight_version"`

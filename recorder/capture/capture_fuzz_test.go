@@ -75,7 +75,7 @@ var serviceTarget = fuzztest.Target{
 		}
 		const dir = "/var/lib/preflight"
 		p := filepath.Join(dir, name)
-		if filepath.Dir(p) != dir || filepath.Base(p) != name || strings.HasPrefix(name, ".") || len(name) > 128 || !utf8.ValidString(name) {
+		if filepath.Dir(p) != dir || filepath.Base(p) != name || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "-") || strings.HasPrefix(name, "@") || len(name) > 128 || !utf8.ValidString(name) {
 			t.Fatalf("valid service %q escapes or hides: %s", name, p)
 		}
 	},

@@ -52,10 +52,14 @@ func ParseFileName(name string) (time.Time, bool) {
 	return t, true
 }
 
+// ServiceRule says which names [ValidService] accepts.
+const ServiceRule = "must be 1 to 128 letters, digits and _ . @ -, starting with a letter or a digit"
+
 // ValidService reports whether name may be a service (instance) name: 1 to
-// 128 letters, digits, '_', '.', '@', '-', not starting with '.' (so "." and
-// ".." and hidden directories are out). The name is a directory under the
-// capture directory, so it can never escape it.
+// 128 letters, digits, '_', '.', '@', '-', starting with a letter or a
+// digit (so "." and ".." and hidden directories are out, and no name reads
+// as a flag, -x, or as an id, @2, on the readers' command lines). The name
+// is a directory under the capture directory, so it can never escape it.
 func ValidService(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty", ErrBadService)
@@ -63,8 +67,8 @@ func ValidService(name string) error {
 	if len(name) > 128 {
 		return fmt.Errorf("%w %q: longer than 128 characters", ErrBadService, name)
 	}
-	if name[0] == '.' {
-		return fmt.Errorf("%w %q: must not start with '.'", ErrBadService, name)
+	if c := name[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+		return fmt.Errorf("%w %q: must start with a letter or a digit", ErrBadService, name)
 	}
 	for _, c := range name {
 		switch {
@@ -77,8 +81,20 @@ func ValidService(name string) error {
 	return nil
 }
 
-// Encode returns the capture's file contents: compact JSON and a newline.
+// Encode returns the capture's file contents: compact JSON and a newline,
+// never more than [MaxFileSize] bytes, so that the readers take every
+// capture the recorder writes: a capture that would be larger is encoded
+// without its oldest samples ([fit]). c is not changed.
 func Encode(c *Capture) ([]byte, error) {
+	data, err := encode(c)
+	if err != nil || len(data) <= MaxFileSize {
+		return data, err
+	}
+	return fit(c, data, MaxFileSize)
+}
+
+// encode is Encode without the size bound.
+func encode(c *Capture) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

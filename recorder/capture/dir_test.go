@@ -34,6 +34,8 @@ func TestValidService(t *testing.T) {
 		"dead-drop": true, "demo@x": true, "a_b.c-d@e": true, "X9": true,
 		"": false, ".": false, "..": false, ".hidden": false, "a/b": false, "../x": false,
 		"a b": false, "é": false, string(make([]byte, 129)): false,
+		// Names the readers' command lines would take for a flag or an id.
+		"-x": false, "--json": false, "@": false, "@2": false, "_x": false, "9lives": true, "x-": true,
 	} {
 		if err := ValidService(name); (err == nil) != ok {
 			t.Errorf("ValidService(%q) = %v, want ok=%v", name, err, ok)

@@ -32,10 +32,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/secret"
 )
 
 const (
@@ -74,7 +74,7 @@ func New(rawURL string, timeout time.Duration) (*Checker, error) {
 		return nil, err
 	}
 	if timeout <= 0 {
-		return nil, fmt.Errorf("invalid health check timeout %v for %q: must be > 0", timeout, redact(rawURL))
+		return nil, fmt.Errorf("invalid health check timeout %v for %q: must be > 0", timeout, ShownURL(rawURL))
 	}
 	dialer := &net.Dialer{KeepAlive: -1} // one-shot connections: no TCP keep-alive probes
 	c := &Checker{
@@ -115,9 +115,9 @@ func parseURL(rawURL string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error repeats the URL; we name it ourselves
 		}
-		return nil, fmt.Errorf("invalid health URL %q: %w", redact(rawURL), err)
+		return nil, fmt.Errorf("invalid health URL %q: %w", ShownURL(rawURL), err)
 	}
-	shown := redact(rawURL)
+	shown := ShownURL(rawURL)
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("invalid health URL %q: %s", shown, fmt.Sprintf(format, args...))
 	}
@@ -149,28 +149,17 @@ func parseURL(rawURL string) (*url.URL, error) {
 	return u, nil
 }
 
-// redact returns rawURL as the operator wrote it, but with the password of
-// its user info, if any, replaced by "xxxxx". It works on unparsable URLs too.
-func redact(rawURL string) string {
-	i := strings.Index(rawURL, "://")
-	if i < 0 {
-		return rawURL
-	}
-	rest := rawURL[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	at := strings.LastIndex(rest[:end], "@")
-	if at < 0 {
-		return rawURL
-	}
-	user, _, hasPassword := strings.Cut(rest[:at], ":")
-	if !hasPassword {
-		return rawURL
-	}
-	return rawURL[:i+3] + user + ":xxxxx" + rest[at:]
-}
+// Mask replaces a secret in a shown health URL.
+const Mask = "xxxxx"
+
+// ShownURL is the health URL as preflight shows and stores it everywhere
+// (captures, the state file, logs, errors, 'start --check'): as the
+// operator wrote it, but for the password of its user info and the values
+// of its secret-looking query parameters (?token=…, ?api_key=…, by
+// [secret.IsKey], the rule of command-line redaction), each replaced by
+// [Mask]. It works on unparsable URLs too, and masking twice changes
+// nothing.
+func ShownURL(rawURL string) string { return secret.URL(rawURL, Mask) }
 
 // Check runs one check now and returns its result: At is the start time in
 // UTC, LatencyMS the time it took (monotonic clock), StatusCode the final
@@ -196,7 +185,8 @@ func (c *Checker) Check(ctx context.Context) capture.Check {
 		StatusCode: status,
 	}
 	if err != nil {
-		res.Error = c.describeCheck(ctx, cctx, err)
+		// A net/http error may quote the URL or a redirect's: never its secrets.
+		res.Error = secret.URLsIn(c.describeCheck(ctx, cctx, err), Mask)
 	}
 	return res
 }

@@ -238,6 +238,8 @@ func TestNewInvalid(t *testing.T) {
 		{"::::", `invalid health URL "::::": missing protocol scheme`},
 		{"http://user:hunter2@:80/", `invalid health URL "http://user:xxxxx@:80/": no host`},
 		{"http://user:hunter2@host:abc/", `invalid health URL "http://user:xxxxx@host:abc/": invalid port`},
+		{"http://host:abc/h?token=hunter2&v=1", `invalid health URL "http://host:abc/h?token=xxxxx&v=1": invalid port`},
+		{"ftp://host/h?api_key=hunter2", `invalid health URL "ftp://host/h?api_key=xxxxx": unsupported scheme`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -252,7 +254,7 @@ func TestNewInvalid(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
+func TestShownURL(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"http://127.0.0.1/health", "http://127.0.0.1/health"},
 		{"http://user@host/", "http://user@host/"},
@@ -260,10 +262,17 @@ func TestRedact(t *testing.T) {
 		{"https://user:p@ss:w@rd@host:1/x@y", "https://user:xxxxx@host:1/x@y"},
 		{"http://host/path?u=a:b@c", "http://host/path?u=a:b@c"},
 		{"not a url", "not a url"},
+		{"http://h/health?token=s3cr3t&verbose=1", "http://h/health?token=xxxxx&verbose=1"},
+		{"https://u:pw@h/health?api_key=k", "https://u:xxxxx@h/health?api_key=xxxxx"},
+		{"http://127.0.0.1:8080/health", "http://127.0.0.1:8080/health"},
+		{"http://user:hunter2@127.0.0.1/x?a=b", "http://user:xxxxx@127.0.0.1/x?a=b"},
+		{"https://u:p%40ss@h.internal:8443/health", "https://u:xxxxx@h.internal:8443/health"},
+		{"tcp://127.0.0.1:5432", "tcp://127.0.0.1:5432"},
+		{"HTTP://Host/", "HTTP://Host/"},
 	}
 	for _, tt := range tests {
-		if got := redact(tt.in); got != tt.want {
-			t.Errorf("redact(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := ShownURL(tt.in); got != tt.want {
+			t.Errorf("ShownURL(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
@@ -398,6 +407,34 @@ func TestCheckRedirects(t *testing.T) {
 	wantOK(t, check(t, srv.URL+"/chain/5", 2*time.Second), 200)
 	wantFail(t, check(t, srv.URL+"/chain/6", 2*time.Second), 302, "too many redirects")
 	wantFail(t, check(t, srv.URL+"/loop", 2*time.Second), 302, "too many redirects")
+}
+
+// A failed check's error never quotes the URL, nor a redirect's: its
+// secrets stay out of captures and logs whatever goes wrong.
+func TestCheckErrorsHideURLSecrets(t *testing.T) {
+	const secret = "s3cr3t-tok"
+	mux := http.NewServeMux()
+	mux.Handle("/loop", http.RedirectHandler("/loop?token="+secret, http.StatusFound))
+	mux.Handle("/ftp", http.RedirectHandler("ftp://127.0.0.1/x?token="+secret, http.StatusFound))
+	mux.Handle("/bad", http.RedirectHandler("http://127.0.0.1:abc/?token="+secret, http.StatusFound))
+	mux.Handle("/503", status(503))
+	srv := startHTTP(t, mux, false)
+	for _, url := range []string{
+		srv.URL + "/loop?token=" + secret,
+		srv.URL + "/ftp?token=" + secret,
+		srv.URL + "/bad?token=" + secret,
+		srv.URL + "/503?token=" + secret,
+		"http://u:" + secret + "@" + closedPort(t) + "/?api_key=" + secret,
+		"http://" + closedPort(t) + "/?token=" + secret,
+	} {
+		c := check(t, url, 2*time.Second)
+		if c.OK || c.Error == "" {
+			t.Errorf("%s: want a failed check, got %+v", ShownURL(url), c)
+		}
+		if strings.Contains(c.Error, secret) {
+			t.Errorf("%s: the check's error quotes a secret: %q", ShownURL(url), c.Error)
+		}
+	}
 }
 
 func TestCheckHangingServer(t *testing.T) {

@@ -3,6 +3,8 @@ package sample
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/preflight-rec/preflight/recorder/secret"
 )
 
 // MaxCmdline is the longest command line Redact returns, in bytes: the
@@ -23,18 +25,9 @@ const (
 //
 // The arguments are joined by spaces. Each argument is also scanned word by
 // word (split on blanks), so a command line rewritten into one string and the
-// script of "sh -c" are covered too. A key is secret-looking when one of its
-// parts (split on - _ . and camelCase, compared case-insensitively) is
-// password, passwd, passphrase, secret, token, credential(s), apikey,
-// secretkey, accesskey, privatekey or signature, or ends with one of them
-// (PGPASSWORD, authToken), or is exactly key, pwd, pw, pass, passin,
-// passout, auth or authorization. A key of several parts is not
-// secret-looking when its first part makes it a switch (no, enable,
-// disable, skip, require, allow, use, without: --no-auth) or its last part
-// names something beside the secret or a switch (file, path, dir, url,
-// host, port, user, name, id, type, mode, method, timeout, ttl, length,
-// size, env, command, stdin, required, enabled, disabled: --password-file,
-// --key-id, --auth-method, --password-stdin, --auth-required). Then:
+// script of "sh -c" are covered too. Which keys are secret-looking is
+// [secret.IsKey]'s rule (password, token, secret, key, auth, credential,
+// signature, …; not --password-file, --key-id or --no-auth). Then:
 //
 //   - --password=x, -token=x, PASSWORD=x, api_key=x: the value after '=' is
 //     redacted;
@@ -45,7 +38,8 @@ const (
 //     name, to the end of the argument, is redacted;
 //   - a quoted value (--password='a b') is redacted to its closing quote;
 //   - URLs: scheme://user:pass@host becomes scheme://user:<redacted>@host,
-//     and secret-looking query parameters (?access_token=x) are redacted.
+//     and secret-looking query parameters (?access_token=x) are redacted
+//     ([secret.URL]).
 //
 // Short flags (-p x, -pSECRET) and a URL's user without a password
 // (https://TOKEN@host) are left alone: they are too ambiguous.
@@ -136,7 +130,7 @@ func (r *redactor) word(w string) (out string, quote byte, rest bool) {
 		if i := strings.LastIndexByte(name, '='); i >= 0 {
 			name = name[i+1:] // --header=Authorization:
 		}
-		if isSecretKey(name) {
+		if secret.IsKey(name) {
 			return w, 0, true
 		}
 	}
@@ -147,16 +141,16 @@ func (r *redactor) word(w string) (out string, quote byte, rest bool) {
 	}
 	key, value, hasEq := strings.Cut(body, "=")
 	if hasEq && (flag || isIdent(key)) {
-		if value != "" && isSecretKey(key) {
+		if value != "" && secret.IsKey(key) {
 			return w[:len(w)-len(value)] + redacted, openQuote(value), false
 		}
-		return w[:len(w)-len(value)] + redactURL(value), 0, false
+		return w[:len(w)-len(value)] + secret.URL(value, redacted), 0, false
 	}
-	if flag && !hasEq && isSecretKey(key) {
+	if flag && !hasEq && secret.IsKey(key) {
 		r.pending = true
 		return w, 0, false
 	}
-	return redactURL(w), 0, false
+	return secret.URL(w, redacted), 0, false
 }
 
 // openQuote returns the quote that opens v and is not closed in v, or 0.
@@ -182,125 +176,6 @@ func isIdent(s string) bool {
 		}
 	}
 	return true
-}
-
-// redactURL redacts the password of a URL's user info and the values of its
-// secret-looking query parameters. Anything else is returned as is.
-func redactURL(s string) string {
-	i := strings.Index(s, "://")
-	if i < 0 {
-		return s
-	}
-	start := i + len("://")
-	end := len(s)
-	if j := strings.IndexAny(s[start:], "/?#"); j >= 0 {
-		end = start + j
-	}
-	if at := strings.LastIndexByte(s[start:end], '@'); at >= 0 {
-		if c := strings.IndexByte(s[start:start+at], ':'); c >= 0 && c+1 < at {
-			s = s[:start+c+1] + redacted + s[start+at:]
-		}
-	}
-	q := strings.IndexByte(s[start:], '?')
-	if q < 0 {
-		return s
-	}
-	q += start + 1
-	qend := len(s)
-	if h := strings.IndexByte(s[q:], '#'); h >= 0 {
-		qend = q + h
-	}
-	params := strings.Split(s[q:qend], "&")
-	changed := false
-	for n, p := range params {
-		if k, v, ok := strings.Cut(p, "="); ok && v != "" && isSecretKey(k) {
-			params[n] = k + "=" + redacted
-			changed = true
-		}
-	}
-	if !changed {
-		return s
-	}
-	return s[:q] + strings.Join(params, "&") + s[qend:]
-}
-
-// Key parts that make a key secret-looking: as a part or a part's suffix
-// (strong), or only as a whole part (weak).
-var (
-	strongParts = []string{
-		"password", "passwd", "passphrase", "secret", "token", "credential", "credentials",
-		"apikey", "secretkey", "accesskey", "privatekey", "signature",
-	}
-	weakParts = map[string]bool{
-		"key": true, "pwd": true, "pw": true, "pass": true, "passin": true, "passout": true,
-		"auth": true, "authorization": true,
-	}
-	// A first part that makes the key a switch: --no-auth, --enable-auth.
-	notSecretFirst = map[string]bool{
-		"no": true, "enable": true, "disable": true, "skip": true, "require": true,
-		"allow": true, "use": true, "without": true,
-	}
-	// A last part that names something beside the secret itself, or makes
-	// the key a switch.
-	notSecretLast = map[string]bool{
-		"file": true, "files": true, "path": true, "dir": true, "directory": true,
-		"url": true, "uri": true, "endpoint": true, "host": true, "port": true,
-		"user": true, "username": true, "name": true, "id": true,
-		"type": true, "mode": true, "method": true, "timeout": true, "ttl": true,
-		"length": true, "size": true, "env": true, "command": true, "cmd": true, "stdin": true,
-		"required": true, "enabled": true, "disabled": true,
-	}
-)
-
-// isSecretKey reports whether a key (a flag name, an environment-style
-// name, a header name, a query parameter) looks like it holds a secret.
-func isSecretKey(key string) bool {
-	parts := keyParts(key)
-	if len(parts) == 0 {
-		return false
-	}
-	if len(parts) > 1 && (notSecretFirst[parts[0]] || notSecretLast[parts[len(parts)-1]]) {
-		return false
-	}
-	for _, p := range parts {
-		if weakParts[p] {
-			return true
-		}
-		for _, s := range strongParts {
-			if strings.HasSuffix(p, s) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// keyParts splits a key on - _ . and camelCase boundaries, lower-cased:
-// "keyStorePassword" → key store password, "APIKey" → api key.
-func keyParts(key string) []string {
-	var parts []string
-	start := 0
-	flush := func(end int) {
-		if end > start {
-			parts = append(parts, strings.ToLower(key[start:end]))
-		}
-	}
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case c == '-' || c == '_' || c == '.':
-			flush(i)
-			start = i + 1
-		case isUpper(c) && i > start:
-			prev := key[i-1]
-			if isLower(prev) || isDigit(prev) || (isUpper(prev) && i+1 < len(key) && isLower(key[i+1])) {
-				flush(i)
-				start = i
-			}
-		}
-	}
-	flush(len(key))
-	return parts
 }
 
 func isUpper(c byte) bool  { return c >= 'A' && c <= 'Z' }

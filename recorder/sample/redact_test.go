@@ -135,22 +135,3 @@ func TestRedactCut(t *testing.T) {
 		t.Errorf("10000 args: %d bytes, want %d", len(got), MaxCmdline)
 	}
 }
-
-func TestKeyParts(t *testing.T) {
-	tests := map[string]string{
-		"keyStorePassword": "key store password",
-		"APIKey":           "api key",
-		"api_key":          "api key",
-		"db-token":         "db token",
-		"a.b.c":            "a b c",
-		"PGPASSWORD":       "pgpassword",
-		"OAuth2Token":      "o auth2 token",
-		"--x":              "x",
-		"":                 "",
-	}
-	for in, want := range tests {
-		if got := strings.Join(keyParts(in), " "); got != want {
-			t.Errorf("keyParts(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

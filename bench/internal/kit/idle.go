@@ -18,9 +18,9 @@ type IdleSubject struct {
 // IdleCost is a subject's CPU time per second of wall time: the median of
 // the windows, and each window's value.
 type IdleCost struct {
-	Name    string
-	PerSec  time.Duration
-	Windows []time.Duration
+	Name      string
+	PerSecond time.Duration
+	Windows   []time.Duration
 }
 
 // Idle starts every subject at once, lets them settle for warmup, then
@@ -66,9 +66,9 @@ func Idle(subjects []IdleSubject, warmup, window time.Duration, windows int, pro
 	}
 	for i, s := range subjects {
 		out[i].Name = s.Name
-		out[i].PerSec = time.Duration(Median(Durations(out[i].Windows)))
+		out[i].PerSecond = time.Duration(Median(Durations(out[i].Windows)))
 		if progress != nil {
-			fmt.Fprintf(progress, "  %-40s %8.1f µs CPU per second (windows %v)\n", s.Name, float64(out[i].PerSec)/1e3, out[i].Windows)
+			fmt.Fprintf(progress, "  %-40s %8.1f µs CPU per second (windows %v)\n", s.Name, float64(out[i].PerSecond)/1e3, out[i].Windows)
 		}
 	}
 	return out, nil
