@@ -312,6 +312,7 @@ func (r *Recorder) onTrigger(t trigger) {
 		return
 	}
 	s := r.takeSample(time.Now())
+	s.Trigger = t.kind
 	pre := r.samples.snapshot()
 	r.samples.push(s)
 	tr := capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail}

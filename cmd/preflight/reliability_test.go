@@ -828,7 +828,9 @@ func TestRedactionEndToEnd(t *testing.T) {
 	cmd, log := startRecorder(t, []string{"PREFLIGHT_SERVICE=red", "PREFLIGHT_HEALTH_URL=" + healthURL,
 		"PREFLIGHT_INTERVAL_SECONDS=0.1", "PREFLIGHT_BUFFER_SAMPLES=10", "PREFLIGHT_TOP_PROCESSES=10", "PREFLIGHT_CGROUP=" + cg.Path}, "--dir", dir)
 	waitState(t, dir, "red", cmd.Process.Pid, capture.StateHealthy)
-	time.Sleep(500 * time.Millisecond) // a few samples with the busy loop's CPU
+	// A few samples with the busy loop's CPU: rates need capture.MinRateWindow
+	// after the recorder's start.
+	time.Sleep(capture.MinRateWindow + 500*time.Millisecond)
 	h.status.Store(503)
 	svcDir := filepath.Join(dir, "red")
 	waitFor(t, 5*time.Second, "a capture", func() bool { return len(captures(t, svcDir)) == 1 })

@@ -92,7 +92,7 @@ func (o out) fit(s string, indent int) string {
 func writeReport(w io.Writer, c *capture.Capture, path string, o out) error {
 	b := &strings.Builder{}
 	t0 := c.TransitionTime
-	head := fmt.Sprintf("%s failed at %s (%s) on %s", c.Service, fmtTime(t0, true), ago(o.now, t0), orDash(c.Host))
+	head := fmt.Sprintf("%s failed at %s (%s) on %s", safe(c.Service), fmtTime(t0, true), ago(o.now, t0), safe(orDash(c.Host)))
 	fmt.Fprintln(b, o.paint(bold, o.fit(head, 0)))
 	b.WriteString("\n")
 	writeHeader(b, c, o)
@@ -110,9 +110,9 @@ func writeReport(w io.Writer, c *capture.Capture, path string, o out) error {
 	svc := servicePIDs(pre, at)
 	switch {
 	case pre != nil:
-		writeProcs(b, o, "Top CPU before the failure ("+findings.Offset(pre.At.Sub(t0))+")", pre.TopCPU, svc, 0, true)
+		writeProcs(b, o, "Top CPU before the failure ("+findings.Offset(pre.At.Sub(t0))+")", busy(c, pre), svc, 0, true)
 	case at != nil:
-		writeProcs(b, o, "Top CPU at the failure", at.TopCPU, svc, 0, true)
+		writeProcs(b, o, "Top CPU at the failure", busy(c, at), svc, 0, true)
 	}
 	if at != nil {
 		writeProcs(b, o, "Top memory at the failure ("+findings.Offset(at.At.Sub(t0))+")", at.TopMemory, svc, 0, false)
@@ -127,7 +127,7 @@ func writeReport(w io.Writer, c *capture.Capture, path string, o out) error {
 	if at != nil && at.Service != nil && (pre == nil || pre.Service == nil || !samePIDs(preProcs, at.Service.Processes)) {
 		writeProcs(b, o, "Service processes at the failure ("+findings.Offset(at.At.Sub(t0))+")", at.Service.Processes, nil, maxServiceProcs, false)
 	}
-	fmt.Fprintf(b, "\nFile: %s\n", path)
+	fmt.Fprintf(b, "\nFile: %s\n", safe(path))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -138,7 +138,7 @@ func writeHeader(b *strings.Builder, c *capture.Capture, o out) {
 	const indent = 15
 	field := func(label, value string) {
 		if value != "" {
-			fmt.Fprintf(b, "%13s: %s\n", label, o.fit(value, indent))
+			fmt.Fprintf(b, "%13s: %s\n", label, o.fit(safe(value), indent))
 		}
 	}
 	t0 := c.TransitionTime
@@ -154,7 +154,7 @@ func writeHeader(b *strings.Builder, c *capture.Capture, o out) {
 				label = "Triggers:"
 			}
 		}
-		line := fmt.Sprintf("%-7s %s  %-7s %s", t.Kind, fmtClock(t.At, t0), findings.Offset(t.At.Sub(t0)), t.Detail)
+		line := fmt.Sprintf("%-7s %s  %-7s %s", safe(t.Kind), fmtClock(t.At, t0), findings.Offset(t.At.Sub(t0)), safe(t.Detail))
 		fmt.Fprintf(b, "%14s %s\n", label, o.paint(red, o.fit(line, indent)))
 	}
 	if c.TriggersOmitted > 0 {
@@ -218,9 +218,9 @@ func writeFindings(b *strings.Builder, fs []findings.Finding, o out) {
 	}
 	for i, f := range fs {
 		num := fmt.Sprintf("%2d. ", i+1)
-		fmt.Fprintf(b, "%s%s\n", num, o.paint(red, o.fit(f.Summary, len(num))))
+		fmt.Fprintf(b, "%s%s\n", num, o.paint(red, o.fit(safe(f.Summary), len(num))))
 		for _, ev := range f.Evidence {
-			wrap(b, o, "      ", "        ", ev)
+			wrap(b, o, "      ", "        ", safe(ev))
 		}
 	}
 }
@@ -246,10 +246,11 @@ func wrap(b *strings.Builder, o out, indent, cont, text string) {
 	b.WriteString(line + "\n")
 }
 
-// splitSamples returns the last sample before the failure and the first one
-// at or after it (the sample taken at the first trigger). Either may be nil.
+// splitSamples returns the last sample of this incident's scene before the
+// failure and the first one at or after it (the sample taken at the first
+// trigger). Either may be nil.
 func splitSamples(c *capture.Capture) (pre, at *capture.Sample) {
-	for i := range c.Samples {
+	for i := findings.Scene(c); i < len(c.Samples); i++ {
 		s := &c.Samples[i]
 		if s.At.Before(c.TransitionTime) {
 			pre = s
@@ -272,6 +273,23 @@ func servicePIDs(ss ...*capture.Sample) map[int]bool {
 		}
 	}
 	return m
+}
+
+// busy returns the processes of s's top-CPU list that used any CPU, by a
+// rate over a window long enough to tell: 0 % rows are noise.
+func busy(c *capture.Capture, s *capture.Sample) []capture.Process {
+	for i := range c.Samples {
+		if &c.Samples[i] == s && findings.ShortWindow(c.Samples, i, c.IntervalSeconds) {
+			return nil
+		}
+	}
+	var out []capture.Process
+	for _, p := range s.TopCPU {
+		if p.CPUPercent != nil && *p.CPUPercent >= 0.05 {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func samePIDs(a, b []capture.Process) bool {
@@ -316,11 +334,21 @@ type column struct {
 }
 
 // timelineColumns returns the columns that have data in samples, and a note
-// on what DISK% is.
-func timelineColumns(samples []capture.Sample) ([]column, string) {
+// on what DISK% is. A rate over too short a window is no data.
+func timelineColumns(samples []capture.Sample, interval float64) ([]column, string) {
 	f1 := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+	short := map[*capture.Sample]bool{}
+	for i := range samples {
+		short[&samples[i]] = findings.ShortWindow(samples, i, interval)
+	}
+	shortWindow := func(_ []capture.Sample, s *capture.Sample) bool { return short[s] }
 	all := []column{
-		{"CPU%", func(s *capture.Sample) string { return f1(s.CPU.Percent) }},
+		{"CPU%", func(s *capture.Sample) string {
+			if s.CPU.Percent == nil || shortWindow(samples, s) {
+				return ""
+			}
+			return f1(*s.CPU.Percent)
+		}},
 		{"MEM%", func(s *capture.Sample) string {
 			if s.Memory.TotalBytes == 0 {
 				return ""
@@ -373,7 +401,7 @@ func timelineColumns(samples []capture.Sample) ([]column, string) {
 			return fmt.Sprintf("%.0f", 100*float64(*s.Service.MemoryBytes)/float64(*s.Service.MemoryMaxBytes))
 		}},
 		column{"SVC CPU%", func(s *capture.Sample) string {
-			if s.Service == nil || s.Service.CPUPercent == nil {
+			if s.Service == nil || s.Service.CPUPercent == nil || shortWindow(samples, s) {
 				return ""
 			}
 			return f1(*s.Service.CPUPercent)
@@ -416,7 +444,8 @@ func fullestMount(samples []capture.Sample) string {
 }
 
 func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
-	samples := c.Samples
+	scene := findings.Scene(c)
+	samples := c.Samples[scene:]
 	if len(samples) == 0 {
 		b.WriteString("  no samples\n")
 		return
@@ -427,7 +456,7 @@ func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
 		nPre++
 	}
 	skipped := max(nPre-maxTimelineRows, 0)
-	cols, note := timelineColumns(samples)
+	cols, note := timelineColumns(samples, c.IntervalSeconds)
 	t := &table{indent: 2, gap: 2, flex: -1, tight: true}
 	t.cols = append(t.cols, col{head: "TIME", right: true})
 	for _, cl := range cols {
@@ -441,20 +470,51 @@ func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
 		for _, cl := range cols {
 			row = append(row, cell{s: orDash(cl.cell(s))})
 		}
-		row = append(row, cell{s: marks[i], sgr: red})
+		row = append(row, cell{s: marks[scene+i], sgr: red})
 		t.rows = append(t.rows, row)
+	}
+	if scene > 0 {
+		e := c.Samples[scene-1]
+		fmt.Fprintf(b, "  (%d samples up to an earlier incident's %s trigger at %s not shown: that failure is not this one; see the file)\n",
+			scene, orDash(e.Trigger), findings.Offset(e.At.Sub(t0)))
 	}
 	if skipped > 0 {
 		fmt.Fprintf(b, "  (%d earlier samples not shown: see the file)\n", skipped)
 	}
 	t.write(b, o)
 	if note != "" {
-		b.WriteString("  " + note + "\n")
+		b.WriteString("  " + safe(note) + "\n")
+	}
+	if nPre < len(samples) && nPre > 0 && hasDash(t.rows[nPre-skipped:]) {
+		b.WriteString("  '-': no value, or a rate over a window too short to mean anything\n")
 	}
 }
 
-// triggerMarks labels the sample taken at each trigger: "← health".
+// hasDash reports whether a row has a "-" cell.
+func hasDash(rows [][]cell) bool {
+	for _, r := range rows {
+		for _, c := range r {
+			if c.s == "-" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// triggerMarks labels the sample taken at each trigger: "← health". The
+// recorder appends one sample per recorded trigger, in order, so the last
+// len(triggers) samples are theirs; a capture that does not add up is
+// marked by time instead.
 func triggerMarks(c *capture.Capture) map[int]string {
+	m := map[int]string{}
+	n, k := len(c.Samples), len(c.Triggers)
+	if k > 0 && n >= k && !c.Samples[n-k].At.Before(c.TransitionTime) {
+		for j, t := range c.Triggers {
+			m[n-k+j] = "← " + t.Kind
+		}
+		return m
+	}
 	kinds := map[int][]string{}
 	for _, t := range c.Triggers {
 		for i := range c.Samples {
@@ -464,7 +524,6 @@ func triggerMarks(c *capture.Capture) map[int]string {
 			}
 		}
 	}
-	m := map[int]string{}
 	for i, ks := range kinds {
 		m[i] = "← " + strings.Join(ks, ",")
 	}
@@ -478,7 +537,11 @@ func triggerMarks(c *capture.Capture) map[int]string {
 func writeProcs(b *strings.Builder, o out, title string, ps []capture.Process, svc map[int]bool, limit int, cpu bool) {
 	fmt.Fprintf(b, "\n%s\n", o.paint(bold, title))
 	if len(ps) == 0 {
-		b.WriteString("  none\n")
+		if strings.HasPrefix(title, "Top CPU") {
+			b.WriteString("  none busy, or no CPU figures over a long enough window\n")
+		} else {
+			b.WriteString("  none\n")
+		}
 		return
 	}
 	more := 0
@@ -502,7 +565,11 @@ func writeProcs(b *strings.Builder, o out, title string, ps []capture.Process, s
 		if cmd == "" {
 			cmd = "[" + p.Name + "]"
 		}
-		t.rows = append(t.rows, []cell{{s: mark}, {s: strconv.Itoa(p.PID)}, {s: strconv.FormatFloat(p.CPUPercent, 'f', 1, 64)},
+		cpu := "-"
+		if p.CPUPercent != nil {
+			cpu = strconv.FormatFloat(*p.CPUPercent, 'f', 1, 64)
+		}
+		t.rows = append(t.rows, []cell{{s: mark}, {s: strconv.Itoa(p.PID)}, {s: cpu},
 			{s: findings.Bytes(p.RSSBytes)}, {s: p.State}, {s: cmd}})
 	}
 	t.write(b, o)
@@ -552,6 +619,11 @@ type cell struct {
 }
 
 func (t *table) write(b *strings.Builder, o out) {
+	for _, r := range t.rows {
+		for i := range r {
+			r[i].s = safe(r[i].s)
+		}
+	}
 	widths := func() []int {
 		w := make([]int, len(t.cols))
 		for i, c := range t.cols {

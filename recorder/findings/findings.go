@@ -18,9 +18,12 @@
 //
 // The samples follow the capture's semantics (docs/capture-format.md): the
 // ring before the first trigger (At before [Incident.Failure]), then one
-// sample per trigger. A sample taken at a trigger may follow the previous one
-// by milliseconds, so its per-process CPU figures cover only that moment:
-// rules about CPU look at the samples before the failure.
+// sample per trigger. Every rule looks at the change nearest the failure,
+// never at an earlier incident's: when the ring holds a sample taken at an
+// earlier incident's trigger (a crash loop), [FromCapture] leaves out that
+// sample and every one before it ([Scene]). Rates (CPU percents) are
+// null where their window was too short (capture.MinRateWindow); rules
+// about CPU use only the samples before the failure, and never a null rate.
 package findings
 
 import (
@@ -39,14 +42,52 @@ type Finding struct {
 
 // Incident is what the rules look at.
 type Incident struct {
-	Samples  []capture.Sample  // oldest first
+	Samples  []capture.Sample  // oldest first: this incident's scene (see [Scene])
 	Failure  time.Time         // the incident's first trigger
 	Triggers []capture.Trigger // oldest first
+	Checks   []capture.Check   // the health history, oldest first
+	Systemd  *capture.Systemd  // systemd's view of the unit; nil without it
 }
 
-// FromCapture returns the incident of a capture.
+// FromCapture returns the incident of a capture: its scene, without the
+// samples of an earlier incident.
 func FromCapture(c *capture.Capture) Incident {
-	return Incident{Samples: c.Samples, Failure: c.TransitionTime, Triggers: c.Triggers}
+	return Incident{Samples: c.Samples[Scene(c):], Failure: c.TransitionTime, Triggers: c.Triggers,
+		Checks: c.Health, Systemd: c.Systemd}
+}
+
+// Scene returns the index of the first sample of c that belongs to this
+// incident: the one after the last sample taken, before the failure, at an
+// earlier incident's trigger (0 when the ring holds none). Those samples
+// tell the story of the earlier incident, not this one.
+func Scene(c *capture.Capture) int {
+	start := 0
+	for i := range c.Samples {
+		if c.Samples[i].At.Before(c.TransitionTime) && EarlierTrigger(c, i) {
+			start = i + 1
+		}
+	}
+	return start
+}
+
+// EarlierTrigger reports whether sample i of c, before the failure, was
+// taken at an earlier incident's trigger: it says so (its "trigger"
+// field), or, in a capture from before that field, it follows the previous
+// sample by less than half the interval (the recorder samples on its
+// interval, and once more at a trigger).
+func EarlierTrigger(c *capture.Capture, i int) bool {
+	s := &c.Samples[i]
+	if !s.At.Before(c.TransitionTime) {
+		return false
+	}
+	if s.Trigger != "" {
+		return true
+	}
+	if i == 0 || c.IntervalSeconds <= 0 {
+		return false
+	}
+	gap := s.At.Sub(c.Samples[i-1].At).Seconds()
+	return gap >= 0 && gap < c.IntervalSeconds/2
 }
 
 // Thresholds are every number the rules compare against. Percentages are
@@ -101,6 +142,24 @@ type Thresholds struct {
 	// memory.
 	OtherCPUPercent    float64
 	OtherMemoryPercent float64
+
+	// processes-stuck: a process of the service stopped (T), in
+	// uninterruptible sleep (D) or a zombie (Z) in each of the last
+	// StuckSamples samples up to the failure.
+	StuckSamples int
+
+	// health-latency: the successful checks' latency before the failure
+	// rose LatencyFactor-fold and by LatencyMinMS from the fastest of the
+	// first half, rising in LatencySteadyPercent of the steps after it.
+	LatencyFactor        float64
+	LatencyMinMS         float64
+	LatencySteadyPercent float64
+
+	// restart-loop: systemd restarted the unit at least RestartLoopRestarts
+	// times (NRestarts), or the incident saw at least RestartLoopExits exit
+	// triggers.
+	RestartLoopRestarts int
+	RestartLoopExits    int
 }
 
 // Default are the thresholds preflight uses.
@@ -133,6 +192,15 @@ var Default = Thresholds{
 
 	OtherCPUPercent:    50,
 	OtherMemoryPercent: 30,
+
+	StuckSamples: 2,
+
+	LatencyFactor:        3,
+	LatencyMinMS:         100,
+	LatencySteadyPercent: 60,
+
+	RestartLoopRestarts: 3,
+	RestartLoopExits:    3,
 }
 
 // Rule is one named rule. Check returns nil when the rule does not fire.
@@ -144,6 +212,7 @@ type Rule struct {
 // Rules are every rule, in rank order.
 var Rules = []Rule{
 	{"oom-kill", OOMKill},
+	{"processes-stuck", ProcessesStuck},
 	{"memory-limit", MemoryLimit},
 	{"host-memory", HostMemory},
 	{"disk-full", DiskFull},
@@ -157,6 +226,8 @@ var Rules = []Rule{
 	{"processes-multiplied", ProcessesMultiplied},
 	{"other-cpu", OtherCPU},
 	{"other-memory", OtherMemory},
+	{"health-latency", HealthLatency},
+	{"restart-loop", RestartLoop},
 	{"processes-vanished", ProcessesVanished},
 }
 
@@ -170,6 +241,28 @@ func Explain(in Incident, th Thresholds) []Finding {
 		}
 	}
 	return out
+}
+
+// ShortWindow reports whether the rates of sample i of ss rest on too short
+// a window to be told. A sample that states its window (cpu.window_seconds)
+// does when that is below capture.MinRateWindow (the recorder never writes
+// one: it computes rates over a longer window or leaves them null). In a
+// capture from before that field, a sample taken less than half the
+// interval (intervalSeconds) and less than MinRateWindow after the previous
+// one does: the sample at a trigger, milliseconds after a tick.
+func ShortWindow(ss []capture.Sample, i int, intervalSeconds float64) bool {
+	s := &ss[i]
+	if s.CPU.WindowSeconds != nil {
+		return *s.CPU.WindowSeconds < capture.MinRateWindow.Seconds()
+	}
+	if i == 0 {
+		return false
+	}
+	limit := capture.MinRateWindow
+	if intervalSeconds > 0 {
+		limit = min(limit, time.Duration(intervalSeconds/2*float64(time.Second)))
+	}
+	return s.At.Sub(ss[i-1].At) < limit
 }
 
 // rel formats the time of t relative to the failure.
