@@ -59,6 +59,9 @@ func runLast(args []string, e env) error {
 	}
 	for i := len(files) - 1; i >= 0; i-- {
 		cp, data, err := capture.Read(files[i].Path)
+		if err == nil {
+			err = capture.CheckService(cp, svc)
+		}
 		if err != nil {
 			e.warnf("skipping %v", withPath(err, files[i].Path))
 			continue
