@@ -59,6 +59,7 @@ type listedRecorder struct {
 	StartedAt    time.Time `json:"started_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	OpenIncident string    `json:"open_incident"`
+	LastError    string    `json:"last_error,omitempty"` // the last check's error, when it failed
 }
 
 // listedCapture is one object of 'preflight list SERVICE --json'.
@@ -113,6 +114,10 @@ func runList(args []string, e env) error {
 		if n := r.Newest; n != nil {
 			when, rel = fmtTime(n.TransitionTime, false), ago(o.now, n.TransitionTime)
 			trig, herr = strings.Join(n.Triggers, ","), orDash(n.HealthError)
+		}
+		// Starting or failing: the reason is the last check's error, now.
+		if rc := r.Recorder; rc != nil && rc.LastError != "" && (r.State == capture.StateStarting || r.State == capture.StateFailing) {
+			herr = rc.LastError
 		}
 		t.rows = append(t.rows, []cell{{s: r.Service}, {s: r.State, sgr: stateColor(r.State)}, {s: strconv.Itoa(r.Captures)},
 			{s: when}, {s: rel}, {s: trig}, {s: herr}})
@@ -170,6 +175,9 @@ func instances(dir string, e env, at time.Time) ([]listedService, error) {
 		if st != nil {
 			rows[i].Recorder = &listedRecorder{PID: st.PID, State: st.State, Stale: st.State != capture.StateStopped && st.Stale(at),
 				StartedAt: st.StartedAt, UpdatedAt: st.UpdatedAt, OpenIncident: st.OpenIncident}
+			if lc := st.LastCheck; lc != nil && !lc.OK {
+				rows[i].Recorder.LastError = lc.Error
+			}
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Service < rows[j].Service })

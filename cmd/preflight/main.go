@@ -82,11 +82,11 @@ func run(ctx context.Context, args []string, e env) error {
 	case "start":
 		return runStart(ctx, rest, e)
 	case "list":
-		return runList(rest, e)
+		return readerHint(runList(rest, e))
 	case "last":
-		return runLast(rest, e)
+		return readerHint(runLast(rest, e))
 	case "show":
-		return runShow(rest, e)
+		return readerHint(runShow(rest, e))
 	case "version":
 		return runVersion(rest, e)
 	case "-h", "--help", "help":
