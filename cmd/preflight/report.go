@@ -485,7 +485,7 @@ func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
 	if note != "" {
 		b.WriteString("  " + safe(note) + "\n")
 	}
-	if nPre < len(samples) && nPre > 0 && hasDash(t.rows[nPre-skipped:]) {
+	if hasDash(t.rows) {
 		b.WriteString("  '-': no value, or a rate over a window too short to mean anything\n")
 	}
 }
