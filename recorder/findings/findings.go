@@ -47,13 +47,14 @@ type Incident struct {
 	Triggers []capture.Trigger // oldest first
 	Checks   []capture.Check   // the health history, oldest first
 	Systemd  *capture.Systemd  // systemd's view of the unit; nil without it
+	Interval float64           // the recorder's interval in seconds; 0 when unknown
 }
 
 // FromCapture returns the incident of a capture: its scene, without the
 // samples of an earlier incident.
 func FromCapture(c *capture.Capture) Incident {
 	return Incident{Samples: c.Samples[Scene(c):], Failure: c.TransitionTime, Triggers: c.Triggers,
-		Checks: c.Health, Systemd: c.Systemd}
+		Checks: c.Health, Systemd: c.Systemd, Interval: c.IntervalSeconds}
 }
 
 // Scene returns the index of the first sample of c that belongs to this
@@ -263,6 +264,17 @@ func ShortWindow(ss []capture.Sample, i int, intervalSeconds float64) bool {
 		limit = min(limit, time.Duration(intervalSeconds/2*float64(time.Second)))
 	}
 	return s.At.Sub(ss[i-1].At) < limit
+}
+
+// rated reports whether the rates of s, one of in.Samples, may be told:
+// not over too short a window (ShortWindow).
+func (in Incident) rated(s *capture.Sample) bool {
+	for i := range in.Samples {
+		if &in.Samples[i] == s {
+			return !ShortWindow(in.Samples, i, in.Interval)
+		}
+	}
+	return false
 }
 
 // rel formats the time of t relative to the failure.

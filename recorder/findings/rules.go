@@ -413,7 +413,7 @@ func IOPressure(in Incident, th Thresholds) *Finding {
 	}
 	var peak *capture.Sample
 	for i := range in.before() {
-		if s := &in.Samples[i]; s.CPU.IOWait != nil && (peak == nil || *s.CPU.IOWait > *peak.CPU.IOWait) {
+		if s := &in.Samples[i]; s.CPU.IOWait != nil && in.rated(s) && (peak == nil || *s.CPU.IOWait > *peak.CPU.IOWait) {
 			peak = s
 		}
 	}
@@ -521,7 +521,7 @@ func Load(in Incident, th Thresholds) *Finding {
 	f.Evidence = append(f.Evidence, line)
 	// CPU figures only from the last sample before the failure: the one
 	// at the failure may cover milliseconds.
-	if s := in.lastBefore(); s != nil && s.CPU.Percent != nil {
+	if s := in.lastBefore(); s != nil && s.CPU.Percent != nil && in.rated(s) {
 		line := fmt.Sprintf("host CPU %s busy", pct(*s.CPU.Percent))
 		if s.CPU.IOWait != nil {
 			line += fmt.Sprintf(", iowait %s", pct(*s.CPU.IOWait))
@@ -649,7 +649,7 @@ func servicePIDs(s *capture.Sample) (map[int]bool, bool) {
 // outside the service used OtherCPUPercent of all CPUs.
 func OtherCPU(in Incident, th Thresholds) *Finding {
 	s := in.lastBefore()
-	if s == nil {
+	if s == nil || !in.rated(s) {
 		return nil
 	}
 	cpus := max(s.CPU.CPUs, 1)

@@ -212,3 +212,25 @@ func TestLoadAtTheFailure(t *testing.T) {
 		t.Errorf("fired on an early peak: %+v", f)
 	}
 }
+
+// In a capture from before rate windows, the last sample before the
+// failure taken 20 ms after the one before it (an earlier trigger's, kept
+// in the ring as a tick by a heuristic miss) has rates no finding tells.
+func TestNoFindingOnShortWindow(t *testing.T) {
+	in := incident(3, func(i int, s *capture.Sample) {
+		s.Load.Load1 = 9
+		s.TopCPU = append(s.TopCPU, capture.Process{PID: 999, Name: "stress", CPUPercent: f64(380)})
+	})
+	in.Samples[2].At = in.Samples[1].At.Add(20 * time.Millisecond) // the last before the failure
+	if f := OtherCPU(in, Default); f != nil {
+		t.Errorf("other-cpu told a rate over 20ms: %+v", f)
+	}
+	if f := Load(in, Default); f == nil || len(f.Evidence) != 1 {
+		t.Errorf("load = %+v, want its load line only, no CPU over 20ms", f)
+	}
+	in.Interval = 1
+	in.Samples[2].At = in.Samples[1].At.Add(time.Second)
+	if f := OtherCPU(in, Default); f == nil || !strings.Contains(f.Evidence[0], "PID 999 (stress) used 380% CPU (95% of 4 CPUs) at -1.0s") {
+		t.Errorf("other-cpu over a whole interval = %+v", f)
+	}
+}
