@@ -244,8 +244,8 @@ func TestSlowHealthReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		"The health check's latency climbed before the failure",
-		fmt.Sprintf("→ %s at %s, slower than the check before in", fmtMS(last.LatencyMS), off(c, last.At)),
-		fmt.Sprintf("then the check at %s failed after %s: %s", off(c, failed.At), fmtMS(failed.LatencyMS), failed.Error),
+		fmt.Sprintf("→ %s at %s, slower than the check before in", findings.Latency(last.LatencyMS), off(c, last.At)),
+		fmt.Sprintf("then the check at %s failed after %s: %s", off(c, failed.At), findings.Latency(failed.LatencyMS), failed.Error),
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q:\n%s", want, report)

@@ -196,18 +196,7 @@ func checksLine(hs []capture.Check) string {
 		runs = append(runs, fmt.Sprintf("%d %s", j-i, word))
 		i = j
 	}
-	return fmt.Sprintf("%s; latency %s to %s", strings.Join(runs, ", then "), fmtMS(lo), fmtMS(hi))
-}
-
-// fmtMS formats a latency: 0.4ms, 12ms, 2.0s.
-func fmtMS(ms float64) string {
-	switch {
-	case ms < 10:
-		return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
-	case ms < 1000:
-		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
-	}
-	return findings.Duration(time.Duration(ms * float64(time.Millisecond)))
+	return fmt.Sprintf("%s; latency %s to %s", strings.Join(runs, ", then "), findings.Latency(lo), findings.Latency(hi))
 }
 
 func writeFindings(b *strings.Builder, fs []findings.Finding, o out) {

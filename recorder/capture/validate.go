@@ -1,12 +1,12 @@
 package capture
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -179,64 +179,89 @@ func (v *validator) procs(p string, ps []Process) {
 // fmtNum formats a number for an error: short, whatever its size.
 func fmtNum(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
 
-// checkKeys walks the JSON in data and returns the top-level keys of its
-// object; a key that appears twice in one object is a FieldError (Go's
-// decoder would silently keep the last).
+// checkKeys scans data, JSON that json.Unmarshal has already accepted,
+// and returns the top-level keys of its object; a key that appears twice in
+// one object is a FieldError (Go's decoder would silently keep the last).
+// It is a plain byte scan: a capture is read in one pass, without a token
+// per value.
 func checkKeys(data []byte) (map[string]bool, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
+	type frame struct {
+		obj       bool
+		expectKey bool
+		keys      []string // an object's keys so far (objects are small)
+		idx       int      // an array's index
+	}
+	var stack []frame
+	path := func() string {
+		var b strings.Builder
+		for _, f := range stack {
+			switch {
+			case f.obj && len(f.keys) > 0:
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(f.keys[len(f.keys)-1])
+			case !f.obj:
+				b.WriteString("[" + strconv.Itoa(f.idx) + "]")
+			}
+		}
+		return b.String()
+	}
 	top := map[string]bool{}
-	var walk func(path string, keys map[string]bool) error
-	walk = func(path string, keys map[string]bool) error {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		d, ok := tok.(json.Delim)
-		if !ok {
-			return nil // a scalar
-		}
-		switch d {
-		case '{':
-			if keys == nil {
-				keys = map[string]bool{}
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; c {
+		case '{', '[':
+			n := len(stack)
+			if n < cap(stack) {
+				stack = stack[:n+1]
+				stack[n] = frame{obj: c == '{', expectKey: c == '{', keys: stack[n].keys[:0]}
+			} else {
+				stack = append(stack, frame{obj: c == '{', expectKey: c == '{'})
 			}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return err
-				}
-				k, _ := kt.(string)
-				field := k
-				if path != "" {
-					field = path + "." + k
-				}
-				if keys[k] {
-					return &FieldError{field, "duplicate key"}
-				}
-				keys[k] = true
-				if err := walk(field, nil); err != nil {
-					return err
+		case '}', ']':
+			if len(stack) == 0 {
+				return nil, fmt.Errorf("%w: unbalanced %q", ErrNotCapture, c)
+			}
+			stack = stack[:len(stack)-1]
+		case ',':
+			if n := len(stack); n > 0 {
+				if stack[n-1].obj {
+					stack[n-1].expectKey = true
+				} else {
+					stack[n-1].idx++
 				}
 			}
-		case '[':
-			for i := 0; dec.More(); i++ {
-				if err := walk(path+"["+strconv.Itoa(i)+"]", nil); err != nil {
-					return err
+		case '"':
+			end, esc := i+1, false
+			for ; end < len(data) && data[end] != '"'; end++ {
+				if data[end] == '\\' {
+					esc = true
+					end++
 				}
 			}
+			if end >= len(data) {
+				return nil, fmt.Errorf("%w: unterminated string", ErrNotCapture)
+			}
+			if n := len(stack); n > 0 && stack[n-1].obj && stack[n-1].expectKey {
+				k := string(data[i+1 : end])
+				if esc {
+					if err := json.Unmarshal(data[i:end+1], &k); err != nil {
+						return nil, fmt.Errorf("%w: %v", ErrNotCapture, err)
+					}
+				}
+				f := &stack[n-1]
+				f.expectKey = false
+				if slices.Contains(f.keys, k) {
+					f.keys = append(f.keys, k)
+					return nil, &FieldError{path(), "duplicate key"}
+				}
+				f.keys = append(f.keys, k)
+				if n == 1 {
+					top[k] = true
+				}
+			}
+			i = end
 		}
-		_, err = dec.Token() // the closing delimiter
-		return err
-	}
-	if err := walk("", top); err != nil {
-		if _, ok := err.(*FieldError); ok {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %v", ErrNotCapture, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the object", ErrNotCapture)
 	}
 	return top, nil
 }

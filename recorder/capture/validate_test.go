@@ -65,3 +65,33 @@ func TestCheckService(t *testing.T) {
 		t.Errorf("another directory: %v", err)
 	}
 }
+
+// BenchmarkDecode is what last and show pay per capture: decoding and
+// validating (duplicate keys walk the whole file once more).
+func BenchmarkDecode(b *testing.B) {
+	data, err := Encode(benchCapture())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkValidate(b *testing.B) {
+	c := benchCapture()
+	data, err := Encode(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := Validate(c, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -139,10 +139,10 @@ func HealthLatency(in Incident, th Thresholds) *Finding {
 	}
 	f := &Finding{Summary: "The health check's latency climbed before the failure"}
 	f.Evidence = append(f.Evidence, fmt.Sprintf("latency %s at %s → %s at %s, slower than the check before in %d of %d checks",
-		ms(lo), in.rel(ok[base].At), ms(last.LatencyMS), in.rel(last.At), rising, steps))
+		Latency(lo), in.rel(ok[base].At), Latency(last.LatencyMS), in.rel(last.At), rising, steps))
 	for _, c := range in.Checks {
 		if !c.OK && !c.At.Before(last.At) {
-			line := fmt.Sprintf("then the check at %s failed after %s", in.rel(c.At), ms(c.LatencyMS))
+			line := fmt.Sprintf("then the check at %s failed after %s", in.rel(c.At), Latency(c.LatencyMS))
 			if c.Error != "" {
 				line += ": " + c.Error
 			}
@@ -153,8 +153,8 @@ func HealthLatency(in Incident, th Thresholds) *Finding {
 	return f
 }
 
-// ms formats a latency in milliseconds: 0.4ms, 12ms, 2.0s.
-func ms(v float64) string {
+// Latency formats a latency in milliseconds: 0.4ms, 12ms, 2.0s.
+func Latency(v float64) string {
 	switch {
 	case v < 10:
 		return fmt.Sprintf("%.1fms", v)
