@@ -213,6 +213,16 @@ func TestBrokenCapturesSkipped(t *testing.T) {
 			t.Errorf("warning %q, want one naming %s and %q", w, paths[i], tc.field)
 		}
 	}
+	// show of a file in the directory checks its service too.
+	if r := readerRun(t, nil, "show", paths[3], "--dir", dir); r.code != 1 || !strings.Contains(r.stderr, `disagrees with its directory "b"`) {
+		t.Errorf("show of another service's capture in b/: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// list reads only heads: a zero transition time is refused there too.
+	zero := strings.Replace(base, `"transition_time":"`+at.Format(time.RFC3339Nano)+`"`, `"transition_time":"0001-01-01T00:00:00Z"`, 1)
+	zpath := putFile(t, dir, "z", capture.FileName(at), []byte(zero))
+	if r := readerRun(t, nil, "list", "z", "--dir", dir); r.code != 1 || !strings.Contains(r.stderr, zpath+": invalid capture: transition_time: missing") {
+		t.Errorf("list of a capture failed in year 1: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
 	// show names the field too, and exits 1.
 	if r := readerRun(t, nil, "show", paths[0]); r.code != 1 || !strings.Contains(r.stderr, "transition_time: missing") || r.stdout != "" {
 		t.Errorf("show of a capture without transition_time: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)

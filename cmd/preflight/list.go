@@ -386,6 +386,9 @@ func (hr *headReader) read(path string) (head, int64, error) {
 	if h.TransitionTime == nil {
 		return h, 0, fmt.Errorf("%w: no transition_time", capture.ErrNotCapture)
 	}
+	if err := capture.ValidateHead(*h.TransitionTime, h.Triggers); err != nil {
+		return h, 0, err
+	}
 	return h, size, nil
 }
 

@@ -59,19 +59,9 @@ func Validate(c *Capture, data []byte) error {
 		}
 	}
 	v := validator{t0: c.TransitionTime}
-	v.time("transition_time", c.TransitionTime, false)
+	v.err = ValidateHead(c.TransitionTime, c.Triggers)
 	v.num("interval_seconds", c.IntervalSeconds, 0, maxSeconds)
 	v.num("triggers_omitted", float64(c.TriggersOmitted), 0, maxCount)
-	if len(c.Triggers) == 0 {
-		v.fail("triggers", "empty: a capture has at least one trigger")
-	}
-	for i, t := range c.Triggers {
-		p := "triggers[" + strconv.Itoa(i) + "]"
-		if t.Kind == "" {
-			v.fail(p+".kind", "missing")
-		}
-		v.time(p+".at", t.At, true)
-	}
 	for i, h := range c.Health {
 		p := "health[" + strconv.Itoa(i) + "]"
 		v.time(p+".at", h.At, true)
@@ -264,6 +254,24 @@ func checkKeys(data []byte) (map[string]bool, error) {
 		}
 	}
 	return top, nil
+}
+
+// ValidateHead checks what list reads of a capture, its head: the
+// transition time and the triggers, as [Validate] would.
+func ValidateHead(transition time.Time, triggers []Trigger) error {
+	v := validator{t0: transition}
+	v.time("transition_time", transition, false)
+	if len(triggers) == 0 {
+		v.fail("triggers", "empty: a capture has at least one trigger")
+	}
+	for i, t := range triggers {
+		p := "triggers[" + strconv.Itoa(i) + "]"
+		if t.Kind == "" {
+			v.fail(p+".kind", "missing")
+		}
+		v.time(p+".at", t.At, true)
+	}
+	return v.err
 }
 
 // CheckService reports a capture found in service's directory whose

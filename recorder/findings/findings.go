@@ -28,6 +28,7 @@ package findings
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/preflight-rec/preflight/recorder/capture"
@@ -61,34 +62,30 @@ func FromCapture(c *capture.Capture) Incident {
 // incident: the one after the last sample taken, before the failure, at an
 // earlier incident's trigger (0 when the ring holds none). Those samples
 // tell the story of the earlier incident, not this one.
+//
+// A sample says it was taken at a trigger (its "trigger" field). In a
+// capture from before that field, where no sample says so, a sample before
+// the failure that follows the previous one by less than half the interval
+// is taken for one: the recorder samples on its interval, and once more at
+// a trigger.
 func Scene(c *capture.Capture) int {
+	marked := slices.ContainsFunc(c.Samples, func(s capture.Sample) bool { return s.Trigger != "" })
 	start := 0
 	for i := range c.Samples {
-		if c.Samples[i].At.Before(c.TransitionTime) && EarlierTrigger(c, i) {
+		s := &c.Samples[i]
+		if !s.At.Before(c.TransitionTime) {
+			break
+		}
+		earlier := s.Trigger != ""
+		if !marked && i > 0 && c.IntervalSeconds > 0 {
+			gap := s.At.Sub(c.Samples[i-1].At).Seconds()
+			earlier = gap >= 0 && gap < c.IntervalSeconds/2
+		}
+		if earlier {
 			start = i + 1
 		}
 	}
 	return start
-}
-
-// EarlierTrigger reports whether sample i of c, before the failure, was
-// taken at an earlier incident's trigger: it says so (its "trigger"
-// field), or, in a capture from before that field, it follows the previous
-// sample by less than half the interval (the recorder samples on its
-// interval, and once more at a trigger).
-func EarlierTrigger(c *capture.Capture, i int) bool {
-	s := &c.Samples[i]
-	if !s.At.Before(c.TransitionTime) {
-		return false
-	}
-	if s.Trigger != "" {
-		return true
-	}
-	if i == 0 || c.IntervalSeconds <= 0 {
-		return false
-	}
-	gap := s.At.Sub(c.Samples[i-1].At).Seconds()
-	return gap >= 0 && gap < c.IntervalSeconds/2
 }
 
 // Thresholds are every number the rules compare against. Percentages are
