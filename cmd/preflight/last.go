@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -87,9 +86,6 @@ func runShow(args []string, e env) error {
 		return err
 	}
 	cp, data, err := capture.Read(path)
-	if err == nil && filepath.Dir(filepath.Dir(path)) == filepath.Clean(c.dir) {
-		err = capture.CheckService(cp, filepath.Base(filepath.Dir(path))) // a capture in the directory
-	}
 	if err != nil {
 		return withPath(err, path)
 	}
