@@ -110,22 +110,22 @@ func writeReport(w io.Writer, c *capture.Capture, path string, o out) error {
 	svc := servicePIDs(pre, at)
 	switch {
 	case pre != nil:
-		writeProcs(b, o, "Top CPU before the failure ("+findings.Offset(pre.At.Sub(t0))+")", busy(c, pre), svc, 0, true)
+		writeProcs(b, o, "Top CPU before the failure ("+findings.Offset(pre.At.Sub(t0))+")", noneBusy, busy(c, pre), svc, 0, true)
 	case at != nil:
-		writeProcs(b, o, "Top CPU at the failure", busy(c, at), svc, 0, true)
+		writeProcs(b, o, "Top CPU at the failure", noneBusy, busy(c, at), svc, 0, true)
 	}
 	if at != nil {
-		writeProcs(b, o, "Top memory at the failure ("+findings.Offset(at.At.Sub(t0))+")", at.TopMemory, svc, 0, false)
+		writeProcs(b, o, "Top memory at the failure ("+findings.Offset(at.At.Sub(t0))+")", "none", at.TopMemory, svc, 0, false)
 	} else if pre != nil {
-		writeProcs(b, o, "Top memory before the failure ("+findings.Offset(pre.At.Sub(t0))+")", pre.TopMemory, svc, 0, true)
+		writeProcs(b, o, "Top memory before the failure ("+findings.Offset(pre.At.Sub(t0))+")", "none", pre.TopMemory, svc, 0, true)
 	}
 	var preProcs []capture.Process
 	if pre != nil && pre.Service != nil {
 		preProcs = pre.Service.Processes
-		writeProcs(b, o, "Service processes before the failure ("+findings.Offset(pre.At.Sub(t0))+")", preProcs, nil, maxServiceProcs, true)
+		writeProcs(b, o, "Service processes before the failure ("+findings.Offset(pre.At.Sub(t0))+")", "none", preProcs, nil, maxServiceProcs, true)
 	}
 	if at != nil && at.Service != nil && (pre == nil || pre.Service == nil || !samePIDs(preProcs, at.Service.Processes)) {
-		writeProcs(b, o, "Service processes at the failure ("+findings.Offset(at.At.Sub(t0))+")", at.Service.Processes, nil, maxServiceProcs, false)
+		writeProcs(b, o, "Service processes at the failure ("+findings.Offset(at.At.Sub(t0))+")", "none", at.Service.Processes, nil, maxServiceProcs, false)
 	}
 	fmt.Fprintf(b, "\nFile: %s\n", safe(path))
 	_, err := io.WriteString(w, b.String())
@@ -330,10 +330,9 @@ func timelineColumns(samples []capture.Sample, interval float64) ([]column, stri
 	for i := range samples {
 		short[&samples[i]] = findings.ShortWindow(samples, i, interval)
 	}
-	shortWindow := func(_ []capture.Sample, s *capture.Sample) bool { return short[s] }
 	all := []column{
 		{"CPU%", func(s *capture.Sample) string {
-			if s.CPU.Percent == nil || shortWindow(samples, s) {
+			if s.CPU.Percent == nil || short[s] {
 				return ""
 			}
 			return f1(*s.CPU.Percent)
@@ -390,7 +389,7 @@ func timelineColumns(samples []capture.Sample, interval float64) ([]column, stri
 			return fmt.Sprintf("%.0f", 100*float64(*s.Service.MemoryBytes)/float64(*s.Service.MemoryMaxBytes))
 		}},
 		column{"SVC CPU%", func(s *capture.Sample) string {
-			if s.Service == nil || s.Service.CPUPercent == nil || shortWindow(samples, s) {
+			if s.Service == nil || s.Service.CPUPercent == nil || short[s] {
 				return ""
 			}
 			return f1(*s.Service.CPUPercent)
@@ -519,18 +518,17 @@ func triggerMarks(c *capture.Capture) map[int]string {
 	return m
 }
 
-// writeProcs prints a process table, marking the service's processes with
+// noneBusy is what an empty top-CPU list says.
+const noneBusy = "none busy, or no CPU figures over a long enough window"
+
+// writeProcs prints a process table (empty: what it says without rows), marking the service's processes with
 // '*'. limit > 0 lists at most that many, by resident memory. Without cpu
 // the CPU% column is left out: a sample taken at a trigger follows the
 // previous one by milliseconds, too short for CPU figures to mean much.
-func writeProcs(b *strings.Builder, o out, title string, ps []capture.Process, svc map[int]bool, limit int, cpu bool) {
+func writeProcs(b *strings.Builder, o out, title, empty string, ps []capture.Process, svc map[int]bool, limit int, cpu bool) {
 	fmt.Fprintf(b, "\n%s\n", o.paint(bold, title))
 	if len(ps) == 0 {
-		if strings.HasPrefix(title, "Top CPU") {
-			b.WriteString("  none busy, or no CPU figures over a long enough window\n")
-		} else {
-			b.WriteString("  none\n")
-		}
+		b.WriteString("  " + empty + "\n")
 		return
 	}
 	more := 0
