@@ -115,6 +115,17 @@ func TestCrashLoopReport(t *testing.T) {
 	if prev == nil || at == nil || prev.Service.Processes[0].PID != p2.PID {
 		t.Fatalf("capture lacks p2 %d before the failure or the trigger sample: %+v / %+v", p2.PID, prev, at)
 	}
+	// No rate over a few milliseconds: the trigger samples' rates cover at
+	// least capture.MinRateWindow, as does every rate in the capture.
+	for i, s := range c.Samples {
+		w := s.CPU.WindowSeconds
+		if w != nil && *w < capture.MinRateWindow.Seconds() || w == nil && s.CPU.Percent != nil {
+			t.Errorf("sample %d (%s, trigger %q): rates over a window of %v s", i, off(c, s.At), s.Trigger, w)
+		}
+	}
+	if w := at.CPU.WindowSeconds; w == nil || at.CPU.Percent == nil || at.Service.CPUPercent == nil {
+		t.Errorf("the trigger sample has no rates (window %v): it should be computed against an older reading", w)
+	}
 	report := reportOf(t, dir, "loop")
 	if testing.Verbose() {
 		t.Log(report)
