@@ -20,10 +20,11 @@ func heavySample(at time.Time, top int) capture.Sample {
 	f := func(v float64) *float64 { return &v }
 	proc := func(i, cmdline int) capture.Process {
 		return capture.Process{PID: 4000000 + i, Name: "kworker/u256:12", Cmdline: strings.Repeat("c", cmdline-len("…")) + "…",
-			State: "R", CPUPercent: 199.99, RSSBytes: 1 << 40, Threads: 1024}
+			State: "R", CPUPercent: f(199.99), RSSBytes: 1 << 40, Threads: 1024}
 	}
 	s := capture.Sample{At: at,
-		CPU:       capture.CPU{Percent: 99.99, User: 33.33, System: 33.33, IOWait: 11.11, Steal: 11.11, CPUs: 256},
+		CPU:       capture.CPU{Percent: f(99.99), User: f(33.33), System: f(33.33), IOWait: f(11.11), Steal: f(11.11), CPUs: 256, WindowSeconds: f(86400.123456)},
+		Trigger:   "health",
 		Load:      capture.Load{Load1: 1234.56, Load5: 1234.56, Load15: 1234.56},
 		Memory:    capture.Memory{TotalBytes: 1 << 42, AvailableBytes: 1 << 41, UsedPercent: 50.05, SwapTotalBytes: 1 << 40, SwapUsedBytes: 1 << 39},
 		Pressure:  &capture.Pressure{CPUSomeAvg10: 99.99, MemorySomeAvg10: 99.99, MemoryFullAvg10: 99.99, IOSomeAvg10: 99.99, IOFullAvg10: 99.99},

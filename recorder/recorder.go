@@ -108,7 +108,8 @@ type Recorder struct {
 	unhealthy   bool // the threshold was crossed and no check has succeeded since
 	failures    int  // consecutive failed checks
 	lastError   string
-	checking    bool // a check is in flight
+	neverError  string // the error of the never-healthy warning logged last
+	checking    bool   // a check is in flight
 	checkDone   chan capture.Check
 
 	inc     *incident
@@ -344,6 +345,13 @@ func (r *Recorder) onCheck(c capture.Check) {
 	r.failures++
 	r.lastError = c.Error
 	r.log.Debug().Str("error", c.Error).Int("failures", r.failures).Msg("health check failed")
+	if !r.healthyOnce && r.failures >= r.cfg.FailureThreshold && c.Error != r.neverError {
+		// Failures before any success never trigger (the service may still
+		// be starting), so a check that can never succeed would stay silent.
+		r.neverError = c.Error
+		r.log.Warn().Str("error", c.Error).Int("failures", r.failures).
+			Msg("health check has never succeeded: no health capture until one does")
+	}
 	if r.healthyOnce && !r.unhealthy && r.failures >= r.cfg.FailureThreshold {
 		r.unhealthy = true
 		r.onTrigger(trigger{kind: capture.TriggerHealth, at: r.opt.Now(), detail: c.Error})
@@ -367,6 +375,7 @@ func (r *Recorder) onTrigger(t trigger) {
 		return
 	}
 	s := r.takeSample(time.Now())
+	s.Trigger = t.kind
 	pre := r.samples.snapshot()
 	r.samples.push(s)
 	tr := capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail}

@@ -1,10 +1,13 @@
 package recorder
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,5 +218,45 @@ func TestFailedWriteIsRetried(t *testing.T) {
 	readOnly(t, r)
 	if m, _ := filepath.Glob(filepath.Join(r.Dir(), ".*")); len(m) != 0 {
 		t.Errorf("temporary files left: %v", m)
+	}
+}
+
+// A check that never succeeds (self-signed TLS, a redirect loop) logs one
+// warn line with its reason after FailureThreshold failures, and one more
+// when the reason changes.
+func TestNeverHealthyWarns(t *testing.T) {
+	var log bytes.Buffer
+	r := newTestRecorder(t, nil) // FailureThreshold 2
+	r.log = zerolog.New(&log).Level(zerolog.InfoLevel)
+	for _, e := range []string{"x509: certificate signed by unknown authority", "x509: certificate signed by unknown authority",
+		"x509: certificate signed by unknown authority", "stopped after 10 redirects", "stopped after 10 redirects"} {
+		r.onCheck(check(false, e))
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	want := []struct {
+		err      string
+		failures float64
+	}{{"x509: certificate signed by unknown authority", 2}, {"stopped after 10 redirects", 4}}
+	if len(lines) != len(want) {
+		t.Fatalf("%d log lines, want %d:\n%s", len(lines), len(want), log.String())
+	}
+	for i, w := range want {
+		if l := lines[i]; l["level"] != "warn" || l["error"] != w.err || l["failures"] != w.failures ||
+			l["message"] != "health check has never succeeded: no health capture until one does" {
+			t.Errorf("line %d = %v, want warn with error %q after %v failures", i, l, w.err, w.failures)
+		}
+	}
+	r.onCheck(check(true, ""))
+	r.onCheck(check(false, "HTTP 503"))
+	r.onCheck(check(false, "HTTP 503"))
+	if strings.Count(log.String(), "never succeeded") != 2 {
+		t.Errorf("warned again after a success:\n%s", log.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/preflight-rec/preflight/cgroup"
 	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/sample"
 )
 
 // scope is the service's cgroup as the recorder sees it: the seam between
@@ -22,10 +23,7 @@ type scope struct {
 	log  zerolog.Logger
 	wg   sync.WaitGroup
 
-	// The previous CPU usage reading, for the service's CPU percent.
-	cpuPath string
-	cpuUsec uint64
-	cpuAt   time.Time
+	cpu sample.Counter // the service's CPU percent, on the monotonic clock
 
 	systemdWarned bool // the failure to read systemd's view was logged
 }
@@ -130,13 +128,7 @@ func (s *scope) service(path string, now time.Time, procs []capture.Process) *ca
 		}
 	}
 	if u := st.CPUUsageUsec; u != nil {
-		// Samples less than a microsecond apart would divide by zero, and a
-		// NaN or Inf makes the whole capture unencodable.
-		if us := now.Sub(s.cpuAt).Microseconds(); s.cpuPath == path && *u >= s.cpuUsec && us > 0 {
-			pct := float64(*u-s.cpuUsec) / float64(us) * 100
-			svc.CPUPercent = &pct
-		}
-		s.cpuPath, s.cpuUsec, s.cpuAt = path, *u, now
+		svc.CPUPercent = s.cpu.Percent(path, *u, 1e6) // null over too short a window
 	}
 	return svc
 }

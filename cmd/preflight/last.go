@@ -67,6 +67,11 @@ func runLast(args []string, e env) error {
 	}
 	for i := len(files) - 1; i >= 0; i-- {
 		cp, data, err := st.Read(files[i])
+		if err == nil {
+			if err = capture.CheckService(cp, svc); err != nil {
+				err = fmt.Errorf("%s: %w", files[i].Path, err)
+			}
+		}
 		if err != nil {
 			warn(err)
 			continue

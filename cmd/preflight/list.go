@@ -53,6 +53,7 @@ type listedRecorder struct {
 	StartedAt    time.Time `json:"started_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	OpenIncident string    `json:"open_incident"`
+	LastError    string    `json:"last_error,omitempty"` // the last check's error, when it failed
 }
 
 // listedCapture is one object of 'preflight list SERVICE --json'.
@@ -122,6 +123,10 @@ func runList(args []string, e env) error {
 		if n := r.Newest; n != nil {
 			when, rel = fmtTime(n.TransitionTime, false), ago(o.now, n.TransitionTime)
 			trig, herr = strings.Join(n.Triggers, ","), orDash(n.HealthError)
+		}
+		// Starting or failing: the reason is the last check's error, now.
+		if rc := r.Recorder; rc != nil && rc.LastError != "" && (r.State == capture.StateStarting || r.State == capture.StateFailing) {
+			herr = rc.LastError
 		}
 		t.rows = append(t.rows, []cell{{s: r.Service}, {s: r.State, sgr: stateColor(r.State)}, {s: strconv.Itoa(r.Captures)},
 			{s: when}, {s: rel}, {s: trig}, {s: herr}})
@@ -193,6 +198,9 @@ func instances(st *capture.Store, e env, at time.Time) ([]listedService, error) 
 			}
 			rows[i].Recorder = &listedRecorder{PID: pid, State: s.State, Stale: stale,
 				StartedAt: s.StartedAt, UpdatedAt: s.UpdatedAt, OpenIncident: s.OpenIncident}
+			if lc := s.LastCheck; lc != nil && !lc.OK {
+				rows[i].Recorder.LastError = lc.Error
+			}
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Service < rows[j].Service })

@@ -57,7 +57,7 @@ func (e env) getenv(key string) string {
 
 // warnf prints a reader's warning and carries on.
 func (e env) warnf(format string, a ...any) {
-	fmt.Fprintf(e.stderr, "preflight: warning: "+format+"\n", a...)
+	fmt.Fprintf(e.stderr, "preflight: warning: %s\n", safe(fmt.Sprintf(format, a...)))
 }
 
 const usage = `preflight is a flight recorder for one systemd service.
@@ -82,11 +82,11 @@ func run(ctx context.Context, args []string, e env) error {
 	case "start":
 		return runStart(ctx, rest, e)
 	case "list":
-		return runList(rest, e)
+		return readerHint(runList(rest, e))
 	case "last":
-		return runLast(rest, e)
+		return readerHint(runLast(rest, e))
 	case "show":
-		return runShow(rest, e)
+		return readerHint(runShow(rest, e))
 	case "version":
 		return runVersion(rest, e)
 	case "-h", "--help", "help":
@@ -109,7 +109,11 @@ func report(w io.Writer, err error) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(w, "preflight: %s\n", strings.TrimRight(err.Error(), "\n"))
+	lines := strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") // the error, then any hint
+	for i := range lines {
+		lines[i] = safe(lines[i])
+	}
+	fmt.Fprintf(w, "preflight: %s\n", strings.Join(lines, "\n"))
 	var ue *usageError
 	var ce *recorder.ConfigError
 	if errors.As(err, &ue) || errors.As(err, &ce) {

@@ -27,6 +27,10 @@ func TestMain(m *testing.M) {
 		allocHelper()
 		return
 	}
+	if os.Getenv(serveHelperEnv) != "" {
+		serveHelper()
+		return
+	}
 	dir, err := os.MkdirTemp("", "preflight-cli-test")
 	if err != nil {
 		panic(err)

@@ -835,7 +835,9 @@ func TestRedactionEndToEnd(t *testing.T) {
 	}
 	cmd, log := startRecorder(t, environ, "--dir", dir)
 	waitState(t, dir, "red", cmd.Process.Pid, capture.StateHealthy)
-	time.Sleep(500 * time.Millisecond) // a few samples with the busy loop's CPU
+	// A few samples with the busy loop's CPU: rates need capture.MinRateWindow
+	// after the recorder's start.
+	time.Sleep(capture.MinRateWindow + 500*time.Millisecond)
 	h.status.Store(503)
 	svcDir := filepath.Join(dir, "red")
 	waitFor(t, 5*time.Second, "a capture", func() bool { return len(captures(t, svcDir)) == 1 })

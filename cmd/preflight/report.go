@@ -93,7 +93,7 @@ func (o out) fit(s string, indent int) string {
 func writeReport(w io.Writer, c *capture.Capture, path string, o out) error {
 	b := &strings.Builder{}
 	t0 := c.TransitionTime
-	head := fmt.Sprintf("%s failed at %s (%s) on %s", c.Service, fmtTime(t0, true), ago(o.now, t0), orDash(c.Host))
+	head := fmt.Sprintf("%s failed at %s (%s) on %s", safe(c.Service), fmtTime(t0, true), ago(o.now, t0), safe(orDash(c.Host)))
 	fmt.Fprintln(b, o.paint(bold, o.fit(head, 0)))
 	b.WriteString("\n")
 	writeHeader(b, c, o)
@@ -111,24 +111,24 @@ func writeReport(w io.Writer, c *capture.Capture, path string, o out) error {
 	svc := servicePIDs(pre, at)
 	switch {
 	case pre != nil:
-		writeProcs(b, o, "Top CPU before the failure ("+findings.Offset(pre.At.Sub(t0))+")", pre.TopCPU, svc, 0, true)
+		writeProcs(b, o, "Top CPU before the failure ("+findings.Offset(pre.At.Sub(t0))+")", noneBusy, busy(c, pre), svc, 0, true)
 	case at != nil:
-		writeProcs(b, o, "Top CPU at the failure", at.TopCPU, svc, 0, true)
+		writeProcs(b, o, "Top CPU at the failure", noneBusy, busy(c, at), svc, 0, true)
 	}
 	if at != nil {
-		writeProcs(b, o, "Top memory at the failure ("+findings.Offset(at.At.Sub(t0))+")", at.TopMemory, svc, 0, false)
+		writeProcs(b, o, "Top memory at the failure ("+findings.Offset(at.At.Sub(t0))+")", "none", at.TopMemory, svc, 0, false)
 	} else if pre != nil {
-		writeProcs(b, o, "Top memory before the failure ("+findings.Offset(pre.At.Sub(t0))+")", pre.TopMemory, svc, 0, true)
+		writeProcs(b, o, "Top memory before the failure ("+findings.Offset(pre.At.Sub(t0))+")", "none", pre.TopMemory, svc, 0, true)
 	}
 	var preProcs []capture.Process
 	if pre != nil && pre.Service != nil {
 		preProcs = pre.Service.Processes
-		writeProcs(b, o, "Service processes before the failure ("+findings.Offset(pre.At.Sub(t0))+")", preProcs, nil, maxServiceProcs, true)
+		writeProcs(b, o, "Service processes before the failure ("+findings.Offset(pre.At.Sub(t0))+")", "none", preProcs, nil, maxServiceProcs, true)
 	}
 	if at != nil && at.Service != nil && (pre == nil || pre.Service == nil || !samePIDs(preProcs, at.Service.Processes)) {
-		writeProcs(b, o, "Service processes at the failure ("+findings.Offset(at.At.Sub(t0))+")", at.Service.Processes, nil, maxServiceProcs, false)
+		writeProcs(b, o, "Service processes at the failure ("+findings.Offset(at.At.Sub(t0))+")", "none", at.Service.Processes, nil, maxServiceProcs, false)
 	}
-	fmt.Fprintf(b, "\nFile: %s\n", path)
+	fmt.Fprintf(b, "\nFile: %s\n", safe(path))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -139,7 +139,7 @@ func writeHeader(b *strings.Builder, c *capture.Capture, o out) {
 	const indent = 15
 	field := func(label, value string) {
 		if value != "" {
-			fmt.Fprintf(b, "%13s: %s\n", label, o.fit(value, indent))
+			fmt.Fprintf(b, "%13s: %s\n", label, o.fit(safe(value), indent))
 		}
 	}
 	t0 := c.TransitionTime
@@ -155,7 +155,7 @@ func writeHeader(b *strings.Builder, c *capture.Capture, o out) {
 				label = "Triggers:"
 			}
 		}
-		line := fmt.Sprintf("%-7s %s  %-7s %s", t.Kind, fmtClock(t.At, t0), findings.Offset(t.At.Sub(t0)), t.Detail)
+		line := fmt.Sprintf("%-7s %s  %-7s %s", safe(t.Kind), fmtClock(t.At, t0), findings.Offset(t.At.Sub(t0)), safe(t.Detail))
 		fmt.Fprintf(b, "%14s %s\n", label, o.paint(red, o.fit(line, indent)))
 	}
 	if c.TriggersOmitted > 0 {
@@ -197,18 +197,7 @@ func checksLine(hs []capture.Check) string {
 		runs = append(runs, fmt.Sprintf("%d %s", j-i, word))
 		i = j
 	}
-	return fmt.Sprintf("%s; latency %s to %s", strings.Join(runs, ", then "), fmtMS(lo), fmtMS(hi))
-}
-
-// fmtMS formats a latency: 0.4ms, 12ms, 2.0s.
-func fmtMS(ms float64) string {
-	switch {
-	case ms < 10:
-		return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
-	case ms < 1000:
-		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
-	}
-	return findings.Duration(time.Duration(ms * float64(time.Millisecond)))
+	return fmt.Sprintf("%s; latency %s to %s", strings.Join(runs, ", then "), findings.Latency(lo), findings.Latency(hi))
 }
 
 func writeFindings(b *strings.Builder, fs []findings.Finding, o out) {
@@ -219,9 +208,9 @@ func writeFindings(b *strings.Builder, fs []findings.Finding, o out) {
 	}
 	for i, f := range fs {
 		num := fmt.Sprintf("%2d. ", i+1)
-		fmt.Fprintf(b, "%s%s\n", num, o.paint(red, o.fit(f.Summary, len(num))))
+		fmt.Fprintf(b, "%s%s\n", num, o.paint(red, o.fit(safe(f.Summary), len(num))))
 		for _, ev := range f.Evidence {
-			wrap(b, o, "      ", "        ", ev)
+			wrap(b, o, "      ", "        ", safe(ev))
 		}
 	}
 }
@@ -247,10 +236,11 @@ func wrap(b *strings.Builder, o out, indent, cont, text string) {
 	b.WriteString(line + "\n")
 }
 
-// splitSamples returns the last sample before the failure and the first one
-// at or after it (the sample taken at the first trigger). Either may be nil.
+// splitSamples returns the last sample of this incident's scene before the
+// failure and the first one at or after it (the sample taken at the first
+// trigger). Either may be nil.
 func splitSamples(c *capture.Capture) (pre, at *capture.Sample) {
-	for i := range c.Samples {
+	for i := findings.Scene(c); i < len(c.Samples); i++ {
 		s := &c.Samples[i]
 		if s.At.Before(c.TransitionTime) {
 			pre = s
@@ -273,6 +263,23 @@ func servicePIDs(ss ...*capture.Sample) map[int]bool {
 		}
 	}
 	return m
+}
+
+// busy returns the processes of s's top-CPU list that used any CPU, by a
+// rate over a window long enough to tell: 0 % rows are noise.
+func busy(c *capture.Capture, s *capture.Sample) []capture.Process {
+	for i := range c.Samples {
+		if &c.Samples[i] == s && findings.ShortWindow(c.Samples, i, c.IntervalSeconds) {
+			return nil
+		}
+	}
+	var out []capture.Process
+	for _, p := range s.TopCPU {
+		if p.CPUPercent != nil && *p.CPUPercent >= 0.05 {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func samePIDs(a, b []capture.Process) bool {
@@ -317,11 +324,20 @@ type column struct {
 }
 
 // timelineColumns returns the columns that have data in samples, and a note
-// on what DISK% is.
-func timelineColumns(samples []capture.Sample) ([]column, string) {
+// on what DISK% is. A rate over too short a window is no data.
+func timelineColumns(samples []capture.Sample, interval float64) ([]column, string) {
 	f1 := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+	short := map[*capture.Sample]bool{}
+	for i := range samples {
+		short[&samples[i]] = findings.ShortWindow(samples, i, interval)
+	}
 	all := []column{
-		{"CPU%", func(s *capture.Sample) string { return f1(s.CPU.Percent) }},
+		{"CPU%", func(s *capture.Sample) string {
+			if s.CPU.Percent == nil || short[s] {
+				return ""
+			}
+			return f1(*s.CPU.Percent)
+		}},
 		{"MEM%", func(s *capture.Sample) string {
 			if s.Memory.TotalBytes == 0 {
 				return ""
@@ -374,7 +390,7 @@ func timelineColumns(samples []capture.Sample) ([]column, string) {
 			return fmt.Sprintf("%.0f", 100*float64(*s.Service.MemoryBytes)/float64(*s.Service.MemoryMaxBytes))
 		}},
 		column{"SVC CPU%", func(s *capture.Sample) string {
-			if s.Service == nil || s.Service.CPUPercent == nil {
+			if s.Service == nil || s.Service.CPUPercent == nil || short[s] {
 				return ""
 			}
 			return f1(*s.Service.CPUPercent)
@@ -417,7 +433,8 @@ func fullestMount(samples []capture.Sample) string {
 }
 
 func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
-	samples := c.Samples
+	scene := findings.Scene(c)
+	samples := c.Samples[scene:]
 	if len(samples) == 0 {
 		b.WriteString("  no samples\n")
 		return
@@ -428,7 +445,7 @@ func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
 		nPre++
 	}
 	skipped := max(nPre-maxTimelineRows, 0)
-	cols, note := timelineColumns(samples)
+	cols, note := timelineColumns(samples, c.IntervalSeconds)
 	t := &table{indent: 2, gap: 2, flex: -1, tight: true}
 	t.cols = append(t.cols, col{head: "TIME", right: true})
 	for _, cl := range cols {
@@ -442,20 +459,51 @@ func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
 		for _, cl := range cols {
 			row = append(row, cell{s: orDash(cl.cell(s))})
 		}
-		row = append(row, cell{s: marks[i], sgr: red})
+		row = append(row, cell{s: marks[scene+i], sgr: red})
 		t.rows = append(t.rows, row)
+	}
+	if scene > 0 {
+		e := c.Samples[scene-1]
+		fmt.Fprintf(b, "  (%d samples up to an earlier incident's %s trigger at %s not shown: that failure is not this one; see the file)\n",
+			scene, orDash(e.Trigger), findings.Offset(e.At.Sub(t0)))
 	}
 	if skipped > 0 {
 		fmt.Fprintf(b, "  (%d earlier samples not shown: see the file)\n", skipped)
 	}
 	t.write(b, o)
 	if note != "" {
-		b.WriteString("  " + note + "\n")
+		b.WriteString("  " + safe(note) + "\n")
+	}
+	if hasDash(t.rows) {
+		b.WriteString("  '-': no value, or a rate over a window too short to mean anything\n")
 	}
 }
 
-// triggerMarks labels the sample taken at each trigger: "← health".
+// hasDash reports whether a row has a "-" cell.
+func hasDash(rows [][]cell) bool {
+	for _, r := range rows {
+		for _, c := range r {
+			if c.s == "-" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// triggerMarks labels the sample taken at each trigger: "← health". The
+// recorder appends one sample per recorded trigger, in order, so the last
+// len(triggers) samples are theirs; a capture that does not add up is
+// marked by time instead.
 func triggerMarks(c *capture.Capture) map[int]string {
+	m := map[int]string{}
+	n, k := len(c.Samples), len(c.Triggers)
+	if k > 0 && n >= k && !c.Samples[n-k].At.Before(c.TransitionTime) {
+		for j, t := range c.Triggers {
+			m[n-k+j] = "← " + t.Kind
+		}
+		return m
+	}
 	kinds := map[int][]string{}
 	for _, t := range c.Triggers {
 		for i := range c.Samples {
@@ -465,21 +513,23 @@ func triggerMarks(c *capture.Capture) map[int]string {
 			}
 		}
 	}
-	m := map[int]string{}
 	for i, ks := range kinds {
 		m[i] = "← " + strings.Join(ks, ",")
 	}
 	return m
 }
 
-// writeProcs prints a process table, marking the service's processes with
+// noneBusy is what an empty top-CPU list says.
+const noneBusy = "none busy, or no CPU figures over a long enough window"
+
+// writeProcs prints a process table (empty: what it says without rows), marking the service's processes with
 // '*'. limit > 0 lists at most that many, by resident memory. Without cpu
 // the CPU% column is left out: a sample taken at a trigger follows the
 // previous one by milliseconds, too short for CPU figures to mean much.
-func writeProcs(b *strings.Builder, o out, title string, ps []capture.Process, svc map[int]bool, limit int, cpu bool) {
+func writeProcs(b *strings.Builder, o out, title, empty string, ps []capture.Process, svc map[int]bool, limit int, cpu bool) {
 	fmt.Fprintf(b, "\n%s\n", o.paint(bold, title))
 	if len(ps) == 0 {
-		b.WriteString("  none\n")
+		b.WriteString("  " + empty + "\n")
 		return
 	}
 	more := 0
@@ -503,7 +553,11 @@ func writeProcs(b *strings.Builder, o out, title string, ps []capture.Process, s
 		if cmd == "" {
 			cmd = "[" + p.Name + "]"
 		}
-		t.rows = append(t.rows, []cell{{s: mark}, {s: strconv.Itoa(p.PID)}, {s: strconv.FormatFloat(p.CPUPercent, 'f', 1, 64)},
+		cpu := "-"
+		if p.CPUPercent != nil {
+			cpu = strconv.FormatFloat(*p.CPUPercent, 'f', 1, 64)
+		}
+		t.rows = append(t.rows, []cell{{s: mark}, {s: strconv.Itoa(p.PID)}, {s: cpu},
 			{s: findings.Bytes(p.RSSBytes)}, {s: p.State}, {s: cmd}})
 	}
 	t.write(b, o)
@@ -553,6 +607,11 @@ type cell struct {
 }
 
 func (t *table) write(b *strings.Builder, o out) {
+	for _, r := range t.rows {
+		for i := range r {
+			r[i].s = safe(r[i].s)
+		}
+	}
 	widths := func() []int {
 		w := make([]int, len(t.cols))
 		for i, c := range t.cols {

@@ -361,6 +361,7 @@ func stripSGR(s string) string {
 func TestReportCrafted(t *testing.T) {
 	t0 := fixedNow.Add(-time.Hour)
 	i3, i9 := 3, 9
+	twenty, tenth := 20.0, 0.1
 	c := &capture.Capture{
 		Schema: capture.Schema, Service: "dead-drop", Host: "h1", HealthURL: "http://127.0.0.1:1/health",
 		TransitionTime: t0, HealthError: "timeout after 2s",
@@ -373,10 +374,10 @@ func TestReportCrafted(t *testing.T) {
 	for i := 0; i < 45; i++ {
 		c.Samples = append(c.Samples, capture.Sample{
 			At:       t0.Add(-time.Duration(45-i) * 30 * time.Second),
-			CPU:      capture.CPU{Percent: 20, CPUs: 4},
+			CPU:      capture.CPU{Percent: &twenty, CPUs: 4},
 			Memory:   capture.Memory{TotalBytes: 8 << 30, AvailableBytes: 2 << 30, UsedPercent: 75, SwapTotalBytes: 1 << 30, SwapUsedBytes: uint64(10*i) << 20},
 			Pressure: &capture.Pressure{MemorySomeAvg10: float64(i)},
-			TopCPU:   []capture.Process{{PID: 1, Name: "init", CPUPercent: 0.1, RSSBytes: 1 << 20, State: "S"}},
+			TopCPU:   []capture.Process{{PID: 1, Name: "init", CPUPercent: &tenth, RSSBytes: 1 << 20, State: "S"}},
 		})
 	}
 	var b bytes.Buffer
@@ -408,7 +409,7 @@ func TestReportCrafted(t *testing.T) {
 			t.Errorf("report has %q without data:\n%s", absent, r)
 		}
 	}
-	c.Samples = nil
+	c.Samples, c.Systemd = nil, nil // (3 restarts are a restart loop)
 	b.Reset()
 	writeReport(&b, c, "/x.json", out{now: fixedNow})
 	if !strings.Contains(b.String(), "  no samples\n") || !strings.Contains(b.String(), "Nothing in the samples stands out") {

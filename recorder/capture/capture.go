@@ -84,18 +84,35 @@ type Sample struct {
 	TopMemory []Process `json:"top_memory"`
 	Processes int       `json:"processes"` // processes on the host
 	Service   *Service  `json:"service"`   // null when the service has no known cgroup
+	// Trigger is the kind of the trigger this sample was taken at; "" for
+	// the interval's samples. In the ring before a failure it marks an
+	// earlier incident's trigger.
+	Trigger string `json:"trigger,omitempty"`
 }
 
-// CPU is host CPU time over the interval before the sample, in percent of
-// all CPUs. Percent is everything but idle and iowait.
+// CPU is host CPU time over the window before the sample, in percent of
+// all CPUs. Percent is everything but idle and iowait. The percentages are
+// null when no earlier reading lies far enough back for a rate (the
+// recorder's first sample): see [MinRateWindow].
 type CPU struct {
-	Percent float64 `json:"percent"`
-	User    float64 `json:"user"`
-	System  float64 `json:"system"`
-	IOWait  float64 `json:"iowait"`
-	Steal   float64 `json:"steal"`
-	CPUs    int     `json:"cpus"`
+	Percent *float64 `json:"percent"`
+	User    *float64 `json:"user"`
+	System  *float64 `json:"system"`
+	IOWait  *float64 `json:"iowait"`
+	Steal   *float64 `json:"steal"`
+	CPUs    int      `json:"cpus"`
+	// WindowSeconds is the monotonic time the sample's rates (these and
+	// its processes' cpu_percent) cover; absent when the sample has no
+	// rates, and in captures from before rates were windowed.
+	WindowSeconds *float64 `json:"window_seconds,omitempty"`
 }
+
+// MinRateWindow is the shortest window a rate (host CPU, a process's or the
+// service's CPU percent) is computed over, on the monotonic clock. A sample
+// that follows the previous reading more closely (the sample taken at a
+// trigger) is computed against an older reading at least this far back;
+// when there is none, the rate is null.
+const MinRateWindow = time.Second
 
 // Load is the kernel's load average.
 type Load struct {
@@ -135,15 +152,15 @@ type Pressure struct {
 }
 
 // Process is one process. CPUPercent is per one CPU, as top shows it, over
-// the interval before the sample.
+// the window before the sample; null without a window (see [MinRateWindow]).
 type Process struct {
-	PID        int     `json:"pid"`
-	Name       string  `json:"name"`
-	Cmdline    string  `json:"cmdline"`
-	State      string  `json:"state"`
-	CPUPercent float64 `json:"cpu_percent"`
-	RSSBytes   uint64  `json:"rss_bytes"`
-	Threads    int     `json:"threads"`
+	PID        int      `json:"pid"`
+	Name       string   `json:"name"`
+	Cmdline    string   `json:"cmdline"`
+	State      string   `json:"state"`
+	CPUPercent *float64 `json:"cpu_percent"`
+	RSSBytes   uint64   `json:"rss_bytes"`
+	Threads    int      `json:"threads"`
 }
 
 // Service is the service's cgroup. Pointer fields are null where the kernel
@@ -156,7 +173,7 @@ type Service struct {
 	SwapBytes        *uint64   `json:"swap_bytes,omitempty"`
 	OOMKills         *uint64   `json:"oom_kills"`
 	CPUUsageUsec     *uint64   `json:"cpu_usage_usec,omitempty"`
-	CPUPercent       *float64  `json:"cpu_percent,omitempty"` // per one CPU, over the interval
+	CPUPercent       *float64  `json:"cpu_percent,omitempty"` // per one CPU, over the window before the sample
 	CPUThrottledUsec *uint64   `json:"cpu_throttled_usec"`
 	Pids             int       `json:"pids"`            // processes in the cgroup
 	Tasks            *uint64   `json:"tasks,omitempty"` // pids.current: tasks (threads) the pids controller counts

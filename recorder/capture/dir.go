@@ -104,9 +104,10 @@ func encode(c *Capture) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Decode parses a capture file's bytes. A file whose schema is another
-// preflight capture version is ErrNewerSchema; anything else that is not a
-// capture is ErrNotCapture.
+// Decode parses a capture file's bytes and validates them ([Validate]). A
+// file whose schema is another preflight capture version is
+// ErrNewerSchema; anything else that is not a capture, or not one to
+// believe ([FieldError]), is ErrNotCapture.
 func Decode(data []byte) (*Capture, error) {
 	var head struct {
 		Schema string `json:"schema"`
@@ -123,6 +124,9 @@ func Decode(data []byte) (*Capture, error) {
 	c := new(Capture)
 	if err := json.Unmarshal(data, c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotCapture, err)
+	}
+	if err := Validate(c, data); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

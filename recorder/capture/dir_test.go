@@ -44,8 +44,9 @@ func TestValidService(t *testing.T) {
 }
 
 func TestEncodeDecode(t *testing.T) {
-	c := &Capture{Schema: Schema, Service: "s", HealthURL: "http://127.0.0.1/?a=<b>&c",
-		Triggers: []Trigger{{Kind: TriggerOOM, Detail: "oom_kill 0 → 1"}}}
+	at := time.Date(2026, 11, 26, 3, 12, 4, 0, time.UTC)
+	c := &Capture{Schema: Schema, Service: "s", HealthURL: "http://127.0.0.1/?a=<b>&c", TransitionTime: at,
+		Triggers: []Trigger{{Kind: TriggerOOM, At: at, Detail: "oom_kill 0 → 1"}}}
 	data, err := Encode(c)
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ func benchCapture() *Capture {
 	f := func(v float64) *float64 { return &v }
 	proc := func(pid int, name string) Process {
 		return Process{
-			PID: pid, Name: name, State: "S", CPUPercent: 12.34, RSSBytes: 123456789, Threads: 17,
+			PID: pid, Name: name, State: "S", CPUPercent: f(12.34), RSSBytes: 123456789, Threads: 17,
 			Cmdline: fmt.Sprintf("/usr/lib/%[1]s/%[1]s --config /etc/%[1]s/%[1]s.conf --listen 127.0.0.1:8080 --token <redacted>", name),
 		}
 	}
@@ -31,7 +31,7 @@ func benchCapture() *Capture {
 	for i := range 21 {
 		s := Sample{
 			At:     t0.Add(time.Duration(i-20) * 30 * time.Second),
-			CPU:    CPU{Percent: 42.42, User: 30.1, System: 10.2, IOWait: 2.1, Steal: 0.01, CPUs: 8},
+			CPU:    CPU{Percent: f(42.42), User: f(30.1), System: f(10.2), IOWait: f(2.1), Steal: f(0.01), CPUs: 8},
 			Load:   Load{Load1: 1.23, Load5: 1.11, Load15: 0.98},
 			Memory: Memory{TotalBytes: 25275297792, AvailableBytes: 24831279104, UsedPercent: 1.76, SwapTotalBytes: 0, SwapUsedBytes: 0},
 			Disks: []Disk{

@@ -8,7 +8,7 @@ import (
 
 func TestEncodeFits(t *testing.T) {
 	t0 := time.Date(2026, 11, 26, 3, 12, 4, 0, time.UTC)
-	c := &Capture{Schema: Schema, Service: "s", TransitionTime: t0}
+	c := &Capture{Schema: Schema, Service: "s", TransitionTime: t0, Triggers: []Trigger{{Kind: TriggerHealth, At: t0}}}
 	for i := range 10 {
 		c.Samples = append(c.Samples, Sample{At: t0.Add(time.Duration(i) * time.Second),
 			TopCPU: []Process{{PID: i + 1, Cmdline: strings.Repeat("x", 1000)}}})

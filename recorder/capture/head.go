@@ -105,6 +105,9 @@ func (s *Store) readHead(f *os.File) (Head, error) {
 	if h.TransitionTime == nil {
 		return Head{}, fmt.Errorf("%w: no transition_time", ErrNotCapture)
 	}
+	if err := ValidateHead(*h.TransitionTime, h.Triggers); err != nil {
+		return Head{}, err
+	}
 	out := Head{TransitionTime: *h.TransitionTime, Triggers: h.Triggers, Size: size}
 	if h.HealthError != nil {
 		out.HealthError = *h.HealthError

@@ -18,13 +18,17 @@
 //
 // The samples follow the capture's semantics (docs/capture-format.md): the
 // ring before the first trigger (At before [Incident.Failure]), then one
-// sample per trigger. A sample taken at a trigger may follow the previous one
-// by milliseconds, so its per-process CPU figures cover only that moment:
-// rules about CPU look at the samples before the failure.
+// sample per trigger. Every rule looks at the change nearest the failure,
+// never at an earlier incident's: when the ring holds a sample taken at an
+// earlier incident's trigger (a crash loop), [FromCapture] leaves out that
+// sample and every one before it ([Scene]). Rates (CPU percents) are
+// null where their window was too short (capture.MinRateWindow); rules
+// about CPU use only the samples before the failure, and never a null rate.
 package findings
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/preflight-rec/preflight/recorder/capture"
@@ -39,14 +43,49 @@ type Finding struct {
 
 // Incident is what the rules look at.
 type Incident struct {
-	Samples  []capture.Sample  // oldest first
+	Samples  []capture.Sample  // oldest first: this incident's scene (see [Scene])
 	Failure  time.Time         // the incident's first trigger
 	Triggers []capture.Trigger // oldest first
+	Checks   []capture.Check   // the health history, oldest first
+	Systemd  *capture.Systemd  // systemd's view of the unit; nil without it
+	Interval float64           // the recorder's interval in seconds; 0 when unknown
 }
 
-// FromCapture returns the incident of a capture.
+// FromCapture returns the incident of a capture: its scene, without the
+// samples of an earlier incident.
 func FromCapture(c *capture.Capture) Incident {
-	return Incident{Samples: c.Samples, Failure: c.TransitionTime, Triggers: c.Triggers}
+	return Incident{Samples: c.Samples[Scene(c):], Failure: c.TransitionTime, Triggers: c.Triggers,
+		Checks: c.Health, Systemd: c.Systemd, Interval: c.IntervalSeconds}
+}
+
+// Scene returns the index of the first sample of c that belongs to this
+// incident: the one after the last sample taken, before the failure, at an
+// earlier incident's trigger (0 when the ring holds none). Those samples
+// tell the story of the earlier incident, not this one.
+//
+// A sample says it was taken at a trigger (its "trigger" field). In a
+// capture from before that field, where no sample says so, a sample before
+// the failure that follows the previous one by less than half the interval
+// is taken for one: the recorder samples on its interval, and once more at
+// a trigger.
+func Scene(c *capture.Capture) int {
+	marked := slices.ContainsFunc(c.Samples, func(s capture.Sample) bool { return s.Trigger != "" })
+	start := 0
+	for i := range c.Samples {
+		s := &c.Samples[i]
+		if !s.At.Before(c.TransitionTime) {
+			break
+		}
+		earlier := s.Trigger != ""
+		if !marked && i > 0 && c.IntervalSeconds > 0 {
+			gap := s.At.Sub(c.Samples[i-1].At).Seconds()
+			earlier = gap >= 0 && gap < c.IntervalSeconds/2
+		}
+		if earlier {
+			start = i + 1
+		}
+	}
+	return start
 }
 
 // Thresholds are every number the rules compare against. Percentages are
@@ -101,6 +140,24 @@ type Thresholds struct {
 	// memory.
 	OtherCPUPercent    float64
 	OtherMemoryPercent float64
+
+	// processes-stuck: a process of the service stopped (T), in
+	// uninterruptible sleep (D) or a zombie (Z) in each of the last
+	// StuckSamples samples up to the failure.
+	StuckSamples int
+
+	// health-latency: the successful checks' latency before the failure
+	// rose LatencyFactor-fold and by LatencyMinMS from the fastest of the
+	// first half, rising in LatencySteadyPercent of the steps after it.
+	LatencyFactor        float64
+	LatencyMinMS         float64
+	LatencySteadyPercent float64
+
+	// restart-loop: systemd restarted the unit at least RestartLoopRestarts
+	// times (NRestarts), or the incident saw at least RestartLoopExits exit
+	// triggers.
+	RestartLoopRestarts int
+	RestartLoopExits    int
 }
 
 // Default are the thresholds preflight uses.
@@ -133,6 +190,15 @@ var Default = Thresholds{
 
 	OtherCPUPercent:    50,
 	OtherMemoryPercent: 30,
+
+	StuckSamples: 2,
+
+	LatencyFactor:        3,
+	LatencyMinMS:         100,
+	LatencySteadyPercent: 60,
+
+	RestartLoopRestarts: 3,
+	RestartLoopExits:    3,
 }
 
 // Rule is one named rule. Check returns nil when the rule does not fire.
@@ -144,6 +210,7 @@ type Rule struct {
 // Rules are every rule, in rank order.
 var Rules = []Rule{
 	{"oom-kill", OOMKill},
+	{"processes-stuck", ProcessesStuck},
 	{"memory-limit", MemoryLimit},
 	{"host-memory", HostMemory},
 	{"disk-full", DiskFull},
@@ -157,6 +224,8 @@ var Rules = []Rule{
 	{"processes-multiplied", ProcessesMultiplied},
 	{"other-cpu", OtherCPU},
 	{"other-memory", OtherMemory},
+	{"health-latency", HealthLatency},
+	{"restart-loop", RestartLoop},
 	{"processes-vanished", ProcessesVanished},
 }
 
@@ -170,6 +239,39 @@ func Explain(in Incident, th Thresholds) []Finding {
 		}
 	}
 	return out
+}
+
+// ShortWindow reports whether the rates of sample i of ss rest on too short
+// a window to be told. A sample that states its window (cpu.window_seconds)
+// does when that is below capture.MinRateWindow (the recorder never writes
+// one: it computes rates over a longer window or leaves them null). In a
+// capture from before that field, a sample taken less than half the
+// interval (intervalSeconds) and less than MinRateWindow after the previous
+// one does: the sample at a trigger, milliseconds after a tick.
+func ShortWindow(ss []capture.Sample, i int, intervalSeconds float64) bool {
+	s := &ss[i]
+	if s.CPU.WindowSeconds != nil {
+		return *s.CPU.WindowSeconds < capture.MinRateWindow.Seconds()
+	}
+	if i == 0 {
+		return false
+	}
+	limit := capture.MinRateWindow
+	if intervalSeconds > 0 {
+		limit = min(limit, time.Duration(intervalSeconds/2*float64(time.Second)))
+	}
+	return s.At.Sub(ss[i-1].At) < limit
+}
+
+// rated reports whether the rates of s, one of in.Samples, may be told:
+// not over too short a window (ShortWindow).
+func (in Incident) rated(s *capture.Sample) bool {
+	for i := range in.Samples {
+		if &in.Samples[i] == s {
+			return !ShortWindow(in.Samples, i, in.Interval)
+		}
+	}
+	return false
 }
 
 // rel formats the time of t relative to the failure.

@@ -25,12 +25,12 @@ func f64(v float64) *float64 { return &v }
 // and 101) under a 1 GiB limit.
 func calm(at time.Time) capture.Sample {
 	svcProcs := []capture.Process{
-		{PID: 100, Name: "drop", State: "S", CPUPercent: 3, RSSBytes: 80 * mib, Threads: 8},
-		{PID: 101, Name: "drop-helper", State: "S", CPUPercent: 0.5, RSSBytes: 20 * mib, Threads: 1},
+		{PID: 100, Name: "drop", State: "S", CPUPercent: f64(3), RSSBytes: 80 * mib, Threads: 8},
+		{PID: 101, Name: "drop-helper", State: "S", CPUPercent: f64(0.5), RSSBytes: 20 * mib, Threads: 1},
 	}
 	return capture.Sample{
 		At:     at,
-		CPU:    capture.CPU{Percent: 5, User: 3, System: 2, CPUs: 4},
+		CPU:    capture.CPU{Percent: f64(5), User: f64(3), System: f64(2), CPUs: 4},
 		Load:   capture.Load{Load1: 0.5, Load5: 0.4, Load15: 0.3},
 		Memory: capture.Memory{TotalBytes: 16 * gib, AvailableBytes: 11 * gib, UsedPercent: 31.25},
 		Disks: []capture.Disk{
@@ -38,7 +38,7 @@ func calm(at time.Time) capture.Sample {
 			{Mount: "/var", Device: "/dev/vdb", FSType: "xfs", TotalBytes: 50 * gib, UsedBytes: 10 * gib, UsedPercent: 20, InodesUsedPercent: 1},
 		},
 		Pressure:  &capture.Pressure{},
-		TopCPU:    []capture.Process{svcProcs[0], {PID: 1, Name: "systemd", CPUPercent: 0.3, RSSBytes: 12 * mib}},
+		TopCPU:    []capture.Process{svcProcs[0], {PID: 1, Name: "systemd", CPUPercent: f64(0.3), RSSBytes: 12 * mib}},
 		TopMemory: []capture.Process{svcProcs[0], {PID: 7, Name: "journald", RSSBytes: 40 * mib}},
 		Processes: 120,
 		Service: &capture.Service{
@@ -117,7 +117,9 @@ func TestOOMKill(t *testing.T) {
 		}), []string{"OOM-killed a process", "oom_kills 0 at -1.0s → 1 at 0s", "memory 28MiB of its 32MiB limit (88%) at -1.0s",
 			"high-water mark 32MiB, limit 32MiB", "PID 100 (drop), 80MiB resident at -1.0s, is gone at 0s"}},
 		{"several kills", incident(3, func(i int, s *capture.Sample) { s.Service.OOMKills = u(uint64(2 + i)) }),
-			[]string{"OOM-killed 3 processes", "oom_kills 2 at -3.0s → 3 at -2.0s"}},
+			[]string{"OOM-killed a process", "oom_kills 4 at -1.0s → 5 at 0s"}}, // the rise nearest the failure
+		{"two kills in one rise", incident(3, func(i int, s *capture.Sample) { s.Service.OOMKills = u(uint64(2 * (i / 3))) }),
+			[]string{"OOM-killed 2 processes", "oom_kills 0 at -1.0s → 2 at 0s"}},
 		{"trigger without a counter", func() Incident {
 			in := incident(3, func(i int, s *capture.Sample) { s.Service.OOMKills = nil })
 			in.Triggers = append(in.Triggers, capture.Trigger{Kind: capture.TriggerOOM, At: t0.Add(time.Second), Detail: "oom_kill 0 → 1"})
@@ -213,7 +215,7 @@ func TestPressure(t *testing.T) {
 		{"no PSI", incident(2, func(i int, s *capture.Sample) { s.Pressure, s.Service.Pressure = nil, nil }), nil},
 	})
 	runRule(t, IOPressure, []ruleCase{
-		{"host", incident(2, func(i int, s *capture.Sample) { s.Pressure.IOSomeAvg10, s.CPU.IOWait = 55, 40 }),
+		{"host", incident(2, func(i int, s *capture.Sample) { s.Pressure.IOSomeAvg10, s.CPU.IOWait = 55, f64(40) }),
 			[]string{"waiting for I/O", "the host: I/O pressure some 55%", "CPU iowait 40% at -2.0s"}},
 		{"low", incident(2, func(i int, s *capture.Sample) { s.Pressure.IOSomeAvg10 = 19 }), nil},
 	})
@@ -285,12 +287,12 @@ func TestProcessesVanished(t *testing.T) {
 }
 
 func TestOtherCPU(t *testing.T) {
-	hog := capture.Process{PID: 999, Name: "stress", CPUPercent: 380}
+	hog := capture.Process{PID: 999, Name: "stress", CPUPercent: f64(380)}
 	runRule(t, OtherCPU, []ruleCase{
 		{"neighbour", incident(3, func(i int, s *capture.Sample) { s.TopCPU = append([]capture.Process{hog}, s.TopCPU...) }),
 			[]string{"dominated the CPU: stress", "PID 999 (stress) used 380% CPU (95% of 4 CPUs) at -1.0s", "the service 3.5%"}},
-		{"the service itself", incident(3, func(i int, s *capture.Sample) { s.TopCPU[0].CPUPercent = 380 }), nil},
-		{"moderate", incident(3, func(i int, s *capture.Sample) { h := hog; h.CPUPercent = 150; s.TopCPU = append(s.TopCPU, h) }), nil},
+		{"the service itself", incident(3, func(i int, s *capture.Sample) { s.TopCPU[0].CPUPercent = f64(380) }), nil},
+		{"moderate", incident(3, func(i int, s *capture.Sample) { h := hog; h.CPUPercent = f64(150); s.TopCPU = append(s.TopCPU, h) }), nil},
 		{"only at the trigger", incident(3, func(i int, s *capture.Sample) {
 			if i == 3 {
 				s.TopCPU = append(s.TopCPU, hog)

@@ -13,19 +13,20 @@ import (
 
 // OOMKill fires when the service cgroup's OOM kill counter rose during the
 // capture, or an "oom" trigger says so. A counter already above zero at the
-// first sample, and never rising, is old history and does not fire.
+// first sample, and never rising, is old history and does not fire. When it
+// rose more than once, the rise nearest the failure is the one told.
 func OOMKill(in Incident, th Thresholds) *Finding {
-	var first, before, after, last *capture.Sample
+	var before, after, last *capture.Sample
+	best := time.Duration(math.MaxInt64)
 	for i := range in.Samples {
 		s := &in.Samples[i]
 		if s.Service == nil || s.Service.OOMKills == nil {
 			continue
 		}
-		if first == nil {
-			first = s
-		}
-		if last != nil && before == nil && *s.Service.OOMKills > *last.Service.OOMKills {
-			before, after = last, s
+		if last != nil && *s.Service.OOMKills > *last.Service.OOMKills {
+			if d := in.distance(last.At, s.At); d < best {
+				best, before, after = d, last, s
+			}
 		}
 		last = s
 	}
@@ -41,7 +42,7 @@ func OOMKill(in Incident, th Thresholds) *Finding {
 	}
 	f := &Finding{Summary: "The kernel OOM-killed a process in the service's cgroup"}
 	if before != nil {
-		n := *last.Service.OOMKills - *first.Service.OOMKills
+		n := *after.Service.OOMKills - *before.Service.OOMKills
 		if n > 1 {
 			f.Summary = fmt.Sprintf("The kernel OOM-killed %d processes in the service's cgroup", n)
 		}
@@ -412,12 +413,12 @@ func IOPressure(in Incident, th Thresholds) *Finding {
 	}
 	var peak *capture.Sample
 	for i := range in.before() {
-		if s := &in.Samples[i]; peak == nil || s.CPU.IOWait > peak.CPU.IOWait {
+		if s := &in.Samples[i]; s.CPU.IOWait != nil && in.rated(s) && (peak == nil || *s.CPU.IOWait > *peak.CPU.IOWait) {
 			peak = s
 		}
 	}
-	if peak != nil && peak.CPU.IOWait > 0 {
-		f.Evidence = append(f.Evidence, fmt.Sprintf("CPU iowait %s at %s", pct(peak.CPU.IOWait), in.rel(peak.At)))
+	if peak != nil && *peak.CPU.IOWait > 0 {
+		f.Evidence = append(f.Evidence, fmt.Sprintf("CPU iowait %s at %s", pct(*peak.CPU.IOWait), in.rel(peak.At)))
 	}
 	return f
 }
@@ -499,20 +500,34 @@ func CPUThrottle(in Incident, th Thresholds) *Finding {
 	return f
 }
 
-// Load fires when load1 reached LoadPerCPU times the number of CPUs.
+// Load fires when load1 reached LoadPerCPU times the number of CPUs at the
+// failure: in the last sample before it or the one taken at it. A load that
+// was high earlier and fell is not this failure's.
 func Load(in Incident, th Thresholds) *Finding {
-	first, peak := firstPeak(in.Samples,
-		func(s *capture.Sample) bool { return s.CPU.CPUs > 0 },
-		func(s *capture.Sample) float64 { return s.Load.Load1 / float64(s.CPU.CPUs) })
+	var peak *capture.Sample
+	for _, s := range []*capture.Sample{in.lastBefore(), in.atFailure()} {
+		if s != nil && s.CPU.CPUs > 0 && (peak == nil || s.Load.Load1/float64(s.CPU.CPUs) > peak.Load.Load1/float64(peak.CPU.CPUs)) {
+			peak = s
+		}
+	}
 	if peak == nil || peak.Load.Load1 < th.LoadPerCPU*float64(peak.CPU.CPUs) {
 		return nil
 	}
 	f := &Finding{Summary: "The host's load was far above its CPU count"}
 	line := fmt.Sprintf("load1 %.1f on %d CPUs at %s", peak.Load.Load1, peak.CPU.CPUs, in.rel(peak.At))
-	if first != peak {
+	if first := &in.Samples[0]; first != peak && first.CPU.CPUs > 0 {
 		line += fmt.Sprintf("; %.1f at %s", first.Load.Load1, in.rel(first.At))
 	}
-	f.Evidence = append(f.Evidence, line, fmt.Sprintf("host CPU %s busy, iowait %s at %s", pct(peak.CPU.Percent), pct(peak.CPU.IOWait), in.rel(peak.At)))
+	f.Evidence = append(f.Evidence, line)
+	// CPU figures only from the last sample before the failure: the one
+	// at the failure may cover milliseconds.
+	if s := in.lastBefore(); s != nil && s.CPU.Percent != nil && in.rated(s) {
+		line := fmt.Sprintf("host CPU %s busy", pct(*s.CPU.Percent))
+		if s.CPU.IOWait != nil {
+			line += fmt.Sprintf(", iowait %s", pct(*s.CPU.IOWait))
+		}
+		f.Evidence = append(f.Evidence, line+" at "+in.rel(s.At))
+	}
 	return f
 }
 
@@ -552,22 +567,41 @@ func commonest(ps []capture.Process) (string, int) {
 
 // ProcessesVanished fires when the service's processes all vanished (its
 // cgroup emptied) or were all replaced between two samples.
+// When that happened more than once, the change nearest the failure is the
+// one told.
 func ProcessesVanished(in Incident, th Thresholds) *Finding {
-	var prev *capture.Sample
+	var prev, a, b *capture.Sample
+	var gone []capture.Process
+	best := time.Duration(math.MaxInt64)
 	for i := range in.Samples {
 		s := &in.Samples[i]
 		if s.Service == nil {
 			continue
 		}
 		if prev != nil && len(prev.Service.Processes) > 0 {
-			gone := goneProcesses(prev.Service.Processes, s.Service)
-			if len(gone) == len(prev.Service.Processes) {
-				return vanished(in, prev, s, gone)
+			g := goneProcesses(prev.Service.Processes, s.Service)
+			if d := in.distance(prev.At, s.At); len(g) == len(prev.Service.Processes) && d < best {
+				best, a, b, gone = d, prev, s, g
 			}
 		}
 		prev = s
 	}
-	return nil
+	if a == nil {
+		return nil
+	}
+	return vanished(in, a, b, gone)
+}
+
+// distance is how far the change between samples at a and b lies from the
+// failure: 0 when they straddle it.
+func (in Incident) distance(a, b time.Time) time.Duration {
+	switch {
+	case b.Before(in.Failure):
+		return in.Failure.Sub(b)
+	case a.After(in.Failure):
+		return a.Sub(in.Failure)
+	}
+	return 0
 }
 
 func vanished(in Incident, prev, s *capture.Sample, gone []capture.Process) *Finding {
@@ -615,24 +649,27 @@ func servicePIDs(s *capture.Sample) (map[int]bool, bool) {
 // outside the service used OtherCPUPercent of all CPUs.
 func OtherCPU(in Incident, th Thresholds) *Finding {
 	s := in.lastBefore()
-	if s == nil {
+	if s == nil || !in.rated(s) {
 		return nil
 	}
 	cpus := max(s.CPU.CPUs, 1)
 	svc, known := servicePIDs(s)
 	var hog *capture.Process
 	for i, p := range s.TopCPU {
-		if !svc[p.PID] && (hog == nil || p.CPUPercent > hog.CPUPercent) {
+		if !svc[p.PID] && p.CPUPercent != nil && (hog == nil || *p.CPUPercent > *hog.CPUPercent) {
 			hog = &s.TopCPU[i]
 		}
 	}
-	if hog == nil || hog.CPUPercent/float64(cpus) < th.OtherCPUPercent {
+	if hog == nil || *hog.CPUPercent/float64(cpus) < th.OtherCPUPercent {
 		return nil
 	}
 	f := &Finding{Summary: fmt.Sprintf("Another process dominated the CPU: %s", hog.Name)}
 	f.Evidence = append(f.Evidence, fmt.Sprintf("%s used %s CPU (%s of %d CPUs) at %s", procName(*hog),
-		pct(hog.CPUPercent), pct(hog.CPUPercent/float64(cpus)), cpus, in.rel(s.At)))
-	line := fmt.Sprintf("host CPU %s busy", pct(s.CPU.Percent))
+		pct(*hog.CPUPercent), pct(*hog.CPUPercent/float64(cpus)), cpus, in.rel(s.At)))
+	line := "host CPU - busy"
+	if s.CPU.Percent != nil {
+		line = fmt.Sprintf("host CPU %s busy", pct(*s.CPU.Percent))
+	}
 	if known && s.Service.CPUPercent != nil {
 		line += fmt.Sprintf(", the service %s", pct(*s.Service.CPUPercent))
 	}

@@ -54,7 +54,7 @@ func BenchmarkScan(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.scan(1, 1); err != nil {
+		if err := s.scan(s.procs, 1, 1); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -29,7 +29,7 @@ type slot struct {
 // procRec is one process of the current scan.
 type procRec struct {
 	pid     int
-	cpu     float64 // percent of one CPU
+	cpu     float64 // percent of one CPU; -1: unknown
 	rss     uint64  // pages
 	threads int32
 	state   byte
@@ -38,10 +38,11 @@ type procRec struct {
 }
 
 // scan reads /proc/PID/stat of every process under the root, replacing
-// s.recs and s.procs. elapsed is the wall time in seconds since the previous
-// scan (0 for none); cpus bounds a process's CPU percent. A process that
-// vanishes or cannot be read or parsed is skipped.
-func (s *Sampler) scan(elapsed float64, cpus int) error {
+// s.recs and s.procs. base is the reference reading's processes and elapsed
+// the monotonic time in seconds since it (nil: no CPU percents); cpus
+// bounds a process's CPU percent. A process that vanishes or cannot be read
+// or parsed is skipped.
+func (s *Sampler) scan(base map[int]slot, elapsed float64, cpus int) error {
 	dirfd, err := unix.Open(s.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -64,6 +65,9 @@ func (s *Sampler) scan(elapsed float64, cpus int) error {
 	}
 
 	next := s.spare
+	if next == nil {
+		next = make(map[int]slot, len(s.procs))
+	}
 	clear(next)
 	s.recs = s.recs[:0]
 	s.names = s.names[:0]
@@ -78,12 +82,12 @@ func (s *Sampler) scan(elapsed float64, cpus int) error {
 			continue
 		}
 		ticks := st.UTime + st.STime
-		delta := ticks // a new process: all its time is since the previous scan
-		if old, ok := s.procs[pid]; ok && old.start == st.StartTime {
-			delta = ticks - min(old.ticks, ticks)
-		}
-		var pct float64
-		if elapsed > 0 {
+		pct := -1.0 // unknown
+		if base != nil && elapsed > 0 {
+			delta := ticks // a new process: all its time is since the base
+			if old, ok := base[pid]; ok && old.start == st.StartTime {
+				delta = ticks - min(old.ticks, ticks)
+			}
 			pct = min(float64(delta)/clkTck/elapsed*100, maxPct)
 		}
 		name := st.Comm[:min(len(st.Comm), 1<<16-1)]
@@ -99,7 +103,11 @@ func (s *Sampler) scan(elapsed float64, cpus int) error {
 		})
 		s.names = append(s.names, name...)
 	}
-	s.spare, s.procs = s.procs, next
+	s.spare = nil
+	if !s.procsIsRef {
+		s.spare = s.procs
+	}
+	s.procs, s.procsIsRef = next, false
 	return nil
 }
 
@@ -196,12 +204,21 @@ func (s *Sampler) processes(idx []int, cmdlines map[int]string, max int) []captu
 			Name:       printable(string(s.names[r.nameOff : r.nameOff+uint32(r.nameLen)])),
 			Cmdline:    cut(cmd, max),
 			State:      string(r.state),
-			CPUPercent: round2(r.cpu),
+			CPUPercent: cpuPercent(r.cpu),
 			RSSBytes:   r.rss * s.pageSize,
 			Threads:    int(r.threads),
 		})
 	}
 	return out
+}
+
+// cpuPercent is a record's CPU percent for a capture: null when unknown.
+func cpuPercent(v float64) *float64 {
+	if v < 0 {
+		return nil
+	}
+	v = round2(v)
+	return &v
 }
 
 // cmdline returns the redacted command line of pid; "" for a kernel thread

@@ -24,14 +24,14 @@ type Sampler struct {
 	statfs        func(path string, st *unix.Statfs_t) error
 	statfsTimeout time.Duration
 
-	at    time.Time // when the previous reading was taken
-	cpu   cpuTimes  // the previous /proc/stat reading
-	cpuOK bool      // cpu holds a reading
+	clock func() time.Time // the monotonic clock of the rates (window.go)
+	refs  window[reading]  // the readings rates are computed against
 
-	procs map[int]slot // the processes of the latest scan
-	spare map[int]slot // the map the next scan fills, reused
-	recs  []procRec    // the processes of the latest scan, in listing order
-	names []byte       // their command names
+	procs      map[int]slot // the processes of the latest scan
+	procsIsRef bool         // procs is also a reference reading's
+	spare      map[int]slot // the map the next scan fills, reused
+	recs       []procRec    // the processes of the latest scan, in listing order
+	names      []byte       // their command names
 
 	pids    []int
 	dirBuf  []byte
@@ -44,15 +44,24 @@ type Sampler struct {
 	stuck   map[string]bool // mount points whose statfs has hung
 }
 
-// New returns a Sampler reading the proc filesystem at procRoot (normally "/proc"; tests pass a
-// fixture tree under testdata/). It takes a first baseline reading of /proc/stat and the processes so
-// that the first Sample already has CPU deltas. topN is the length of the top-CPU and top-memory lists.
-func New(procRoot string, topN int) (*Sampler, error) {
-	return newSampler(procRoot, topN, time.Now(), unix.Statfs)
+// reading is what a rate is computed against: the /proc/stat counters and
+// every process's CPU time.
+type reading struct {
+	cpu   cpuTimes
+	cpuOK bool
+	procs map[int]slot
 }
 
-// newSampler is New with the baseline's time and statfs injected.
-func newSampler(procRoot string, topN int, now time.Time, statfs func(string, *unix.Statfs_t) error) (*Sampler, error) {
+// New returns a Sampler reading the proc filesystem at procRoot (normally "/proc"; tests pass a
+// fixture tree under testdata/). It takes a first baseline reading of /proc/stat and the processes,
+// the base of the rates of the samples at least capture.MinRateWindow later. topN is the length of
+// the top-CPU and top-memory lists.
+func New(procRoot string, topN int) (*Sampler, error) {
+	return newSampler(procRoot, topN, time.Now, unix.Statfs)
+}
+
+// newSampler is New with the rates' clock and statfs injected.
+func newSampler(procRoot string, topN int, clock func() time.Time, statfs func(string, *unix.Statfs_t) error) (*Sampler, error) {
 	if topN < 0 {
 		return nil, fmt.Errorf("failed to create sampler: top processes %d is negative", topN)
 	}
@@ -67,42 +76,63 @@ func newSampler(procRoot string, topN int, now time.Time, statfs func(string, *u
 		pageSize:      uint64(os.Getpagesize()),
 		statfs:        statfs,
 		statfsTimeout: defaultStatfsTimeout,
+		clock:         clock,
 		procs:         map[int]slot{},
 		spare:         map[int]slot{},
 		dirBuf:        make([]byte, 32<<10),
 		statBuf:       make([]byte, 4096),
 		stuck:         map[string]bool{},
 	}
+	now := clock()
 	cpu, cpus, err := s.readCPU()
 	if err != nil {
 		return nil, err
 	}
-	s.cpu, s.cpuOK = cpu, true
-	if err := s.scan(0, cpus); err != nil {
+	if err := s.scan(nil, 0, cpus); err != nil {
 		return nil, fmt.Errorf("failed to list processes in %s: %w", procRoot, err)
 	}
-	s.at = now
+	s.keep(now, reading{cpu: cpu, cpuOK: true, procs: s.procs})
 	return s, nil
 }
 
-// Sample takes one sample at now. servicePIDs are the PIDs of the service's cgroup (nil when unknown);
-// it returns the host sample (Service left nil: the caller fills it) and the process objects of those
-// PIDs (sorted by PID, vanished ones skipped), computed from the same scan of /proc.
-// Not safe for concurrent use.
-func (s *Sampler) Sample(now time.Time, servicePIDs []int) (capture.Sample, []capture.Process) {
-	out := capture.Sample{At: now, TopCPU: []capture.Process{}, TopMemory: []capture.Process{}}
+// keep offers the reading r, whose procs is the latest scan's map, as a
+// reference of the rates, and recycles the map a reference gives up.
+func (s *Sampler) keep(now time.Time, r reading) {
+	evicted, pushed := s.refs.push(now, r)
+	s.procsIsRef = pushed
+	if pushed && evicted.procs != nil {
+		s.spare = evicted.procs
+	}
+}
 
-	cpu, cpus, err := s.readCPU()
-	if err == nil {
-		if s.cpuOK {
-			out.CPU = cpuPercents(s.cpu, cpu)
+// Sample takes one sample stamped at (its wall time). servicePIDs are the PIDs of the service's cgroup
+// (nil when unknown); it returns the host sample (Service left nil: the caller fills it) and the
+// process objects of those PIDs (sorted by PID, vanished ones skipped), computed from the same scan
+// of /proc. Rates are over the window of window.go, on the sampler's monotonic clock: null (and no
+// top-CPU list) when no reading lies far enough back. Not safe for concurrent use.
+func (s *Sampler) Sample(at time.Time, servicePIDs []int) (capture.Sample, []capture.Process) {
+	out := capture.Sample{At: at, TopCPU: []capture.Process{}, TopMemory: []capture.Process{}}
+	now := s.clock()
+	base, elapsed, haveBase := s.refs.base(now)
+
+	cpu, cpus, cpuErr := s.readCPU()
+	if cpuErr == nil {
+		if haveBase && base.cpuOK {
+			out.CPU = cpuPercents(base.cpu, cpu)
 		}
 		out.CPU.CPUs = cpus
-		s.cpu, s.cpuOK = cpu, true
+	}
+	if haveBase {
+		w := round2(elapsed.Seconds())
+		out.CPU.WindowSeconds = &w
 	}
 	// The scan comes right after /proc/stat, before anything that may be
 	// slow (statfs), so that its ticks match the elapsed time.
-	scanErr := s.scan(now.Sub(s.at).Seconds(), cpus)
+	var baseProcs map[int]slot
+	if haveBase {
+		baseProcs = base.procs
+	}
+	scanErr := s.scan(baseProcs, elapsed.Seconds(), cpus)
 	if l, err := s.fs.LoadAvg(); err == nil {
 		out.Load = capture.Load{Load1: l.Load1, Load5: l.Load5, Load15: l.Load15}
 	}
@@ -114,13 +144,15 @@ func (s *Sampler) Sample(now time.Time, servicePIDs []int) (capture.Sample, []ca
 
 	service := []capture.Process{}
 	if scanErr != nil {
-		return out, service // the previous scan stays the reference
+		return out, service // the references stay as they were
 	}
-	s.at = now
+	s.keep(now, reading{cpu: cpu, cpuOK: cpuErr == nil, procs: s.procs})
 	out.Processes = len(s.recs)
 	cmdlines := make(map[int]string, 2*s.topN+len(servicePIDs))
-	s.topIdx = top(s.recs, s.topN, byCPU, s.topIdx)
-	out.TopCPU = s.processes(s.topIdx, cmdlines, MaxTopCmdline)
+	if haveBase {
+		s.topIdx = top(s.recs, s.topN, byCPU, s.topIdx)
+		out.TopCPU = s.processes(s.topIdx, cmdlines, MaxTopCmdline)
+	}
 	s.topIdx = top(s.recs, s.topN, byRSS, s.topIdx)
 	out.TopMemory = s.processes(s.topIdx, cmdlines, MaxTopCmdline)
 	if len(servicePIDs) > 0 {
@@ -158,7 +190,7 @@ func cpuPercents(a, b cpuTimes) capture.CPU {
 	if total == 0 {
 		return capture.CPU{}
 	}
-	pct := func(v float64) float64 { return round2(v / total * 100) }
+	pct := func(v float64) *float64 { p := round2(v / total * 100); return &p }
 	return capture.CPU{
 		Percent: pct(user + system + steal),
 		User:    pct(user),

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/preflight-rec/preflight/recorder/capture"
 )
 
@@ -17,7 +19,10 @@ import (
 // stays flat over the run.
 func TestProcChurn(t *testing.T) {
 	const shells, perShell, topN = 2, 2000, 5
-	s, err := New("/proc", topN)
+	// Each reading one second after the last on the rates' clock, so that
+	// every sample has a window and is a reference in turn.
+	mono := time.Now()
+	s, err := newSampler("/proc", topN, func() time.Time { mono = mono.Add(time.Second); return mono }, unix.Statfs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +115,7 @@ func complete(s capture.Sample, topN int) string {
 	}
 	for _, l := range [][]capture.Process{s.TopCPU, s.TopMemory} {
 		for _, p := range l {
-			if p.PID <= 0 || p.Name == "" || p.State == "" || p.CPUPercent < 0 {
+			if p.PID <= 0 || p.Name == "" || p.State == "" || p.CPUPercent != nil && *p.CPUPercent < 0 {
 				return "a process object without pid, name or state"
 			}
 		}

@@ -91,32 +91,44 @@ var fixturePressure = &capture.Pressure{
 
 var t0 = time.Date(2026, 11, 26, 3, 12, 4, 0, time.UTC)
 
+// fakeClock is the sampler's monotonic clock in tests; the wall time a
+// sample is stamped with is passed to Sample apart from it.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time { return c.t }
+
+// at moves the clock to t0+d and returns that time.
+func (c *fakeClock) at(d time.Duration) time.Time { c.t = t0.Add(d); return c.t }
+
+func pf(v float64) *float64 { return &v }
+
 func TestSampleFixture(t *testing.T) {
 	root := fixture(t)
 	page := uint64(os.Getpagesize())
-	s, err := newSampler(root, 3, t0, fakeStatfs(fixtureStatfs))
+	clk := &fakeClock{t: t0}
+	s, err := newSampler(root, 3, clk.now, fakeStatfs(fixtureStatfs))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// First sample: nothing changed since the baseline.
-	got, service := s.Sample(t0.Add(10*time.Second), []int{3000, 1234, 77777, 1234})
+	got, service := s.Sample(clk.at(10*time.Second), []int{3000, 1234, 77777, 1234})
 	want := capture.Sample{
 		At:       t0.Add(10 * time.Second),
-		CPU:      capture.CPU{CPUs: 2},
+		CPU:      capture.CPU{CPUs: 2, WindowSeconds: pf(10)},
 		Load:     capture.Load{Load1: 0.5, Load5: 0.75, Load15: 1},
 		Memory:   capture.Memory{TotalBytes: 16384000000, AvailableBytes: 12288000000, UsedPercent: 25, SwapTotalBytes: 2048000000, SwapUsedBytes: 512000000},
 		Disks:    fixtureDisks,
 		Pressure: fixturePressure,
 		TopCPU: []capture.Process{ // all idle: ties go to the lower PID
-			{PID: 1, Name: "systemd", Cmdline: "/sbin/init splash", State: "S", RSSBytes: 3000 * page, Threads: 1},
-			{PID: 42, Name: "kworker/0:1-events", State: "I", Threads: 1},
-			{PID: 1234, Name: "a) b)", Cmdline: "/usr/bin/db --password=<redacted> --port 5432", State: "S", RSSBytes: 50000 * page, Threads: 4},
+			{PID: 1, Name: "systemd", Cmdline: "/sbin/init splash", State: "S", CPUPercent: pf(0), RSSBytes: 3000 * page, Threads: 1},
+			{PID: 42, Name: "kworker/0:1-events", State: "I", CPUPercent: pf(0), Threads: 1},
+			{PID: 1234, Name: "a) b)", Cmdline: "/usr/bin/db --password=<redacted> --port 5432", State: "S", CPUPercent: pf(0), RSSBytes: 50000 * page, Threads: 4},
 		},
 		TopMemory: []capture.Process{
-			{PID: 2000, Name: "web server", Cmdline: "web --token <redacted> --listen :8080", State: "R", RSSBytes: 200000 * page, Threads: 8},
-			{PID: 1234, Name: "a) b)", Cmdline: "/usr/bin/db --password=<redacted> --port 5432", State: "S", RSSBytes: 50000 * page, Threads: 4},
-			{PID: 1, Name: "systemd", Cmdline: "/sbin/init splash", State: "S", RSSBytes: 3000 * page, Threads: 1},
+			{PID: 2000, Name: "web server", Cmdline: "web --token <redacted> --listen :8080", State: "R", CPUPercent: pf(0), RSSBytes: 200000 * page, Threads: 8},
+			{PID: 1234, Name: "a) b)", Cmdline: "/usr/bin/db --password=<redacted> --port 5432", State: "S", CPUPercent: pf(0), RSSBytes: 50000 * page, Threads: 4},
+			{PID: 1, Name: "systemd", Cmdline: "/sbin/init splash", State: "S", CPUPercent: pf(0), RSSBytes: 3000 * page, Threads: 1},
 		},
 		Processes: 6, // 999 has no stat: vanished mid-read
 	}
@@ -124,8 +136,8 @@ func TestSampleFixture(t *testing.T) {
 		t.Errorf("first sample:\n got %+v\nwant %+v", got, want)
 	}
 	wantService := []capture.Process{
-		{PID: 1234, Name: "a) b)", Cmdline: "/usr/bin/db --password=<redacted> --port 5432", State: "S", RSSBytes: 50000 * page, Threads: 4},
-		{PID: 3000, Name: "batch", Cmdline: "batch --job=nightly", State: "S", RSSBytes: 1000 * page, Threads: 1},
+		{PID: 1234, Name: "a) b)", Cmdline: "/usr/bin/db --password=<redacted> --port 5432", State: "S", CPUPercent: pf(0), RSSBytes: 50000 * page, Threads: 4},
+		{PID: 3000, Name: "batch", Cmdline: "batch --job=nightly", State: "S", CPUPercent: pf(0), RSSBytes: 1000 * page, Threads: 1},
 	}
 	if !reflect.DeepEqual(service, wantService) {
 		t.Errorf("first service processes:\n got %+v\nwant %+v", service, wantService)
@@ -137,18 +149,18 @@ func TestSampleFixture(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, "5000")); err != nil {
 		t.Fatal(err)
 	}
-	got, service = s.Sample(t0.Add(20*time.Second), []int{3000, 1234, 5000})
+	got, service = s.Sample(clk.at(20*time.Second), []int{3000, 1234, 5000})
 	want.At = t0.Add(20 * time.Second)
-	want.CPU = capture.CPU{Percent: 30, User: 15, System: 10, IOWait: 5, Steal: 5, CPUs: 2}
+	want.CPU = capture.CPU{Percent: pf(30), User: pf(15), System: pf(10), IOWait: pf(5), Steal: pf(5), CPUs: 2, WindowSeconds: pf(10)}
 	want.TopCPU = []capture.Process{
-		{PID: 2000, Name: "web server", Cmdline: "web --token <redacted> --listen :8080", State: "R", CPUPercent: 150, RSSBytes: 200000 * page, Threads: 8},
-		{PID: 1234, Name: "a) b)", Cmdline: "/usr/bin/db --password=<redacted> --port 5432", State: "R", CPUPercent: 50, RSSBytes: 50000 * page, Threads: 4},
-		{PID: 3000, Name: "batch2", Cmdline: "batch2 --retry", State: "S", CPUPercent: 10, RSSBytes: 1000 * page, Threads: 2},
+		{PID: 2000, Name: "web server", Cmdline: "web --token <redacted> --listen :8080", State: "R", CPUPercent: pf(150), RSSBytes: 200000 * page, Threads: 8},
+		{PID: 1234, Name: "a) b)", Cmdline: "/usr/bin/db --password=<redacted> --port 5432", State: "R", CPUPercent: pf(50), RSSBytes: 50000 * page, Threads: 4},
+		{PID: 3000, Name: "batch2", Cmdline: "batch2 --retry", State: "S", CPUPercent: pf(10), RSSBytes: 1000 * page, Threads: 2},
 	}
 	want.TopMemory = []capture.Process{
 		want.TopCPU[0],
 		want.TopCPU[1],
-		{PID: 1, Name: "systemd", Cmdline: "/sbin/init splash", State: "S", CPUPercent: 2, RSSBytes: 3000 * page, Threads: 1},
+		{PID: 1, Name: "systemd", Cmdline: "/sbin/init splash", State: "S", CPUPercent: pf(2), RSSBytes: 3000 * page, Threads: 1},
 	}
 	want.Processes = 6
 	if !reflect.DeepEqual(got, want) {
@@ -180,11 +192,11 @@ func TestSampleFixture(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "2000", "stat"), []byte(stat), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = s.Sample(t0.Add(21*time.Second), nil)
-	if got.TopCPU[0].PID != 2000 || got.TopCPU[0].CPUPercent != 200 {
+	got, _ = s.Sample(clk.at(21*time.Second), nil)
+	if got.TopCPU[0].PID != 2000 || *got.TopCPU[0].CPUPercent != 200 {
 		t.Errorf("top CPU %+v, want PID 2000 capped at 200%%", got.TopCPU[0])
 	}
-	if got.CPU != (capture.CPU{CPUs: 2}) {
+	if got.CPU.Percent != nil || got.CPU.CPUs != 2 || *got.CPU.WindowSeconds != 1 {
 		t.Errorf("CPU without /proc/stat change = %+v, want zero percents", got.CPU)
 	}
 }
@@ -194,11 +206,12 @@ func TestSampleWithoutPressure(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, "pressure")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSampler(root, 2, t0, fakeStatfs(fixtureStatfs))
+	clk := &fakeClock{t: t0}
+	s, err := newSampler(root, 2, clk.now, fakeStatfs(fixtureStatfs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _ := s.Sample(t0.Add(time.Second), nil)
+	got, _ := s.Sample(clk.at(time.Second), nil)
 	if got.Pressure != nil {
 		t.Errorf("Pressure = %+v, want nil without pressure/", got.Pressure)
 	}
@@ -209,7 +222,8 @@ func TestSampleWithoutPressure(t *testing.T) {
 
 func TestSampleDegrades(t *testing.T) {
 	root := fixture(t)
-	s, err := newSampler(root, 0, t0, fakeStatfs(fixtureStatfs))
+	clk := &fakeClock{t: t0}
+	s, err := newSampler(root, 0, clk.now, fakeStatfs(fixtureStatfs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,9 +232,10 @@ func TestSampleDegrades(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, service := s.Sample(t0.Add(time.Second), []int{1})
+	got, service := s.Sample(clk.at(time.Second), []int{1})
 	want := capture.Sample{
 		At:        t0.Add(time.Second),
+		CPU:       capture.CPU{WindowSeconds: pf(1)},
 		Disks:     []capture.Disk{},
 		Pressure:  fixturePressure,
 		TopCPU:    []capture.Process{},
@@ -240,7 +255,7 @@ func TestSampleDegrades(t *testing.T) {
 	if err := os.Rename(root, moved); err != nil {
 		t.Fatal(err)
 	}
-	got, service = s.Sample(t0.Add(2*time.Second), []int{1})
+	got, service = s.Sample(clk.at(2*time.Second), []int{1})
 	if got.Processes != 0 || len(got.TopCPU) != 0 || len(service) != 0 || got.Pressure != nil || got.Memory.TotalBytes != 0 {
 		t.Errorf("sample of a missing root = %+v, service %+v", got, service)
 	}
@@ -248,8 +263,8 @@ func TestSampleDegrades(t *testing.T) {
 		t.Fatal(err)
 	}
 	copyTree(t, "testdata/proc-next", root)
-	got, service = s.Sample(t0.Add(11*time.Second), []int{1234})
-	if got.Processes != 7 || len(service) != 1 || service[0].CPUPercent != 50 {
+	got, service = s.Sample(clk.at(11*time.Second), []int{1234})
+	if got.Processes != 7 || len(service) != 1 || *service[0].CPUPercent != 50 {
 		t.Errorf("after the root came back: %d processes, service %+v; want 7 and 1234 at 50%%", got.Processes, service)
 	}
 }
@@ -287,7 +302,8 @@ func TestStuckStatfs(t *testing.T) {
 		}
 		return fakeStatfs(fixtureStatfs)(path, st)
 	}
-	s, err := newSampler(root, 1, t0, statfs)
+	clk := &fakeClock{t: t0}
+	s, err := newSampler(root, 1, clk.now, statfs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +330,7 @@ func TestStuckStatfs(t *testing.T) {
 	}
 
 	for i := range 2 {
-		got, _ := s.Sample(t0.Add(time.Duration(i+1)*time.Second), nil)
+		got, _ := s.Sample(clk.at(time.Duration(i+1)*time.Second), nil)
 		if m := mounts(got.Disks); !reflect.DeepEqual(m, withoutData) {
 			t.Errorf("sample %d: disks %v, want %v", i+1, m, withoutData)
 		}
@@ -340,7 +356,7 @@ func TestStuckStatfs(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	got, _ := s.Sample(t0.Add(3*time.Second), nil)
+	got, _ := s.Sample(clk.at(3*time.Second), nil)
 	if m := mounts(got.Disks); !reflect.DeepEqual(m, all) {
 		t.Errorf("after release: disks %v, want %v", m, all)
 	}
@@ -349,14 +365,15 @@ func TestStuckStatfs(t *testing.T) {
 // The scan allocates nothing per process once its buffers and maps have
 // grown (the one allocation is the root path handed to open).
 func TestScanAllocs(t *testing.T) {
-	s, err := newSampler(fixture(t), 3, t0, fakeStatfs(fixtureStatfs))
+	clk := &fakeClock{t: t0}
+	s, err := newSampler(fixture(t), 3, clk.now, fakeStatfs(fixtureStatfs))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.scan(1, 2); err != nil {
+	if err := s.scan(s.procs, 1, 2); err != nil {
 		t.Fatal(err)
 	}
-	if n := testing.AllocsPerRun(20, func() { _ = s.scan(1, 2) }); n > 1 {
+	if n := testing.AllocsPerRun(20, func() { _ = s.scan(s.procs, 1, 2) }); n > 1 {
 		t.Errorf("scan of %d processes allocates %v times, want at most 1", len(s.recs), n)
 	}
 }
