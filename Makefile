@@ -2,7 +2,8 @@
 # `make demo` and `make test` are the two commands a newcomer needs.
 
 GO        ?= go
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The version `preflight version` and the .deb show: packaging/version.sh.
+VERSION   ?= $(shell packaging/version.sh)
 LDFLAGS   := -s -w -X main.Version=$(VERSION)
 BIN       := bin/preflight
 
@@ -57,8 +58,6 @@ SYSCONFDIR ?= /etc
 UNIT       := $(DESTDIR)$(LIBDIR)/systemd/system/preflight@.service
 # nfpm, pinned, fetched through the Go module proxy only.
 NFPM       := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
-# A Debian version from git describe: v1.2.3-4-gabc → 1.2.3~4~gabc; no tag → 0.0.0~git<hash>.
-DEB_VERSION = $(shell echo '$(VERSION)' | sed -E 's/^v//; /^[0-9]/!s/^/0.0.0~git/; s/-/~/g')
 
 .PHONY: install deb e2e
 
@@ -83,7 +82,7 @@ deb: build
 	mkdir -p bin/deb
 	cp $(BIN) bin/deb/preflight
 	gzip -9n < packaging/preflight.1 > bin/deb/preflight.1.gz
-	NFPM_VERSION='$(DEB_VERSION)' NFPM_ARCH=$$($(GO) env GOARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target bin/
+	NFPM_VERSION='$(VERSION)' NFPM_ARCH=$$($(GO) env GOARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target bin/
 
 # The real-systemd end-to-end test of the unit and the package (root; also part of make test).
 e2e:
