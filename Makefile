@@ -67,6 +67,7 @@ install:
 	install -d -m 0755 $(dir $(UNIT)) $(DESTDIR)$(SYSCONFDIR)/preflight
 	sed 's|/usr/bin/preflight|$(BINDIR)/preflight|' packaging/systemd/preflight@.service > $(UNIT)
 	chmod 0644 $(UNIT)
+	install -D -m 0644 packaging/catalog/preflight.catalog $(DESTDIR)$(LIBDIR)/systemd/catalog/preflight.catalog
 	install -D -m 0644 packaging/sysusers.d/preflight.conf $(DESTDIR)$(LIBDIR)/sysusers.d/preflight.conf
 	install -D -m 0644 packaging/tmpfiles.d/preflight.conf $(DESTDIR)$(LIBDIR)/tmpfiles.d/preflight.conf
 	install -D -m 0644 packaging/preflight.1 $(DESTDIR)$(MANDIR)/man1/preflight.1
@@ -75,7 +76,7 @@ install:
 	install -D -m 0644 packaging/README.md $(DESTDIR)$(DOCDIR)/packaging.md
 	install -D -m 0644 packaging/examples/dead-drop.env $(DESTDIR)$(DOCDIR)/examples/dead-drop.env
 	install -D -m 0644 packaging/examples/preflight.yaml $(DESTDIR)$(DOCDIR)/examples/preflight.yaml
-	@echo "then, as root: systemd-sysusers preflight.conf && systemd-tmpfiles --create preflight.conf && systemctl daemon-reload"
+	@echo "then, as root: systemd-sysusers preflight.conf && systemd-tmpfiles --create preflight.conf && journalctl --update-catalog && systemctl daemon-reload"
 
 # bin/preflight_VERSION_ARCH.deb, from packaging/nfpm.yaml.
 deb: build
