@@ -42,11 +42,12 @@ type Incident struct {
 	Samples  []capture.Sample  // oldest first
 	Failure  time.Time         // the incident's first trigger
 	Triggers []capture.Trigger // oldest first
+	Systemd  *capture.Systemd  // systemd's view of the unit, where the capture has it
 }
 
 // FromCapture returns the incident of a capture.
 func FromCapture(c *capture.Capture) Incident {
-	return Incident{Samples: c.Samples, Failure: c.TransitionTime, Triggers: c.Triggers}
+	return Incident{Samples: c.Samples, Failure: c.TransitionTime, Triggers: c.Triggers, Systemd: c.Systemd}
 }
 
 // Thresholds are every number the rules compare against. Percentages are
@@ -143,6 +144,7 @@ type Rule struct {
 
 // Rules are every rule, in rank order.
 var Rules = []Rule{
+	{"core-dump", CoreDump},
 	{"oom-kill", OOMKill},
 	{"memory-limit", MemoryLimit},
 	{"host-memory", HostMemory},
