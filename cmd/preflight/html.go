@@ -277,6 +277,7 @@ func niceCeil(v, floor float64) float64 {
 type chartSpec struct {
 	title, note string
 	floor       float64 // the least top of the y axis
+	bytes       bool    // values are bytes: the top is a round number of MiB
 	fixedTop    float64 // the top of the y axis, if fixed (percentages)
 	label       func(float64) string
 	series      []seriesSpec
@@ -312,7 +313,7 @@ func charts(c *capture.Capture) ([]htmlChart, string) {
 
 	var specs []chartSpec
 
-	mem := chartSpec{title: "Service memory", floor: 1 << 20, label: func(v float64) string { return findings.Bytes(uint64(v)) }}
+	mem := chartSpec{title: "Service memory", floor: 1 << 20, bytes: true, label: func(v float64) string { return findings.Bytes(uint64(v)) }}
 	mem.series = append(mem.series, seriesSpec{"memory", "s1", svc(func(s *capture.Service) (float64, bool) { return u64(s.MemoryBytes) })})
 	if limit := lastLimit(c.Samples); limit > 0 {
 		mem.series = append(mem.series, seriesSpec{"limit", "limit", svc(func(s *capture.Service) (float64, bool) { return u64(s.MemoryMaxBytes) })})
@@ -400,7 +401,7 @@ func drawChart(c *capture.Capture, ax timeAxis, sp chartSpec) (htmlChart, bool) 
 	switch {
 	case sp.fixedTop > 0:
 		top = sp.fixedTop
-	case sp.floor >= 1<<20: // bytes: a round number of MiB
+	case sp.bytes:
 		top = niceCeil(top/(1<<20), 1) * (1 << 20)
 	default:
 		top = niceCeil(top, sp.floor)

@@ -101,6 +101,9 @@ func journalEntry(p []byte) (string, map[string]string, error) {
 			name = "PREFLIGHT_" + fieldName(k)
 		}
 		vars[name] = v
+		if k == "capture" && v == ev["path"] {
+			continue // said once in MESSAGE: the path is the same
+		}
 		if strings.ContainsAny(v, " \t\n\"=") || v == "" {
 			v = fmt.Sprintf("%q", v)
 		}

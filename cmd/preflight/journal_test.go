@@ -44,7 +44,7 @@ func TestJournalWriter(t *testing.T) {
 	path := "/var/lib/preflight/dead-drop/2026-11-26T03-12-04.123Z.json"
 	log.Warn().Str("trigger", "exit").Str("detail", "cgroup emptied").Msg("service failed")
 	log.Info().Str("path", path).Str("trigger", "exit").Str("capture", path).Int("bytes", 1234).Msg("capture written")
-	log.Info().Str("path", path).Str("capture", path).Int("bytes", 1300).Msg("capture updated")
+	log.Info().Str("path", path).Str("capture", "/abs"+path).Int("bytes", 1300).Msg("capture updated")
 	log.Error().Err(errors.New("no space left on device")).Str("path", path).Msg("failed to write capture, will retry")
 	log.Debug().Strs("files", []string{"a", "b"}).Msg("debug line")
 
@@ -55,10 +55,10 @@ func TestJournalWriter(t *testing.T) {
 	}{
 		{journal.PriWarning, `service failed detail="cgroup emptied" service=dead-drop trigger=exit`,
 			map[string]string{"PREFLIGHT_SERVICE": "dead-drop", "PREFLIGHT_TRIGGER": "exit", "PREFLIGHT_DETAIL": "cgroup emptied"}},
-		{journal.PriInfo, "capture written bytes=1234 capture=" + path + " path=" + path + " service=dead-drop trigger=exit",
+		{journal.PriInfo, "capture written bytes=1234 path=" + path + " service=dead-drop trigger=exit",
 			map[string]string{"MESSAGE_ID": CaptureWrittenID, "PREFLIGHT_CAPTURE": path, "PREFLIGHT_TRIGGER": "exit", "PREFLIGHT_BYTES": "1234", "PREFLIGHT_PATH": path}},
-		{journal.PriInfo, "capture updated bytes=1300 capture=" + path + " path=" + path + " service=dead-drop",
-			map[string]string{"PREFLIGHT_CAPTURE": path, "MESSAGE_ID": ""}},
+		{journal.PriInfo, "capture updated bytes=1300 capture=/abs" + path + " path=" + path + " service=dead-drop",
+			map[string]string{"PREFLIGHT_CAPTURE": "/abs" + path, "MESSAGE_ID": ""}},
 		{journal.PriErr, `failed to write capture, will retry error="no space left on device" path=` + path + " service=dead-drop",
 			map[string]string{"PREFLIGHT_ERROR": "no space left on device", "PREFLIGHT_CAPTURE": ""}},
 		{journal.PriDebug, `debug line files="[\"a\",\"b\"]" service=dead-drop`,

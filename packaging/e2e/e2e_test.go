@@ -262,6 +262,7 @@ func TestSystemd(t *testing.T) {
 		if !strings.Contains(out, "preflight last "+service) || !strings.Contains(out, captureDir+"/"+service+"/") {
 			t.Errorf("journalctl -x MESSAGE_ID=%s lacks the catalog's text:\n%s", id, out)
 		}
+		t.Logf("journalctl -x -n 1 MESSAGE_ID=%s:\n%s", id, out)
 	})
 	t.Logf("TestSystemd ran %s", time.Since(start).Round(time.Millisecond))
 }
