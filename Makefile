@@ -2,7 +2,8 @@
 # `make demo` and `make test` are the two commands a newcomer needs.
 
 GO        ?= go
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The version `preflight version` and the .deb show: packaging/version.sh.
+VERSION   ?= $(shell packaging/version.sh)
 LDFLAGS   := -s -w -X main.Version=$(VERSION)
 BIN       := bin/preflight
 # staticcheck 2026.2.2 (built with Go 1.26), pinned, fetched through the Go module proxy only.
@@ -62,8 +63,6 @@ SYSCONFDIR ?= /etc
 UNIT       := $(DESTDIR)$(LIBDIR)/systemd/system/preflight@.service
 # nfpm, pinned, fetched through the Go module proxy only.
 NFPM       := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
-# A Debian version from git describe: v1.2.3-4-gabc → 1.2.3~4~gabc; no tag → 0.0.0~git<hash>.
-DEB_VERSION = $(shell echo '$(VERSION)' | sed -E 's/^v//; /^[0-9]/!s/^/0.0.0~git/; s/-/~/g')
 
 .PHONY: install deb e2e
 
@@ -73,6 +72,7 @@ install:
 	install -d -m 0755 $(dir $(UNIT)) $(DESTDIR)$(SYSCONFDIR)/preflight
 	sed 's|/usr/bin/preflight|$(BINDIR)/preflight|' packaging/systemd/preflight@.service > $(UNIT)
 	chmod 0644 $(UNIT)
+	install -D -m 0644 packaging/catalog/preflight.catalog $(DESTDIR)$(LIBDIR)/systemd/catalog/preflight.catalog
 	install -D -m 0644 packaging/sysusers.d/preflight.conf $(DESTDIR)$(LIBDIR)/sysusers.d/preflight.conf
 	install -D -m 0644 packaging/tmpfiles.d/preflight.conf $(DESTDIR)$(LIBDIR)/tmpfiles.d/preflight.conf
 	install -D -m 0644 packaging/preflight.1 $(DESTDIR)$(MANDIR)/man1/preflight.1
@@ -81,14 +81,14 @@ install:
 	install -D -m 0644 packaging/README.md $(DESTDIR)$(DOCDIR)/packaging.md
 	install -D -m 0644 packaging/examples/dead-drop.env $(DESTDIR)$(DOCDIR)/examples/dead-drop.env
 	install -D -m 0644 packaging/examples/preflight.yaml $(DESTDIR)$(DOCDIR)/examples/preflight.yaml
-	@echo "then, as root: systemd-sysusers preflight.conf && systemd-tmpfiles --create preflight.conf && systemctl daemon-reload"
+	@echo "then, as root: systemd-sysusers preflight.conf && systemd-tmpfiles --create preflight.conf && journalctl --update-catalog && systemctl daemon-reload"
 
 # bin/preflight_VERSION_ARCH.deb, from packaging/nfpm.yaml.
 deb: build
 	mkdir -p bin/deb
 	cp $(BIN) bin/deb/preflight
 	gzip -9n < packaging/preflight.1 > bin/deb/preflight.1.gz
-	NFPM_VERSION='$(DEB_VERSION)' NFPM_ARCH=$$($(GO) env GOARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target bin/
+	NFPM_VERSION='$(VERSION)' NFPM_ARCH=$$($(GO) env GOARCH) $(NFPM) package --config packaging/nfpm.yaml --packager deb --target bin/
 
 # The real-systemd end-to-end test of the unit and the package (root; also part of make test).
 e2e:

@@ -547,10 +547,10 @@ func (r *Recorder) writeFile(name string, data []byte, trigger string, quiet boo
 		return err
 	}
 	if !created {
-		log.Info().Int("bytes", len(data)).Msg("capture updated")
+		log.Info().Str("capture", r.capturePath(name)).Int("bytes", len(data)).Msg("capture updated")
 		return nil
 	}
-	log.Info().Int("bytes", len(data)).Msg("capture written")
+	log.Info().Str("capture", r.capturePath(name)).Int("bytes", len(data)).Msg("capture written")
 	r.retain()
 	return nil
 }

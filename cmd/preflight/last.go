@@ -9,24 +9,28 @@ import (
 	"github.com/preflight-rec/preflight/recorder/capture"
 )
 
-const lastUsage = `Usage: preflight last SERVICE [--json] [--dir DIR]
+const lastUsage = `Usage: preflight last SERVICE [--json|--html] [--dir DIR]
 
 Shows the newest capture of SERVICE as a report: what failed and when, the
 findings that most likely explain it, the samples as a timeline up to the
 failure, the top processes before and at the failure, and the file's path.
-With --json, prints the capture file byte for byte.
+With --json, prints the capture file byte for byte. With --html, prints
+one self-contained HTML page: charts of the samples on one time axis, the
+triggers marked, the findings, systemd's view and the top processes
+(nothing fetched, no scripts).
 
 A newer file that is not a readable capture is skipped with a warning.
 
 Examples:
   preflight last dead-drop
   preflight last dead-drop --json | jq '.samples[-1].top_memory'
+  preflight last dead-drop --html > dead-drop.html
 `
 
-const showUsage = `Usage: preflight show FILE|SERVICE@ID [--json] [--dir DIR]
+const showUsage = `Usage: preflight show FILE|SERVICE@ID [--json|--html] [--dir DIR]
 
 Shows one capture as a report, as 'preflight last' does. With --json,
-prints the file byte for byte.
+prints the file byte for byte; with --html, the page 'last --html' prints.
 
 The capture is a file's path, or what 'preflight list SERVICE' shows:
 a file name from its FILE column, found in the capture directory; or an
@@ -39,14 +43,19 @@ Examples:
   preflight show dead-drop@2
   preflight show 2026-11-26T03-12-04.123Z.json
   preflight show dead-drop@2026-11-26T03-12 --json | jq .health
+  preflight show dead-drop@2 --html > dead-drop-2.html
 `
 
 func runLast(args []string, e env) error {
 	c := newCommand("last", lastUsage, e)
 	asJSON := c.fs.Bool("json", false, "print the capture file's bytes")
+	asHTML := c.fs.Bool("html", false, "print an HTML page")
 	pos, err := c.parse(args, e)
 	if err != nil {
 		return helpOK(err)
+	}
+	if err := oneFormat(c, *asJSON, *asHTML); err != nil {
+		return err
 	}
 	if err := c.positional(pos, 1, 1); err != nil {
 		return err
@@ -76,6 +85,9 @@ func runLast(args []string, e env) error {
 			warn(err)
 			continue
 		}
+		if *asHTML {
+			return writeHTML(e.stdout, cp, files[i].Path)
+		}
 		return output(e, cp, data, files[i].Path, *asJSON)
 	}
 	return fmt.Errorf("no capture of %s in %s", svc, c.dir)
@@ -84,9 +96,13 @@ func runLast(args []string, e env) error {
 func runShow(args []string, e env) error {
 	c := newCommand("show", showUsage, e)
 	asJSON := c.fs.Bool("json", false, "print the capture file's bytes")
+	asHTML := c.fs.Bool("html", false, "print an HTML page")
 	pos, err := c.parse(args, e)
 	if err != nil {
 		return helpOK(err)
+	}
+	if err := oneFormat(c, *asJSON, *asHTML); err != nil {
+		return err
 	}
 	if err := c.positional(pos, 1, 1); err != nil {
 		return err
@@ -94,6 +110,9 @@ func runShow(args []string, e env) error {
 	cp, data, path, err := readNamed(c.dir, pos[0])
 	if err != nil {
 		return err
+	}
+	if *asHTML {
+		return writeHTML(e.stdout, cp, path)
 	}
 	return output(e, cp, data, path, *asJSON)
 }

@@ -63,21 +63,46 @@ func (e env) warnf(format string, a ...any) {
 const usage = `preflight is a flight recorder for one systemd service.
 
 Usage:
-  preflight start [--config FILE]      run recorders in the foreground
-  preflight list [SERVICE] [--json]    index the capture directory
-  preflight last SERVICE [--json]      the newest capture of SERVICE
-  preflight show FILE [--json]         one capture file
+  preflight start [--config FILE] [--check]          run recorders in the foreground
+  preflight list [SERVICE] [--json]                  index the capture directory
+  preflight last SERVICE [--json|--html]             the newest capture of SERVICE
+  preflight show FILE|SERVICE@N [--json|--html]      one capture (SERVICE@1 the newest)
   preflight version
 
+  --check   validate the configuration and print it, start nothing
+  --json    the capture file's bytes (list: a JSON index)
+  --html    one self-contained HTML page of charts and findings
+
 Every command takes --dir DIR (default $PREFLIGHT_CAPTURE_DIR, else
-/var/lib/preflight) and -h for its own usage.
+/var/lib/preflight) and -h for its own usage. Flags may stand before or
+after the command and its arguments: preflight --dir D last x.
 `
 
+// valueFlags are the flags that take a value, for flags before the command.
+var valueFlags = map[string]bool{"dir": true, "config": true}
+
 func run(ctx context.Context, args []string, e env) error {
+	// Flags before the command belong to it: preflight --dir D last x is
+	// preflight last --dir D x. The command's own parser checks them.
+	var flags []string
+	for len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' && args[0] != "--" {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		if name == "h" || name == "help" {
+			break
+		}
+		n := 1
+		if valueFlags[name] && !hasValue {
+			n = min(2, len(args))
+		}
+		flags, args = append(flags, args[:n]...), args[n:]
+	}
 	if len(args) == 0 {
+		if len(flags) > 0 {
+			return usageErr(fmt.Sprintf("no command given after %s\nrun 'preflight -h' for usage", strings.Join(flags, " ")))
+		}
 		return usageErr("no command given\nrun 'preflight -h' for usage")
 	}
-	cmd, rest := args[0], args[1:]
+	cmd, rest := args[0], append(flags, args[1:]...)
 	switch cmd {
 	case "start":
 		return runStart(ctx, rest, e)

@@ -488,6 +488,15 @@ func TestReaders(t *testing.T) {
 		{[]string{"list", "-h"}, 0, "Usage: preflight list"},
 		{[]string{"show", "-h"}, 0, "Usage: preflight show"},
 		{[]string{"-h"}, 0, "Usage:"},
+		{[]string{"-h"}, 0, "SERVICE@N"},
+		{[]string{"--help"}, 0, "--check"},
+		{[]string{"-h"}, 0, "--html"},
+		{[]string{"--dir", dir, "last", "nosuch"}, 1, "no capture of nosuch in " + dir},
+		{[]string{"--dir=" + dir, "last", "nosuch"}, 1, "no capture of nosuch in " + dir},
+		{[]string{"--json", "--dir", dir, "list", "nosuch"}, 1, "nosuch"},
+		{[]string{"--dir", dir}, 2, "no command given after --dir " + dir},
+		{[]string{"--bogus", "list"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"--dir", dir, "version", "--dir", dir}, 0, "preflight test-1.2.3"},
 	} {
 		r := preflight(t, nil, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.out) {

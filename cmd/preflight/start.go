@@ -35,7 +35,12 @@ every service as YAML (health URLs' secrets masked), and exits without
 starting anything. A PREFLIGHT_* variable that configures nothing is
 ignored with a warning.
 
-Logs go to stderr: JSON lines, or readable text on a terminal.
+Logs go to stderr: JSON lines, or readable text on a terminal. Under
+systemd, when stderr is the journal, each line is a native journal entry:
+PRIORITY from the level, the fields PREFLIGHT_SERVICE, PREFLIGHT_TRIGGER,
+PREFLIGHT_CAPTURE (a capture's absolute path), and MESSAGE_ID
+7d3e60010911494189baf40b30b1b6ef on "capture written":
+  journalctl MESSAGE_ID=7d3e60010911494189baf40b30b1b6ef -o json
 
 Examples:
   PREFLIGHT_SERVICE=dead-drop \
@@ -155,8 +160,14 @@ func newLogger(e env, level string) zerolog.Logger {
 		lvl = zerolog.InfoLevel
 	}
 	w := e.stderr
-	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+	if jw := journalStderr(e); jw != nil {
+		w = jw
+	} else if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 		w = zerolog.ConsoleWriter{Out: f, TimeFormat: "15:04:05.000"}
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 }
+
+// Log times have milliseconds: two lines of one incident are apart by less
+// than a second.
+func init() { zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00" }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -215,15 +216,86 @@ func TestSystemd(t *testing.T) {
 		}
 		t.Logf("writable by the recorder: %v", writable)
 	})
-	t.Run("the recorder logged no warning but the failures", func(t *testing.T) {
-		for line := range strings.Lines(m.must("journalctl", "--no-pager", "-o", "cat", "-u", recorderUnit)) {
-			if (strings.Contains(line, `"level":"warn"`) || strings.Contains(line, `"level":"error"`)) &&
-				!strings.Contains(line, `"message":"service failed"`) {
-				t.Errorf("recorder: %s", line)
+	t.Run("the journal lists every capture and the failures", func(t *testing.T) {
+		id := captureWrittenID(t)
+		var written []map[string]any
+		waitFor(t, "an entry of every capture in the journal", func() error {
+			written = journalJSON(t, m, "MESSAGE_ID="+id)
+			if len(written) < len(seen) {
+				return fmt.Errorf("%d entries, want %d", len(written), len(seen))
+			}
+			return nil
+		})
+		paths := map[string]bool{}
+		for _, e := range written {
+			paths[fmt.Sprint(e["PREFLIGHT_CAPTURE"])] = true
+			if e["PREFLIGHT_SERVICE"] != service || e["_SYSTEMD_UNIT"] != recorderUnit || e["PRIORITY"] != "6" ||
+				!strings.HasPrefix(fmt.Sprint(e["MESSAGE"]), "capture written") {
+				t.Errorf("journalctl MESSAGE_ID=%s: entry %v", id, e)
 			}
 		}
+		for name := range seen {
+			if p := captureDir + "/" + service + "/" + name; !paths[p] {
+				t.Errorf("journalctl MESSAGE_ID=%s -o json: no PREFLIGHT_CAPTURE=%s among %v", id, p, paths)
+			}
+		}
+		t.Logf("journalctl MESSAGE_ID=%s: %d captures: %v", id, len(written), paths)
+
+		// -p warning: the three failures, and nothing else.
+		triggers := map[string]bool{}
+		for _, e := range journalJSON(t, m, "-p", "warning", "-u", recorderUnit) {
+			msg := fmt.Sprint(e["MESSAGE"])
+			if !strings.HasPrefix(msg, "service failed") || e["PRIORITY"] != "4" {
+				t.Errorf("journalctl -p warning -u %s: PRIORITY=%v %s", recorderUnit, e["PRIORITY"], msg)
+				continue
+			}
+			triggers[fmt.Sprint(e["PREFLIGHT_TRIGGER"])] = true
+		}
+		for _, k := range []string{capture.TriggerExit, capture.TriggerHealth, capture.TriggerOOM} {
+			if !triggers[k] {
+				t.Errorf("journalctl -p warning -u %s: no service failed with PREFLIGHT_TRIGGER=%s (%v)", recorderUnit, k, triggers)
+			}
+		}
+
+		// journalctl -x explains a capture with the catalog the postinst compiled.
+		out := m.must("journalctl", "--no-pager", "-x", "-n", "1", "MESSAGE_ID="+id)
+		if !strings.Contains(out, "preflight last "+service) || !strings.Contains(out, captureDir+"/"+service+"/") {
+			t.Errorf("journalctl -x MESSAGE_ID=%s lacks the catalog's text:\n%s", id, out)
+		}
+		t.Logf("journalctl -x -n 1 MESSAGE_ID=%s:\n%s", id, out)
 	})
 	t.Logf("TestSystemd ran %s", time.Since(start).Round(time.Millisecond))
+}
+
+// journalJSON runs journalctl -o json with args in the machine and returns
+// its entries.
+func journalJSON(t *testing.T, m *machine, args ...string) []map[string]any {
+	t.Helper()
+	out := m.must(append([]string{"journalctl", "--no-pager", "-o", "json"}, args...)...)
+	var entries []map[string]any
+	for line := range strings.Lines(out) {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("journalctl -o json %v: %v: %q", args, err, line)
+		}
+		entries = append(entries, e)
+	}
+	return entries
+}
+
+// captureWrittenID is preflight's MESSAGE_ID for "capture written", read
+// from its one definition, and checked against the catalog's.
+func captureWrittenID(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "cmd/preflight/journal.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`const CaptureWrittenID = "([0-9a-f]{32})"`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("cmd/preflight/journal.go: no CaptureWrittenID")
+	}
+	return string(m[1])
 }
 
 // binaries are the freshly built programs.

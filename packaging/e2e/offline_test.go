@@ -83,6 +83,39 @@ func TestUnitVerify(t *testing.T) {
 	}
 }
 
+// TestCatalog: the journal's catalog, as make install lays it out,
+// compiles, and explains preflight's "capture written" MESSAGE_ID.
+func TestCatalog(t *testing.T) {
+	if _, err := exec.LookPath("journalctl"); err != nil {
+		t.Skipf("needs journalctl: %v", err)
+	}
+	id := captureWrittenID(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "usr/lib/systemd/catalog")
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "packaging/catalog/preflight.catalog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "preflight.catalog"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("journalctl", "--root="+root, "--update-catalog").CombinedOutput(); err != nil || len(out) > 0 {
+		t.Fatalf("journalctl --update-catalog: %v\n%s", err, out)
+	}
+	out, err := exec.Command("journalctl", "--root="+root, "--dump-catalog", id).CombinedOutput()
+	if err != nil {
+		t.Fatalf("journalctl --dump-catalog %s: %v\n%s", id, err, out)
+	}
+	for _, want := range []string{"-- " + id, "Subject: preflight wrote a capture", "@PREFLIGHT_CAPTURE@", "preflight last @PREFLIGHT_SERVICE@"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("catalog entry %s lacks %q:\n%s", id, want, out)
+		}
+	}
+}
+
 // TestManPage: the man page names every command and PREFLIGHT_ variable
 // the README does.
 func TestManPage(t *testing.T) {

@@ -209,6 +209,7 @@ type Rule struct {
 
 // Rules are every rule, in rank order.
 var Rules = []Rule{
+	{"core-dump", CoreDump},
 	{"oom-kill", OOMKill},
 	{"processes-stuck", ProcessesStuck},
 	{"memory-limit", MemoryLimit},
