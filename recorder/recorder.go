@@ -42,6 +42,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/preflight-rec/preflight/atomicfile"
+	"github.com/preflight-rec/preflight/cgroup"
 	"github.com/preflight-rec/preflight/recorder/capture"
 	"github.com/preflight-rec/preflight/recorder/health"
 	"github.com/preflight-rec/preflight/recorder/sample"
@@ -271,6 +272,20 @@ func (r *Recorder) takeSample(now time.Time) capture.Sample {
 	return s
 }
 
+// triggerSample is the sample of a trigger: the service's evidence first
+// (as the watcher read it at a cgroup event; its processes alone), then the
+// host's scan.
+func (r *Recorder) triggerSample(t trigger) capture.Sample {
+	now := time.Now()
+	var svc *capture.Service
+	if r.scope != nil {
+		svc = r.scope.atTrigger(now, t.ev, r.sampler)
+	}
+	s, _ := r.sampler.Sample(now.UTC(), nil)
+	s.Service = svc
+	return s
+}
+
 // onCheck applies the contract's health rule to one check result.
 func (r *Recorder) onCheck(c capture.Check) {
 	r.checks.push(c)
@@ -300,6 +315,7 @@ type trigger struct {
 	kind   string
 	at     time.Time
 	detail string
+	ev     *cgroup.Event // the cgroup event, with the evidence read at it; nil for health
 }
 
 // onTrigger opens an incident, or adds to the open one, and writes it.
@@ -311,7 +327,7 @@ func (r *Recorder) onTrigger(t trigger) {
 		log.Debug().Msg("trigger counted, not recorded: incident holds the most triggers")
 		return
 	}
-	s := r.takeSample(time.Now())
+	s := r.triggerSample(t)
 	pre := r.samples.snapshot()
 	r.samples.push(s)
 	tr := capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail}

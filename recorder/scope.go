@@ -10,6 +10,7 @@ import (
 
 	"github.com/preflight-rec/preflight/cgroup"
 	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/sample"
 )
 
 // scope is the service's cgroup as the recorder sees it: the seam between
@@ -65,7 +66,7 @@ func (s *scope) start(ctx context.Context) <-chan trigger {
 					return // the watcher stopped
 				}
 				select {
-				case out <- trigger{kind: ev.Kind, at: ev.At, detail: ev.Detail}:
+				case out <- trigger{kind: ev.Kind, at: ev.At, detail: ev.Detail, ev: &ev}:
 				case <-ctx.Done():
 					return
 				}
@@ -100,15 +101,56 @@ func (s *scope) procs() (string, []int) {
 
 // service reads the cgroup's evidence for a sample.
 func (s *scope) service(path string, now time.Time, procs []capture.Process) *capture.Service {
+	st, err := s.fs.Stats(path)
+	if err != nil && !errors.Is(err, cgroup.ErrNotFound) {
+		s.log.Debug().Err(err).Str("cgroup", path).Msg("failed to read cgroup")
+	}
+	var stp *cgroup.Stats
+	if err == nil || !errors.Is(err, cgroup.ErrNotFound) {
+		stp = &st
+	}
+	return s.fill(path, stp, now, procs)
+}
+
+// atTrigger reads the service's evidence at a trigger, before anything
+// else: the cgroup's (as the watcher read it at the event, when the trigger
+// is one) and its processes' (alone, before the host's scan). The host
+// sample follows; systemd may remove the cgroup in between.
+func (s *scope) atTrigger(now time.Time, ev *cgroup.Event, sm *sample.Sampler) *capture.Service {
+	if ev != nil {
+		svc := s.fill(ev.Path, ev.Stats, ev.StatsAt, sm.Processes(now, ev.PIDs))
+		if ev.Stats != nil {
+			at := ev.StatsAt.UTC()
+			svc.ReadAt = &at
+		}
+		return svc
+	}
+	path, pids := s.procs()
+	if path == "" {
+		return nil
+	}
+	at := time.Now()
+	st, err := s.fs.Stats(path)
+	var stp *cgroup.Stats
+	if err == nil || !errors.Is(err, cgroup.ErrNotFound) {
+		stp = &st
+	}
+	svc := s.fill(path, stp, at, sm.Processes(now, pids))
+	if stp != nil {
+		at = at.UTC()
+		svc.ReadAt = &at
+	}
+	return svc
+}
+
+// fill makes the service object of a sample from the cgroup's evidence st
+// (nil: the cgroup was not there), read at at.
+func (s *scope) fill(path string, st *cgroup.Stats, at time.Time, procs []capture.Process) *capture.Service {
 	if procs == nil {
 		procs = []capture.Process{}
 	}
 	svc := &capture.Service{Cgroup: path, Processes: procs, Pids: len(procs)}
-	st, err := s.fs.Stats(path)
-	if err != nil {
-		if !errors.Is(err, cgroup.ErrNotFound) {
-			s.log.Debug().Err(err).Str("cgroup", path).Msg("failed to read cgroup")
-		}
+	if st == nil {
 		return svc
 	}
 	svc.MemoryBytes = st.MemoryBytes
@@ -132,11 +174,13 @@ func (s *scope) service(path string, now time.Time, procs []capture.Process) *ca
 	if u := st.CPUUsageUsec; u != nil {
 		// Samples less than a microsecond apart would divide by zero, and a
 		// NaN or Inf makes the whole capture unencodable.
-		if us := now.Sub(s.cpuAt).Microseconds(); s.cpuPath == path && *u >= s.cpuUsec && us > 0 {
+		if us := at.Sub(s.cpuAt).Microseconds(); s.cpuPath == path && *u >= s.cpuUsec && us > 0 {
 			pct := float64(*u-s.cpuUsec) / float64(us) * 100
 			svc.CPUPercent = &pct
 		}
-		s.cpuPath, s.cpuUsec, s.cpuAt = path, *u, now
+		if at.After(s.cpuAt) {
+			s.cpuPath, s.cpuUsec, s.cpuAt = path, *u, at
+		}
 	}
 	return svc
 }

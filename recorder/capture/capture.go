@@ -160,4 +160,7 @@ type Service struct {
 	PidsMax          *uint64   `json:"pids_max,omitempty"`
 	Pressure         *Pressure `json:"pressure,omitempty"`
 	Processes        []Process `json:"processes"`
+	// ReadAt is when the cgroup's files were read, where that is not the
+	// sample's at: in a trigger's sample, the moment of the event itself.
+	ReadAt *time.Time `json:"read_at,omitempty"`
 }
