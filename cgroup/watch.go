@@ -30,6 +30,9 @@ const eventBuffer = 64
 type Target struct {
 	Unit string // e.g. "dead-drop.service", "demo@x.service"
 	Path string // e.g. "/system.slice/dead-drop.service"
+	// Find, if set, finds the unit's cgroup instead of [FS.Find]: systemd's
+	// own answer ([Follower.ControlGroup]). ErrNotFound: none now.
+	Find func() (string, error)
 }
 
 // Event is one transition of the watched cgroup, with the cgroup's own
@@ -70,6 +73,7 @@ type Watcher struct {
 	log     zerolog.Logger
 
 	events  chan Event
+	found   atomic.Bool // the cgroup existed at the last look
 	dropped atomic.Uint64
 	started atomic.Bool
 	// testDo, set before Run, lets a test run a function on Run's
@@ -174,6 +178,9 @@ func (w *Watcher) Events() <-chan Event { return w.events }
 // Ready is closed once Run has resolved the target and made its first look,
 // so that Path and PIDs answer for the cgroup as it is, not "unknown".
 func (w *Watcher) Ready() <-chan struct{} { return w.ready }
+
+// Found reports whether the cgroup existed at the last look.
+func (w *Watcher) Found() bool { return w.found.Load() }
 
 // Dropped returns how many events were dropped because Events was full.
 func (w *Watcher) Dropped() uint64 { return w.dropped.Load() }
@@ -372,7 +379,11 @@ func (w *Watcher) stop() {
 func (w *Watcher) maintain() {
 	w.oomSought = time.Now()
 	if w.target.Path == "" && (w.runPath == "" || !w.m.known) {
-		p, err := w.fs.Find(w.target.Unit)
+		find := w.target.Find
+		if find == nil {
+			find = func() (string, error) { return w.fs.Find(w.target.Unit) }
+		}
+		p, err := find()
 		switch {
 		case errors.Is(err, ErrNotFound):
 			w.log.Debug().Str("unit", w.target.Unit).Msg("unit has no cgroup now")
@@ -437,6 +448,7 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 		l = w.read()
 	}
 	l.at = time.Now()
+	w.found.Store(l.exists)
 	w.prevBuf = append(w.prevBuf[:0], w.m.last...)
 	w.out = w.m.step(l, w.out[:0])
 	w.mu.Lock()

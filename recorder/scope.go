@@ -3,6 +3,7 @@ package recorder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -29,7 +30,18 @@ type scope struct {
 	cpuAt   time.Time
 
 	systemdWarned bool // the failure to read systemd's view was logged
+
+	root      string
+	explicit  bool             // the cgroup path was configured, not looked up
+	follow    *cgroup.Follower // systemd's word over D-Bus; nil where not reachable
+	noUnit    string           // why systemd could not resolve the unit, "" when it did (or is not asked)
+	noSystemd bool             // systemd is not init here: a unit without a cgroup is today's normal
+	warned    string           // the unscoped reason last logged
+	warnedAt  time.Time        // when
 }
+
+// unscopedWarnEvery is how often a lasting unscoped service is logged again.
+const unscopedWarnEvery = 10 * time.Minute
 
 // newScope returns the scope of cfg's service, or nil (logged) when this
 // machine has no cgroup file system the recorder can read.
@@ -39,9 +51,83 @@ func newScope(cfg Config, root string, log zerolog.Logger) *scope {
 		log.Warn().Err(err).Str("path", root).Msg("no cgroups: recording without the service's cgroup")
 		return nil
 	}
-	s := &scope{fs: fs, unit: cfg.Unit, log: log}
-	s.w = fs.NewWatcher(cgroup.Target{Unit: cfg.Unit, Path: cfg.Cgroup}, cgroup.WatchOptions{Logger: &s.log})
+	s := &scope{fs: fs, unit: cfg.Unit, log: log, root: root, explicit: cfg.Cgroup != ""}
+	target := cgroup.Target{Unit: cfg.Unit, Path: cfg.Cgroup}
+	// systemd's own answer: the unit's real id (an alias resolved), its
+	// cgroup, and its state as it changes.
+	f, err := cgroup.FollowUnit(context.Background(), cfg.Unit)
+	switch {
+	case errors.Is(err, cgroup.ErrNoSystemd):
+		s.noSystemd = true
+		log.Debug().Msg("systemd is not init here: no systemd word on the unit")
+	case errors.Is(err, cgroup.ErrNoUnit):
+		if !s.explicit {
+			s.noUnit = fmt.Sprintf("systemd has no unit %s (load state %s)", cfg.Unit, f.Info().LoadState)
+		}
+		log.Debug().Err(err).Str("unit", cfg.Unit).Msg("systemd cannot load the unit")
+	case err != nil:
+		log.Debug().Err(err).Str("unit", cfg.Unit).Msg("no D-Bus: systemd's view read with systemctl show")
+	default:
+		s.follow = f
+		if id := f.Info().ID; id != "" && id != cfg.Unit {
+			log.Info().Str("unit", cfg.Unit).Str("id", id).Msg("unit resolved by systemd")
+			s.unit = id
+		}
+		target.Unit = s.unit
+		target.Find = func() (string, error) { return f.ControlGroup(context.Background()) }
+	}
+	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log})
 	return s
+}
+
+// unscoped returns why the service's cgroup is not seen when it should
+// be: no such unit, or no cgroup for it; "" when it is seen, or its unit is
+// simply not running (systemd says so).
+func (s *scope) unscoped() string {
+	switch {
+	case s.noUnit != "":
+		return s.noUnit
+	case s.w.Found():
+		return ""
+	case s.explicit:
+		return fmt.Sprintf("cgroup %s not found under %s", s.w.Path(), s.root)
+	case s.follow != nil:
+		st := s.follow.Current()
+		if st.ActiveState == "inactive" || st.ActiveState == "failed" || st.SubState == "auto-restart" {
+			return ""
+		}
+		return fmt.Sprintf("cgroup of unit %s (%s) not found under %s", s.unit, st.ActiveState, s.root)
+	case s.noSystemd:
+		return ""
+	}
+	return fmt.Sprintf("no cgroup found for unit %s under %s (no such unit, or not running)", s.unit, s.root)
+}
+
+// missing returns why a sample now has no service object.
+func (s *scope) missing() string {
+	if r := s.unscoped(); r != "" {
+		return r
+	}
+	if s.follow != nil {
+		st := s.follow.Current()
+		return fmt.Sprintf("unit %s has no cgroup now (%s/%s)", s.unit, st.ActiveState, st.SubState)
+	}
+	return ""
+}
+
+// warnUnscoped logs an unscoped service at warn: when it starts, every
+// unscopedWarnEvery while it lasts, and when it ends (info).
+func (s *scope) warnUnscoped(now time.Time) string {
+	r := s.unscoped()
+	switch {
+	case r != "" && (r != s.warned || now.Sub(s.warnedAt) >= unscopedWarnEvery):
+		s.log.Warn().Str("unit", s.unit).Str("reason", r).Msg("service's cgroup not seen: captures will lack the service, exit and oom triggers")
+		s.warned, s.warnedAt = r, now
+	case r == "" && s.warned != "":
+		s.log.Info().Str("unit", s.unit).Msg("service's cgroup found")
+		s.warned = ""
+	}
+	return r
 }
 
 // start runs the watcher until ctx is done and returns its events as
@@ -84,7 +170,12 @@ func (s *scope) start(ctx context.Context) <-chan trigger {
 	return out
 }
 
-func (s *scope) wait() { s.wg.Wait() }
+func (s *scope) wait() {
+	s.wg.Wait()
+	if s.follow != nil {
+		s.follow.Close()
+	}
+}
 
 // procs returns the cgroup watched now and its processes.
 func (s *scope) procs() (string, []int) {
@@ -188,6 +279,9 @@ func (s *scope) fill(path string, st *cgroup.Stats, at time.Time, procs []captur
 // addSystemd adds systemd's view of the unit to c, where systemd runs, and
 // reports whether it did.
 func (s *scope) addSystemd(c *capture.Capture) bool {
+	if s.noUnit != "" {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	u, err := cgroup.ShowUnit(ctx, s.unit)
