@@ -214,6 +214,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		events = r.scope.start(ctx)
 		defer r.scope.wait()
 		if r.scope.follow != nil {
+			r.unit.on, r.unit.name = true, r.scope.unit
 			unitStates = r.scope.follow.Updates()
 			r.unit.hist = append(r.unit.hist, r.scope.follow.Current())
 			if st := r.scope.follow.Current(); !isUp(st) {
@@ -257,6 +258,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			if !ok {
 				unitStates = nil
 				r.log.Warn().Err(r.scope.follow.Err()).Msg("lost systemd's word on the unit: held triggers are recorded")
+				r.unit.on = false
 				r.releaseHeld(true)
 				continue
 			}
@@ -388,7 +390,7 @@ func (r *Recorder) record(t trigger, s capture.Sample) {
 	}
 	log.Warn().Msg("service failed")
 	r.write()
-	if r.scope != nil && r.scope.follow != nil {
+	if r.unit.on {
 		r.updateWords(time.Now()) // systemd's word as it stands; updated as systemd reports
 		return
 	}

@@ -34,6 +34,8 @@ const (
 
 // unitTrack is the recorder's view of the followed unit.
 type unitTrack struct {
+	on         bool   // systemd's word is followed
+	name       string // the unit's id
 	hist       []cgroup.UnitState // oldest first
 	deliberate string             // the requested job running ("stop", "restart", …), "" for none
 	stopped    bool               // the unit is inactive on request
@@ -157,7 +159,7 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 	if len(u.hist) > histMax {
 		u.hist = slices.Delete(u.hist, 0, len(u.hist)-histMax)
 	}
-	log := r.log.With().Str("unit", r.scope.unit).Str("active_state", st.ActiveState).Str("sub_state", st.SubState).Str("job", st.Job).Logger()
+	log := r.log.With().Str("unit", r.unit.name).Str("active_state", st.ActiveState).Str("sub_state", st.SubState).Str("job", st.Job).Logger()
 	log.Debug().Str("result", st.Result).Msg("systemd reported")
 
 	switch {
@@ -197,7 +199,7 @@ func (r *Recorder) quiet() bool { return r.unit.deliberate != "" || r.unit.stopp
 // holdExit holds an exit trigger until systemd's word, or drops it when
 // it is a control process's. It reports whether it took the trigger.
 func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
-	if r.scope == nil || r.scope.follow == nil || t.kind != capture.TriggerExit || t.ev == nil {
+	if !r.unit.on || t.kind != capture.TriggerExit || t.ev == nil {
 		return false
 	}
 	now := time.Now()
@@ -262,7 +264,7 @@ func (r *Recorder) resumeFresh(why string) {
 	r.samples = newRing[capture.Sample](r.cfg.BufferSamples)
 	r.checks = newRing[capture.Check](r.cfg.BufferSamples)
 	r.healthyOnce, r.unhealthy, r.failures, r.lastError = false, false, 0, ""
-	r.log.Info().Str("unit", r.scope.unit).Msg(why + ": recording resumes with a fresh ring")
+	r.log.Info().Str("unit", r.unit.name).Msg(why + ": recording resumes with a fresh ring")
 }
 
 // updateWords sets systemd's word on the open incident's triggers whose
@@ -286,7 +288,7 @@ func (r *Recorder) updateWords(now time.Time) {
 		if !ok {
 			continue
 		}
-		obj := systemdObject(r.scope.unit, w)
+		obj := systemdObject(r.unit.name, w)
 		if tr.Systemd == nil || tr.Systemd.At == nil || !tr.Systemd.At.Equal(*obj.At) {
 			tr.Systemd, changed = obj, true
 		}
