@@ -34,8 +34,8 @@ const (
 
 // unitTrack is the recorder's view of the followed unit.
 type unitTrack struct {
-	on         bool   // systemd's word is followed
-	name       string // the unit's id
+	on         bool               // systemd's word is followed
+	name       string             // the unit's id
 	hist       []cgroup.UnitState // oldest first
 	deliberate string             // the requested job running ("stop", "restart", …), "" for none
 	stopped    bool               // the unit is inactive on request
