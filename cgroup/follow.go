@@ -220,8 +220,12 @@ func (f *Follower) loop() {
 			cancel()
 		}
 		f.mu.Lock()
+		prev := f.cur
 		f.cur = st
 		f.mu.Unlock()
+		if sameState(prev, st) {
+			continue // a signal of another interface, with nothing new
+		}
 		select {
 		case f.updates <- st:
 		default: // the reader is behind; Current has the latest
@@ -298,4 +302,12 @@ func apply(st *UnitState, props map[string]dbus.Variant) {
 			}
 		}
 	}
+}
+
+// sameState reports whether two states are the same but for At.
+func sameState(a, b UnitState) bool {
+	eq := func(p, q *int) bool { return p == nil && q == nil || p != nil && q != nil && *p == *q }
+	return a.Result == b.Result && a.ExecMainCode == b.ExecMainCode && a.ControlGroup == b.ControlGroup &&
+		a.ActiveState == b.ActiveState && a.SubState == b.SubState && a.Job == b.Job && a.JobID == b.JobID &&
+		eq(a.NRestarts, b.NRestarts) && eq(a.ExecMainStatus, b.ExecMainStatus) && eq(a.MainPID, b.MainPID) && eq(a.ControlPID, b.ControlPID)
 }

@@ -78,9 +78,10 @@ func isUp(s cgroup.UnitState) bool {
 }
 
 // wordFor returns systemd's word on a trigger at at: the latest state
-// reported after it, up to (never after) the unit coming up again once it
-// went down; the state at the trigger when nothing was reported since.
-// final is true once the unit came up again or wordSettle has passed.
+// reported after it, up to (never after) the unit starting again once it
+// went down — systemd queueing the start job, resetting Result, or the unit
+// coming up; the state at the trigger when nothing was reported since.
+// final is true once the unit started again or wordSettle has passed.
 func wordFor(hist []cgroup.UnitState, at, now time.Time) (w cgroup.UnitState, ok, final bool) {
 	i, _ := slices.BinarySearchFunc(hist, at, func(s cgroup.UnitState, t time.Time) int { return s.At.Compare(t) })
 	if i > 0 {
@@ -88,7 +89,7 @@ func wordFor(hist []cgroup.UnitState, at, now time.Time) (w cgroup.UnitState, ok
 	}
 	down := false
 	for _, s := range hist[i:] {
-		if down && isUp(s) {
+		if down && (isUp(s) || s.Job == "start" || s.Result == "success" && w.Result != "success") {
 			return w, ok, true
 		}
 		down = down || isDown(s)
@@ -116,20 +117,22 @@ func systemdObject(unit string, s cgroup.UnitState) *capture.Systemd {
 	}
 }
 
-// isControl reports whether every PID is one systemd named as the unit's
-// control process within controlKeep of now.
-func (u *unitTrack) isControl(pids []int, now time.Time) bool {
-	if len(pids) == 0 {
-		return false
-	}
-	for _, p := range pids {
-		if !slices.ContainsFunc(u.hist, func(s cgroup.UnitState) bool {
-			return s.ControlPID != nil && *s.ControlPID == p && now.Sub(s.At) < controlKeep
-		}) {
+// isControl reports whether the processes gone are the unit's control
+// processes (ExecStartPre=, ExecStop=, ExecReload=, with their children),
+// not the service: one of them is a ControlPID systemd reported, and none
+// is a MainPID it reported, within controlKeep of now.
+func (u *unitTrack) isControl(gone []int, now time.Time) bool {
+	control := false
+	for _, s := range u.hist {
+		if now.Sub(s.At) >= controlKeep {
+			continue
+		}
+		if s.MainPID != nil && *s.MainPID != 0 && slices.Contains(gone, *s.MainPID) {
 			return false
 		}
+		control = control || s.ControlPID != nil && *s.ControlPID != 0 && slices.Contains(gone, *s.ControlPID)
 	}
-	return true
+	return control
 }
 
 // wentDown reports whether systemd reported the unit down at or after at.
@@ -230,6 +233,10 @@ func (r *Recorder) decideHeld(now time.Time) {
 			return
 		}
 		u.held = u.held[1:]
+		if u.isControl(h.t.ev.Gone, now) { // systemd named it since
+			r.log.Debug().Str("detail", h.t.detail).Msg("a control process of the unit ended: not the service")
+			continue
+		}
 		r.record(h.t, h.s)
 	}
 }
@@ -289,7 +296,7 @@ func (r *Recorder) updateWords(now time.Time) {
 			continue
 		}
 		obj := systemdObject(r.unit.name, w)
-		if tr.Systemd == nil || tr.Systemd.At == nil || !tr.Systemd.At.Equal(*obj.At) {
+		if !sameWord(tr.Systemd, obj) {
 			tr.Systemd, changed = obj, true
 		}
 	}
@@ -298,4 +305,18 @@ func (r *Recorder) updateWords(now time.Time) {
 		r.inc.dirty = true
 		r.write()
 	}
+}
+
+// sameWord reports whether two words say the same but for when systemd
+// said it: the first report of a state stands.
+func sameWord(a, b *capture.Systemd) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.At, y.At = nil, nil
+	eq := func(p, q *int) bool { return p == nil && q == nil || p != nil && q != nil && *p == *q }
+	return eq(x.ControlPID, y.ControlPID) && eq(x.NRestarts, y.NRestarts) && eq(x.ExecMainStatus, y.ExecMainStatus) && eq(x.MainPID, y.MainPID) &&
+		x.Unit == y.Unit && x.Job == y.Job && x.Result == y.Result && x.ExecMainCode == y.ExecMainCode &&
+		x.ControlGroup == y.ControlGroup && x.ActiveState == y.ActiveState && x.SubState == y.SubState
 }

@@ -51,7 +51,11 @@ func TestWordFor(t *testing.T) {
 		cgroup.UnitState{ActiveState: "active", SubState: "running", MainPID: intp(100), NRestarts: intp(0)},
 		cgroup.UnitState{ActiveState: "activating", SubState: "auto-restart", Result: "oom-kill", MainPID: intp(0), NRestarts: intp(0), ExecMainCode: "killed", ExecMainStatus: intp(9)},
 		cgroup.UnitState{ActiveState: "activating", SubState: "auto-restart", Result: "oom-kill", Job: "restart", JobID: 7, NRestarts: intp(0)},
-		cgroup.UnitState{ActiveState: "activating", SubState: "start", Result: "success", Job: "restart", JobID: 7, NRestarts: intp(1)},
+		// systemd 252: the start job queued, Result reset, then dead, then start-pre.
+		cgroup.UnitState{ActiveState: "activating", SubState: "auto-restart", Result: "oom-kill", Job: "start", JobID: 8, NRestarts: intp(1)},
+		cgroup.UnitState{ActiveState: "activating", SubState: "auto-restart", Result: "success", Job: "start", JobID: 8, NRestarts: intp(1)},
+		cgroup.UnitState{ActiveState: "inactive", SubState: "dead", Result: "success", Job: "start", JobID: 8, NRestarts: intp(1)},
+		cgroup.UnitState{ActiveState: "activating", SubState: "start", Result: "success", Job: "start", JobID: 8, NRestarts: intp(1)},
 		cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200), NRestarts: intp(1)},
 	)
 	trig := t0.Add(1500 * time.Microsecond) // between the first two states
@@ -193,10 +197,15 @@ func TestExitWithoutSystemdsReaction(t *testing.T) {
 func TestControlProcessExitIsNotTheService(t *testing.T) {
 	r := followed(t)
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "reloading", SubState: "reload", Result: "success", MainPID: intp(100), ControlPID: intp(150)})
-	r.onTrigger(exitTrigger(150))
+	r.onTrigger(exitTrigger(150, 151)) // sh -c and its child
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), ControlPID: intp(0)})
 	r.decideHeld(time.Now().Add(time.Minute))
 	if n := captureCount(t, r); n != 0 {
 		t.Fatalf("%d captures for a control process", n)
+	}
+	r.onTrigger(exitTrigger(100, 150)) // the main process among them: the service
+	r.decideHeld(time.Now().Add(time.Minute))
+	if n := captureCount(t, r); n != 1 {
+		t.Fatalf("%d captures for the main process's exit, want 1", n)
 	}
 }
