@@ -390,6 +390,7 @@ func (r *Recorder) record(t trigger, s capture.Sample) {
 	}
 	log.Warn().Msg("service failed")
 	r.write()
+	r.writeState(false) // list shows the open incident at once
 	if r.unit.on {
 		r.updateWords(time.Now()) // systemd's word as it stands; updated as systemd reports
 		return

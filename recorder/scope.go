@@ -31,17 +31,23 @@ type scope struct {
 
 	systemdWarned bool // the failure to read systemd's view was logged
 
-	root      string
-	explicit  bool             // the cgroup path was configured, not looked up
-	follow    *cgroup.Follower // systemd's word over D-Bus; nil where not reachable
-	noUnit    string           // why systemd could not resolve the unit, "" when it did (or is not asked)
-	noSystemd bool             // systemd is not init here: a unit without a cgroup is today's normal
-	warned    string           // the unscoped reason last logged
-	warnedAt  time.Time        // when
+	root        string
+	explicit    bool             // the cgroup path was configured, not looked up
+	follow      *cgroup.Follower // systemd's word over D-Bus; nil where not reachable
+	noUnit      string           // why systemd could not resolve the unit, "" when it did (or is not asked)
+	noSystemd   bool             // systemd is not init here: a unit without a cgroup is today's normal
+	unseenSince time.Time        // since when the cgroup is unseen; zero while seen
+	warned      string           // the unscoped reason last logged
+	warnedAt    time.Time        // when
 }
 
-// unscopedWarnEvery is how often a lasting unscoped service is logged again.
-const unscopedWarnEvery = 10 * time.Minute
+// unscopedWarnEvery is how often a lasting unscoped service is logged
+// again; unscopedGrace how long a cgroup may be unseen before it counts
+// (the watcher looks a unit up again every second).
+const (
+	unscopedWarnEvery = 10 * time.Minute
+	unscopedGrace     = 3 * time.Second
+)
 
 // newScope returns the scope of cfg's service, or nil (logged) when this
 // machine has no cgroup file system the recorder can read.
@@ -81,9 +87,26 @@ func newScope(cfg Config, root string, log zerolog.Logger) *scope {
 }
 
 // unscoped returns why the service's cgroup is not seen when it should
-// be: no such unit, or no cgroup for it; "" when it is seen, or its unit is
-// simply not running (systemd says so).
+// be: no such unit, or no cgroup for it for unscopedGrace; "" when it is
+// seen, or its unit is simply not running or changing state (systemd says
+// so).
 func (s *scope) unscoped() string {
+	r := s.unseen()
+	switch {
+	case r == "" || s.noUnit != "":
+		s.unseenSince = time.Time{}
+		return r
+	case s.unseenSince.IsZero():
+		s.unseenSince = time.Now()
+	}
+	if time.Since(s.unseenSince) < unscopedGrace {
+		return ""
+	}
+	return r
+}
+
+// unseen is unscoped's reason, without the grace.
+func (s *scope) unseen() string {
 	switch {
 	case s.noUnit != "":
 		return s.noUnit
@@ -93,8 +116,8 @@ func (s *scope) unscoped() string {
 		return fmt.Sprintf("cgroup %s not found under %s", s.w.Path(), s.root)
 	case s.follow != nil:
 		st := s.follow.Current()
-		if st.ActiveState == "inactive" || st.ActiveState == "failed" || st.SubState == "auto-restart" {
-			return ""
+		if st.ActiveState != "active" || st.JobID != 0 {
+			return "" // not running, or on its way: not the recorder's blind spot
 		}
 		return fmt.Sprintf("cgroup of unit %s (%s) not found under %s", s.unit, st.ActiveState, s.root)
 	case s.noSystemd:
