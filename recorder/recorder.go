@@ -273,6 +273,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 // capture that could not be written.
 func (r *Recorder) tick(ctx context.Context, now time.Time) {
 	r.samples.push(r.takeSample(now))
+	r.checkHeld(now)
 	if !r.checking {
 		r.checking = true
 		go func() { r.checkDone <- r.checker.Check(ctx) }()

@@ -30,6 +30,10 @@ const (
 	histKeep    = 10 * time.Minute // states kept for the words of an incident's triggers
 	histMax     = 256
 	controlKeep = time.Minute // a control process's PID counts as one that long
+	// heldMax bounds how long a requested job may hold exit triggers (a
+	// stop with TimeoutStopSec=infinity that never ends): then they are
+	// recorded.
+	heldMax = 15 * time.Minute
 )
 
 // unitTrack is the recorder's view of the followed unit.
@@ -210,6 +214,10 @@ func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
 		r.log.Debug().Str("detail", t.detail).Msg("a control process of the unit ended: not the service")
 		return true
 	}
+	if len(r.unit.held) >= maxTriggers {
+		r.log.Debug().Str("detail", t.detail).Msg("exit trigger dropped: the most are held already")
+		return true
+	}
 	r.unit.held = append(r.unit.held, heldTrigger{t: t, s: s})
 	if r.unit.deliberate == "" {
 		r.decideHeld(now)
@@ -222,6 +230,11 @@ func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
 // timer for the rest.
 func (r *Recorder) decideHeld(now time.Time) {
 	u := &r.unit
+	if len(u.held) > 0 && u.deliberate != "" && now.Sub(u.held[0].t.at) >= heldMax {
+		r.log.Warn().Str("job", u.deliberate).Msg("requested job still running after 15 minutes: its exits are recorded")
+		r.releaseHeld(true)
+		return
+	}
 	for len(u.held) > 0 && u.deliberate == "" {
 		h := u.held[0]
 		if !u.wentDown(h.t.at) && now.Sub(h.t.at) < holdMax {
@@ -260,6 +273,14 @@ func (r *Recorder) holdC() <-chan time.Time {
 		return nil
 	}
 	return r.unit.hold.C
+}
+
+// checkHeld is the tick's look at held triggers: a requested job that
+// holds them past heldMax.
+func (r *Recorder) checkHeld(now time.Time) {
+	if len(r.unit.held) > 0 && r.unit.deliberate != "" {
+		r.decideHeld(now)
+	}
 }
 
 // resumeFresh starts recording the service anew after a requested stop or

@@ -209,3 +209,20 @@ func TestControlProcessExitIsNotTheService(t *testing.T) {
 		t.Fatalf("%d captures for the main process's exit, want 1", n)
 	}
 }
+
+// TestRequestedJobThatNeverEnds: exits held by a requested stop are
+// recorded once it has run for heldMax.
+func TestRequestedJobThatNeverEnds(t *testing.T) {
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "stop", JobID: 3, MainPID: intp(100)})
+	tr := exitTrigger(100)
+	r.onTrigger(tr)
+	r.checkHeld(tr.at.Add(heldMax / 2))
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures while the stop runs", n)
+	}
+	r.checkHeld(tr.at.Add(heldMax))
+	if n := captureCount(t, r); n != 1 {
+		t.Fatalf("%d captures after heldMax, want 1", n)
+	}
+}
