@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,9 +92,11 @@ func exitTrigger(gone ...int) trigger {
 	return trigger{kind: capture.TriggerExit, at: time.Now(), detail: "cgroup emptied", ev: &cgroup.Event{Kind: cgroup.KindExit, Gone: gone}}
 }
 
+// captureCount counts the service's captures: by the contract, the *.json
+// files directly in $DIR/SERVICE.
 func captureCount(t *testing.T, r *Recorder) int {
 	t.Helper()
-	files, err := capture.Files(r.cfg.CaptureDir, r.cfg.Service)
+	files, err := filepath.Glob(filepath.Join(r.cfg.CaptureDir, r.cfg.Service, "*"+capture.Ext))
 	if err != nil {
 		t.Fatal(err)
 	}
