@@ -229,3 +229,30 @@ func TestRequestedJobThatNeverEnds(t *testing.T) {
 		t.Fatalf("%d captures after heldMax, want 1", n)
 	}
 }
+
+// TestRequestedReloadKeepsTheRing: a reload the service stays up through
+// is no failure and keeps the ring.
+func TestRequestedReloadKeepsTheRing(t *testing.T) {
+	r := followed(t)
+	n := len(r.samples.snapshot())
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "reloading", SubState: "reload", Result: "success", Job: "reload", JobID: 5, MainPID: intp(100), ControlPID: intp(150)})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), ControlPID: intp(0)})
+	if r.quiet() || !r.healthyOnce || len(r.samples.snapshot()) != n || captureCount(t, r) != 0 {
+		t.Errorf("after a reload: quiet %v healthyOnce %v samples %d (want %d) captures %d",
+			r.quiet(), r.healthyOnce, len(r.samples.snapshot()), n, captureCount(t, r))
+	}
+}
+
+// TestWordIsTheTriggersOnly: what systemd reports long after a trigger
+// (a stop a minute later) is not the trigger's word.
+func TestWordIsTheTriggersOnly(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 3, 12, 4, 0, time.UTC)
+	h := []cgroup.UnitState{
+		{At: t0, ActiveState: "active", SubState: "running", Result: "success"},
+		{At: t0.Add(time.Minute), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "stop", JobID: 3},
+	}
+	w, ok, final := wordFor(h, t0.Add(time.Second), t0.Add(2*time.Minute))
+	if !ok || !final || w.SubState != "running" {
+		t.Errorf("word %+v ok %v final %v: want the running state at the trigger, final", w, ok, final)
+	}
+}
