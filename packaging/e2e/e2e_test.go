@@ -297,7 +297,7 @@ func TestSystemd(t *testing.T) {
 			t.Errorf("%d captures after reload, restart, stop and start; want %d", got, n)
 		}
 		journal := m.must("journalctl", "--no-pager", "-o", "cat", "-u", recorderUnit)
-		for _, want := range []string{"systemd runs a requested restart", "systemd runs a requested stop", "recording resumes with a fresh ring", "unit resolved by systemd"} {
+		for _, want := range []string{"systemd runs a requested restart", "systemd runs a requested stop", "recording resumes with a fresh ring", "unit resolved by systemd", "requested reload done; the service stayed up"} {
 			if !strings.Contains(journal, want) {
 				t.Errorf("the recorder's journal lacks %q", want)
 			}
