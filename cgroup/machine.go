@@ -45,6 +45,10 @@ type machine struct {
 	since     time.Time // when the cgroup was first seen populated since the last exit
 	oom       uint64
 	hasOOM    bool
+	// looked: a look has been made (it survives a removal); born: this
+	// cgroup appeared while watched, so its counters started at 0 under
+	// the watcher's eyes (a counter first read later is not a baseline).
+	looked, born bool
 }
 
 // step feeds one look and appends the events it implies to out.
@@ -57,16 +61,28 @@ func (m *machine) step(l look, out []change) []change {
 				out = append(out, change{KindExit, "cgroup re-created (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
 			}
 		}
-		*m = machine{last: m.last[:0]}
+		*m = machine{last: m.last[:0], looked: true}
 	}
 	if !l.exists {
+		m.looked = true
 		return out
 	}
+	if !m.known {
+		m.born = m.looked
+	}
+	m.looked = true
 	populated := len(l.pids) > 0
 	if l.hasOOM {
-		// An unreadable counter keeps the last value as the baseline.
-		if m.known && m.hasOOM && l.oom > m.oom {
-			out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(m.oom, 10) + " → " + strconv.FormatUint(l.oom, 10)})
+		// An unreadable counter keeps the last value as the baseline. A
+		// cgroup that appeared while watched counts from 0, also when its
+		// counter could first be read only later (hybrid: the v1 memory
+		// directory follows the cgroup2 one).
+		base, ok := m.oom, m.known && m.hasOOM
+		if !m.hasOOM && m.born {
+			base, ok = 0, true
+		}
+		if ok && l.oom > base {
+			out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(base, 10) + " → " + strconv.FormatUint(l.oom, 10)})
 		}
 		m.oom, m.hasOOM = l.oom, true
 	}

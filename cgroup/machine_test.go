@@ -115,6 +115,21 @@ func TestMachine(t *testing.T) {
 			{withOOM(at(10), 3), nil},
 			{withOOM(at(10), 4), []change{oom("oom_kill 3 → 4")}},
 		}},
+		{"counter of a cgroup born while watched counts from 0, read late", []step{
+			{withOOM(at(10), 4), nil},
+			{gone, []change{exit("cgroup removed (last pids 10)")}},
+			{at(20), nil}, // the v1 memory directory not there yet
+			{withOOM(at(20), 1), []change{oom("oom_kill 0 → 1")}},
+		}},
+		{"born while watched with a kill already counted", []step{
+			{gone, nil},
+			{withOOM(at(20), 1), []change{oom("oom_kill 0 → 1")}},
+		}},
+		{"born with a zero counter: nothing", []step{
+			{gone, nil},
+			{withOOM(at(20), 0), nil},
+			{withOOM(at(20), 0), nil},
+		}},
 		{"many pids are cut in the detail", []step{
 			{at(1, 2, 3, 4, 5, 6, 7), nil},
 			{at(8), []change{exit("all processes replaced (1,2,3,4,5,+2 → 8)")}},
