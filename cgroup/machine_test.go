@@ -7,7 +7,11 @@ import (
 )
 
 // at builds a look at an existing cgroup with identity 1.
-func at(pids ...int) look { return look{exists: true, id: 1, pids: pids} }
+func at(pids ...int) look { return look{exists: true, id: 1, pids: pids, primary: true} }
+
+// fallback is a look that found the cgroup only in a v1 hierarchy, as
+// while systemd removes a hybrid host's cgroup.
+func fallback(l look) look { l.primary = false; return l }
 
 func withOOM(l look, n uint64) look { l.oom, l.hasOOM = n, true; return l }
 
@@ -124,6 +128,17 @@ func TestMachine(t *testing.T) {
 		{"born while watched with a kill already counted", []step{
 			{gone, nil},
 			{withOOM(at(20), 1), []change{oom("oom_kill 0 → 1")}},
+		}},
+		{"a cgroup lingering in v1 while removed is not born", []step{
+			{withOOM(at(10), 10), nil},
+			{withOOM(fallback(withID(at(), 2)), 10), []change{exit("cgroup re-created (10 → none)")}},
+			{gone, nil},
+		}},
+		{"the v2 cgroup back after a v1 fallback is born", []step{
+			{withOOM(at(10), 10), nil},
+			{fallback(withID(at(), 2)), []change{exit("cgroup re-created (10 → none)")}},
+			{withID(at(20), 3), nil},
+			{withOOM(withID(at(20), 3), 1), []change{oom("oom_kill 0 → 1")}},
 		}},
 		{"born with a zero counter: nothing", []step{
 			{gone, nil},

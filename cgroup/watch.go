@@ -553,7 +553,7 @@ func (w *Watcher) read() look {
 			return look{}
 		}
 	}
-	l := look{exists: true, id: w.cur.id}
+	l := look{exists: true, id: w.cur.id, primary: w.cur.cand.dir == w.cands[0].dir}
 	pids, err := appendPIDs(w.pidBuf[:0], b)
 	if err != nil {
 		w.log.Debug().Err(err).Str("path", w.cur.cand.procs).Msg("malformed cgroup.procs")

@@ -256,3 +256,18 @@ func TestWordIsTheTriggersOnly(t *testing.T) {
 		t.Errorf("word %+v ok %v final %v: want the running state at the trigger, final", w, ok, final)
 	}
 }
+
+// TestOOMDuringRequestedRestart: an OOM kill during a requested restart is
+// recorded; the exits of the restart stay held and are dropped when it
+// ends in success.
+func TestOOMDuringRequestedRestart(t *testing.T) {
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "restart", JobID: 9, MainPID: intp(100)})
+	r.onTrigger(exitTrigger(100))
+	r.onTrigger(trigger{kind: capture.TriggerOOM, at: time.Now(), detail: "oom_kill 0 → 1", ev: &cgroup.Event{Kind: cgroup.KindOOM}})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(101)})
+	_, c := readOnly(t, r)
+	if kinds(c)[0] != capture.TriggerOOM || len(c.Triggers) != 1 {
+		t.Errorf("triggers %v, want the oom alone", kinds(c))
+	}
+}
