@@ -291,23 +291,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// validUnit reports whether u can be a systemd unit name: the characters
-// systemd allows (escaped names keep their backslashes), at most 255.
-func validUnit(u string) bool {
-	if u == "" || len(u) > 255 || u == "." || u == ".." {
-		return false
-	}
-	for _, c := range []byte(u) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == ':', c == '_', c == '.', c == '\\', c == '@', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // Name returns the environment variable of a Config field.
 func (c *Config) Name(field string) string {
 	f, _ := reflect.TypeFor[Config]().FieldByName(field)
@@ -337,3 +320,19 @@ func checkInt(v, lo, hi int) error {
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// validUnit reports whether u can be a systemd unit name: at most 255
+// bytes of letters, digits and ":-_.@\\", not starting with '.' (so never
+// "." or ".."), never a path.
+func validUnit(u string) bool {
+	if u == "" || len(u) > 255 || u[0] == '.' || u[0] == '@' {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(":-_.@\\", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}

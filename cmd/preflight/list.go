@@ -39,7 +39,8 @@ Examples:
 // listedService is one object of 'preflight list --json'.
 type listedService struct {
 	Service  string          `json:"service"`
-	State    string          `json:"state"` // healthy, unhealthy, failing, starting, not running
+	State    string          `json:"state"`            // healthy, unhealthy, failing, starting, stopped, unscoped, not running
+	Reason   string          `json:"reason,omitempty"` // why the service is stopped or unscoped
 	Recorder *listedRecorder `json:"recorder"`
 	Captures int             `json:"captures"`
 	Newest   *listedCapture  `json:"newest"` // null when no capture could be read
@@ -128,6 +129,9 @@ func runList(args []string, e env) error {
 		if rc := r.Recorder; rc != nil && rc.LastError != "" && (r.State == capture.StateStarting || r.State == capture.StateFailing) {
 			herr = rc.LastError
 		}
+		if r.State == capture.UnitUnscoped {
+			herr = r.Reason // the service is not seen: that matters more
+		}
 		t.rows = append(t.rows, []cell{{s: r.Service}, {s: r.State, sgr: stateColor(r.State)}, {s: strconv.Itoa(r.Captures)},
 			{s: when}, {s: rel}, {s: trig}, {s: herr}})
 	}
@@ -146,7 +150,7 @@ func stateColor(s string) string {
 	switch s {
 	case capture.StateHealthy:
 		return green
-	case capture.StateUnhealthy, capture.StateFailing:
+	case capture.StateUnhealthy, capture.StateFailing, capture.UnitUnscoped:
 		return red
 	case capture.StateStarting:
 		return yellow
@@ -191,6 +195,11 @@ func instances(st *capture.Store, e env, at time.Time) ([]listedService, error) 
 		s, lv := states[rows[i].Service], lives[rows[i].Service]
 		var stale bool
 		rows[i].State, stale = liveState(s, lv, at)
+		if s != nil && s.Unit != nil && s.Unit.State != "" && rows[i].State == s.State {
+			// Running, and systemd's word on the unit matters more: stopped
+			// on request, or not seen.
+			rows[i].State, rows[i].Reason = s.Unit.State, s.Unit.Reason
+		}
 		if s != nil {
 			pid := s.PID
 			if lv.pid > 0 {

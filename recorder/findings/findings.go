@@ -49,13 +49,16 @@ type Incident struct {
 	Checks   []capture.Check   // the health history, oldest first
 	Systemd  *capture.Systemd  // systemd's view of the unit; nil without it
 	Interval float64           // the recorder's interval in seconds; 0 when unknown
+	// ServiceMissing is why samples lack the service (the capture's
+	// service_missing), "" when it was seen.
+	ServiceMissing string
 }
 
 // FromCapture returns the incident of a capture: its scene, without the
 // samples of an earlier incident.
 func FromCapture(c *capture.Capture) Incident {
 	return Incident{Samples: c.Samples[Scene(c):], Failure: c.TransitionTime, Triggers: c.Triggers,
-		Checks: c.Health, Systemd: c.Systemd, Interval: c.IntervalSeconds}
+		Checks: c.Health, Systemd: c.Systemd, Interval: c.IntervalSeconds, ServiceMissing: c.ServiceMissing}
 }
 
 // Scene returns the index of the first sample of c that belongs to this
@@ -209,6 +212,7 @@ type Rule struct {
 
 // Rules are every rule, in rank order.
 var Rules = []Rule{
+	{"service-unseen", ServiceUnseen},
 	{"core-dump", CoreDump},
 	{"oom-kill", OOMKill},
 	{"processes-stuck", ProcessesStuck},

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -281,4 +282,52 @@ func (s *Sampler) serviceIdx(pids []int) []int {
 		}
 	}
 	return idx
+}
+
+// Processes reads the given processes at now, without the scan of the whole
+// host: the service's processes at a failure, read before anything slower.
+// now is a time.Now reading (monotonic). CPU percent is over the rates'
+// window (window.go) against the reference scan: null for a process that
+// scan did not see, or when no reference lies far enough back. Vanished
+// PIDs are skipped; the result is in PID order. It changes nothing the next
+// Sample relies on. Not safe for concurrent use.
+func (s *Sampler) Processes(now time.Time, pids []int) []capture.Process {
+	out := []capture.Process{}
+	if len(pids) == 0 {
+		return out
+	}
+	dirfd, err := unix.Open(s.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return out
+	}
+	defer unix.Close(dirfd)
+	sorted := slices.Clone(pids)
+	slices.Sort(sorted)
+	base, elapsed, haveBase := s.refs.base(now)
+	for _, pid := range slices.Compact(sorted) {
+		b, err := s.readStat(dirfd, pid)
+		if err != nil {
+			continue // vanished
+		}
+		st, err := parseStat(b)
+		if err != nil {
+			continue
+		}
+		var pct *float64
+		if old, ok := base.procs[pid]; haveBase && ok && old.start == st.StartTime {
+			ticks := st.UTime + st.STime
+			v := round2(float64(ticks-min(old.ticks, ticks)) / clkTck / elapsed.Seconds() * 100)
+			pct = &v
+		}
+		out = append(out, capture.Process{
+			PID:        pid,
+			Name:       printable(string(st.Comm)),
+			Cmdline:    cut(s.cmdline(pid), MaxCmdline),
+			State:      string(st.State),
+			CPUPercent: pct,
+			RSSBytes:   st.RSS * s.pageSize,
+			Threads:    int(st.NumThreads),
+		})
+	}
+	return out
 }

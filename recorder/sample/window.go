@@ -78,6 +78,14 @@ func (c *Counter) Percent(key string, v uint64, perSecond float64) *float64 {
 	if c.Clock != nil {
 		now = c.Clock()
 	}
+	return c.PercentAt(key, v, perSecond, now)
+}
+
+// PercentAt is [Counter.Percent] for a reading taken at now (a time.Now
+// reading, monotonic), such as the cgroup's evidence read at an event,
+// before the sample that carries it. A reading older than the newest
+// reference is computed but never becomes a reference.
+func (c *Counter) PercentAt(key string, v uint64, perSecond float64, now time.Time) *float64 {
 	if key != c.key || c.w.ref[1].ok && v < c.w.ref[1].v {
 		c.key, c.w = key, window[uint64]{}
 	}
