@@ -44,6 +44,34 @@ type Capture struct {
 	// its cgroup could not be found. "" when the service was seen.
 	ServiceMissing   string `json:"service_missing,omitempty"`
 	PreflightVersion string `json:"preflight_version"`
+
+	// KernelLog is what the kernel logged about the service over the trace
+	// window before the first trigger (OOM kills, segfaults, traps, hung
+	// tasks), oldest first: read after the capture is first written, so a
+	// capture holds it from its first update on. Absent (nil) when it was
+	// not read; KernelLogMissing then says why. [] when read and the
+	// kernel said nothing about the service.
+	KernelLog        []KernelLine `json:"kernel_log,omitzero"`
+	KernelLogMissing string       `json:"kernel_log_missing,omitempty"`
+	// Journal is the unit's last journal lines before the first trigger,
+	// oldest first, secret-looking values redacted; absent (nil) when not
+	// read, JournalMissing then says why ("" when disabled).
+	Journal        []JournalLine `json:"journal,omitzero"`
+	JournalMissing string        `json:"journal_missing,omitempty"`
+}
+
+// KernelLine is one line of the kernel log.
+type KernelLine struct {
+	At   time.Time `json:"at"`
+	Text string    `json:"text"`
+}
+
+// JournalLine is one journal entry of the unit: its time (the journal's
+// receive time), syslog priority (0 emerg … 7 debug) and message.
+type JournalLine struct {
+	At       time.Time `json:"at"`
+	Priority int       `json:"priority"`
+	Text     string    `json:"text"`
 }
 
 // Trigger is one reason the capture was written or updated.

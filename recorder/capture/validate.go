@@ -71,6 +71,14 @@ func Validate(c *Capture, data []byte) error {
 	for i := range c.Samples {
 		v.sample("samples["+strconv.Itoa(i)+"]", &c.Samples[i])
 	}
+	for i, l := range c.KernelLog {
+		v.time("kernel_log["+strconv.Itoa(i)+"].at", l.At, true)
+	}
+	for i, l := range c.Journal {
+		p := "journal[" + strconv.Itoa(i) + "]"
+		v.time(p+".at", l.At, true)
+		v.num(p+".priority", float64(l.Priority), 0, 7)
+	}
 	return v.err
 }
 

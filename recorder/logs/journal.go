@@ -1,0 +1,232 @@
+package logs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/sample"
+)
+
+// Why a journal could not be read.
+var (
+	ErrNoJournal = errors.New("no journal on this machine")
+	ErrNoAccess  = errors.New("no access to the system journal (the recorder's user needs the group systemd-journal)")
+)
+
+// Grace is how long after a trigger the service's last lines may still
+// arrive (a crash's last words on stderr reach the journal as the process
+// dies) and count as said before it: lines of the failed run only, never of
+// the restarted one.
+const Grace = time.Second
+
+// Entry is one journal entry, as journalctl -o json prints it.
+type Entry struct {
+	At         time.Time
+	Priority   int
+	Text       string
+	Invocation string // the unit's run (_SYSTEMD_INVOCATION_ID, or systemd's INVOCATION_ID about it)
+	Transport  string // _TRANSPORT: kernel, stdout, journal, syslog…
+}
+
+// ParseJournalJSON parses journalctl -o json output: one object a line.
+// MESSAGE is a string, an array of bytes (not UTF-8) or null. Lines
+// that are not an entry are skipped.
+func ParseJournalJSON(data []byte) []Entry {
+	var out []Entry
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var raw map[string]json.RawMessage
+		if json.Unmarshal(sc.Bytes(), &raw) != nil {
+			continue
+		}
+		us, err := strconv.ParseInt(jsonString(raw["__REALTIME_TIMESTAMP"]), 10, 64)
+		if err != nil {
+			continue
+		}
+		e := Entry{
+			At:         time.UnixMicro(us).UTC(),
+			Priority:   6, // journald's default, as journalctl shows an entry without one
+			Text:       jsonString(raw["MESSAGE"]),
+			Invocation: cmpOr(jsonString(raw["_SYSTEMD_INVOCATION_ID"]), jsonString(raw["INVOCATION_ID"])),
+			Transport:  jsonString(raw["_TRANSPORT"]),
+		}
+		if p, err := strconv.Atoi(jsonString(raw["PRIORITY"])); err == nil && p >= 0 && p <= 7 {
+			e.Priority = p
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// jsonString decodes a journal field: a string, or an array of bytes.
+func jsonString(m json.RawMessage) string {
+	var s string
+	if json.Unmarshal(m, &s) == nil {
+		return s
+	}
+	var b []byte
+	var ints []int
+	if json.Unmarshal(m, &ints) == nil {
+		for _, c := range ints {
+			b = append(b, byte(c))
+		}
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	return ""
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// LastWords returns the last n entries said before trigger: those at or
+// before it, and those within Grace after it that belong to the same run
+// of the unit as the last one before it. Text is redacted as command lines
+// are ([sample.Redact]) and cut; the newest lines within MaxJournalByte are
+// kept.
+func LastWords(entries []Entry, trigger time.Time, n int) []capture.JournalLine {
+	run := ""
+	for _, e := range entries {
+		if !e.At.After(trigger) {
+			run = e.Invocation
+		}
+	}
+	var keep []capture.JournalLine
+	for _, e := range entries {
+		if e.At.After(trigger) && (e.At.After(trigger.Add(Grace)) || e.Invocation != run) {
+			continue
+		}
+		keep = append(keep, capture.JournalLine{At: e.At, Priority: e.Priority, Text: sample.Redact([]string{e.Text})})
+	}
+	if len(keep) > n {
+		keep = keep[len(keep)-n:]
+	}
+	total := 0
+	for i := len(keep) - 1; i >= 0; i-- {
+		total += len(keep[i].Text)
+		if total > MaxJournalByte {
+			keep = keep[i+1:]
+			break
+		}
+	}
+	if keep == nil {
+		keep = []capture.JournalLine{}
+	}
+	return keep
+}
+
+// Journalctl runs journalctl. The zero value runs "journalctl" from PATH.
+type Journalctl struct {
+	Path      string   // "": journalctl
+	Args      []string // added before the query (tests: -D DIR)
+	MaxOutput int      // bytes of output read at most; 0: 4 MiB
+}
+
+// ReadJournal returns the unit's last n journal lines before trigger
+// ([LastWords]). It asks journalctl for the entries up to trigger+Grace,
+// so it should run once that has passed.
+func (j Journalctl) ReadJournal(ctx context.Context, unit string, n int, trigger time.Time) ([]capture.JournalLine, error) {
+	out, err := j.run(ctx, "-u", unit, "-n", strconv.Itoa(n+64), "--until", at(trigger.Add(Grace)))
+	if err != nil {
+		return nil, err
+	}
+	return LastWords(ParseJournalJSON(out), trigger, n), nil
+}
+
+// ReadKernelJournal returns the kernel's lines in the journal between since
+// and until that f finds about the service, bounded ([Bound]): the source
+// where /dev/kmsg is not readable (the hardened unit), and journald is.
+func (j Journalctl) ReadKernelJournal(ctx context.Context, since, until time.Time, f *Filter) ([]capture.KernelLine, error) {
+	out, err := j.run(ctx, "_TRANSPORT=kernel", "-n", "4096", "--since", at(since), "--until", at(until))
+	if err != nil {
+		return nil, err
+	}
+	lines := []capture.KernelLine{}
+	for _, e := range ParseJournalJSON(out) {
+		if f.About(e.Text) {
+			lines = append(lines, capture.KernelLine{At: e.At, Text: Cut(e.Text)})
+		}
+	}
+	return Bound(lines), nil
+}
+
+// at formats t for journalctl's --since and --until: "@" and Unix seconds.
+func at(t time.Time) string {
+	return "@" + strconv.FormatFloat(float64(t.UnixMicro())/1e6, 'f', 6, 64)
+}
+
+func (j Journalctl) run(ctx context.Context, query ...string) ([]byte, error) {
+	path := cmpOr(j.Path, "journalctl")
+	args := append(append([]string{"--no-pager", "-o", "json"}, j.Args...), query...)
+	cmd := exec.CommandContext(ctx, path, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &limitWriter{w: &stderr, n: 4 << 10}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("journalctl: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s not found", ErrNoJournal, path)
+		}
+		return nil, fmt.Errorf("journalctl: %w", err)
+	}
+	max := j.MaxOutput
+	if max <= 0 {
+		max = 4 << 20
+	}
+	out, rerr := io.ReadAll(io.LimitReader(stdout, int64(max)))
+	_, _ = io.Copy(io.Discard, stdout) // past the bound: drained, not kept
+	werr := cmd.Wait()
+	msg := strings.TrimSpace(stderr.String())
+	switch {
+	case strings.Contains(msg, "No journal files were found"):
+		return nil, ErrNoJournal
+	case strings.Contains(msg, "not seeing messages from other users"), strings.Contains(msg, "No journal files were opened due to insufficient permissions"):
+		return nil, ErrNoAccess
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("journalctl: %w", ctx.Err())
+	case werr != nil:
+		if msg != "" {
+			return nil, fmt.Errorf("journalctl: %w: %s", werr, firstLine(msg))
+		}
+		return nil, fmt.Errorf("journalctl: %w", werr)
+	case rerr != nil:
+		return nil, fmt.Errorf("journalctl: %w", rerr)
+	}
+	return out, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// limitWriter keeps the first n bytes written to it.
+type limitWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if k := min(len(p), l.n); k > 0 {
+		l.w.Write(p[:k])
+		l.n -= k
+	}
+	return len(p), nil
+}
