@@ -40,6 +40,7 @@ type Config struct {
 	Keep             int     `env:"KEEP" envDefault:"50" yaml:"keep"`
 	TopProcesses     int     `env:"TOP_PROCESSES" envDefault:"5" yaml:"top_processes"`
 	LogLevel         string  `env:"LOG_LEVEL" envDefault:"info" yaml:"log_level"`
+	JournalLines     int     `env:"JOURNAL_LINES" envDefault:"20" yaml:"journal_lines"` // the unit's last journal lines in a capture; 0: none
 }
 
 // Limits of the numeric settings.
@@ -50,6 +51,7 @@ const (
 	maxThreshold  = 1000
 	maxKeep       = 100000
 	maxTop        = 100
+	maxJournal    = 1000
 	maxPathLength = 4096
 )
 
@@ -255,6 +257,9 @@ func (c *Config) Validate() error {
 	}
 	if err := checkInt(c.TopProcesses, 0, maxTop); err != nil {
 		return bad("TopProcesses", "%s", err)
+	}
+	if err := checkInt(c.JournalLines, 0, maxJournal); err != nil {
+		return bad("JournalLines", "%s", err)
 	}
 	most := maxSampleUnits / (c.TopProcesses + sampleBase)
 	if c.BufferSamples < 1 {

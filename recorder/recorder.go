@@ -89,6 +89,9 @@ type Options struct {
 	// Now is the wall clock of trigger times and the state file (nil:
 	// time.Now); tests step it back.
 	Now func() time.Time
+	// KmsgPath and JournalctlPath are where the kernel's and the unit's
+	// last words are read ("": /dev/kmsg, journalctl from PATH).
+	KmsgPath, JournalctlPath string
 }
 
 // Recorder records one service. Create it with [New], then call [Recorder.Run].
@@ -101,6 +104,7 @@ type Recorder struct {
 	checker *health.Checker
 	sampler *sample.Sampler
 	scope   *scope // nil without cgroup scoping
+	words   *lastWords
 
 	samples *ring[capture.Sample]
 	checks  *ring[capture.Check]
@@ -195,6 +199,7 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 	if !opt.NoCgroup {
 		r.scope = newScope(cfg, opt.CgroupRoot, r.log)
 	}
+	r.words = newLastWords(cfg, opt, r.log)
 	// The directory last: it is created and locked, nothing in it removed.
 	if r.store, err = capture.Create(cfg.CaptureDir); err != nil {
 		r.checker.Close()
@@ -242,6 +247,7 @@ func (r *Recorder) cleanup() {
 // capture in flight is written.
 func (r *Recorder) Run(ctx context.Context) error {
 	defer r.Close()
+	defer r.words.stop()
 	r.cleanup()
 	var events <-chan trigger
 	var unitStates <-chan cgroup.UnitState
@@ -301,6 +307,8 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.onUnitState(st)
 		case now := <-r.holdC():
 			r.decideHeld(now)
+		case w := <-r.words.done:
+			r.onLastWords(w)
 		}
 	}
 }
@@ -440,6 +448,7 @@ func (r *Recorder) record(t trigger, s capture.Sample) {
 		return
 	}
 	s.Trigger = t.kind
+	first := r.inc == nil
 	pre := r.samples.snapshot()
 	r.samples.push(s)
 	tr := capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail}
@@ -456,6 +465,9 @@ func (r *Recorder) record(t trigger, s capture.Sample) {
 	log.Warn().Msg("service failed")
 	r.write()
 	r.writeState(false) // list shows the open incident at once
+	if first {
+		r.askLastWords() // the kernel's and the journal's words, once durable
+	}
 	if r.unit.on {
 		r.updateWords(time.Now()) // systemd's word as it stands; updated as systemd reports
 		return

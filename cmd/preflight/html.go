@@ -56,6 +56,7 @@ type htmlData struct {
 	Systemd         []htmlField
 	Checks          string
 	Tables          []htmlTable
+	Logs            []logSection
 	Path            string
 	W, H            float64
 }
@@ -158,6 +159,7 @@ func writeHTML(w io.Writer, c *capture.Capture, path string) error {
 	}
 	d.Charts, d.Axis = charts(c)
 	d.Tables = procTables(c)
+	d.Logs = logSections(c)
 	return htmlPage.Execute(w, d)
 }
 

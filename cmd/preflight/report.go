@@ -128,6 +128,7 @@ func writeReport(w io.Writer, c *capture.Capture, path string, o out) error {
 	if at != nil && at.Service != nil && (pre == nil || pre.Service == nil || !samePIDs(preProcs, at.Service.Processes)) {
 		writeProcs(b, o, "Service processes at the failure ("+findings.Offset(at.At.Sub(t0))+")", "none", at.Service.Processes, nil, maxServiceProcs, false)
 	}
+	writeLogs(b, c, o)
 	fmt.Fprintf(b, "\nFile: %s\n", safe(path))
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -1,0 +1,186 @@
+package recorder
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/logs"
+)
+
+// traceWindow is how far before the first trigger the kernel's lines are
+// looked for: the trace window (TRACE_SECONDS' default).
+const traceWindow = 120 * time.Second
+
+// lastWordsTimeout bounds one reading of the logs (each journalctl run).
+const lastWordsTimeout = 5 * time.Second
+
+// lastWords reads, after an incident's capture is first written, what the
+// kernel and the journal said about the service (package logs), in a
+// goroutine per incident (started at its first trigger): the capture is
+// never delayed by it, and is rewritten with the words when they come.
+type lastWords struct {
+	kmsg    string // /dev/kmsg
+	journal logs.Journalctl
+	lines   int // JOURNAL_LINES
+	log     zerolog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	done   chan words
+}
+
+// words is one reading's result, for the capture named.
+type words struct {
+	name           string
+	kernel         []capture.KernelLine
+	kernelMissing  string
+	journal        []capture.JournalLine
+	journalMissing string
+}
+
+func newLastWords(cfg Config, opt Options, log zerolog.Logger) *lastWords {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &lastWords{
+		kmsg:    cmp.Or(opt.KmsgPath, "/dev/kmsg"),
+		journal: logs.Journalctl{Path: opt.JournalctlPath},
+		lines:   cfg.JournalLines,
+		log:     log,
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan words, 1),
+	}
+}
+
+// stop ends a reading in flight and waits for it.
+func (w *lastWords) stop() {
+	w.cancel()
+	w.wg.Wait()
+}
+
+// askLastWords starts reading the logs for the open incident, just
+// written: the PIDs and cgroups its samples saw, the unit's journal up to
+// its first trigger.
+func (r *Recorder) askLastWords() {
+	w := r.words
+	if w == nil || r.inc == nil {
+		return
+	}
+	c := &r.inc.capture
+	f := &logs.Filter{PIDs: map[int]bool{}}
+	for _, s := range c.Samples {
+		if s.Service == nil {
+			continue
+		}
+		if cg := s.Service.Cgroup; cg != "" && cg != "/" && !slices.Contains(f.Cgroups, cg) {
+			f.Cgroups = append(f.Cgroups, cg)
+		}
+		for _, p := range s.Service.Processes {
+			f.PIDs[p.PID] = true
+		}
+	}
+	unit := r.cfg.Unit
+	if r.scope != nil {
+		unit = r.scope.unit
+	}
+	trigger := c.TransitionTime
+	name := r.inc.name
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		res := w.read(name, unit, trigger, f)
+		select {
+		case w.done <- res:
+		case <-w.ctx.Done():
+		}
+	}()
+}
+
+// read waits until the failure's last lines can be in the logs (Grace
+// after the trigger), then reads the kernel's and the unit's.
+func (w *lastWords) read(name, unit string, trigger time.Time, f *logs.Filter) words {
+	res := words{name: name}
+	t := time.NewTimer(time.Until(trigger.Add(logs.Grace)))
+	select {
+	case <-w.ctx.Done():
+	case <-t.C:
+	}
+	t.Stop()
+	if w.ctx.Err() != nil {
+		return res
+	}
+	res.kernel, res.kernelMissing = w.kernel(trigger, f)
+	if w.lines == 0 {
+		res.journalMissing = "disabled (JOURNAL_LINES is 0)"
+		return res
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, lastWordsTimeout)
+	defer cancel()
+	lines, err := w.journal.ReadJournal(ctx, unit, w.lines, trigger)
+	if err != nil {
+		w.log.Debug().Err(err).Str("unit", unit).Msg("no journal lines of the unit")
+		res.journalMissing = reason(err)
+		return res
+	}
+	res.journal = lines
+	return res
+}
+
+// kernel reads the kernel's lines about the service: from /dev/kmsg where
+// the recorder may read it (root, CAP_SYSLOG), else from the journal's
+// kernel transport (the hardened unit: the group systemd-journal).
+func (w *lastWords) kernel(trigger time.Time, f *logs.Filter) ([]capture.KernelLine, string) {
+	if len(f.PIDs) == 0 && len(f.Cgroups) == 0 {
+		return nil, "the service's processes and cgroup are unknown"
+	}
+	since := trigger.Add(-traceWindow)
+	lines, kerr := logs.ReadKmsg(w.kmsg, since, f)
+	if kerr == nil {
+		return lines, ""
+	}
+	ctx, cancel := context.WithTimeout(w.ctx, lastWordsTimeout)
+	defer cancel()
+	lines, jerr := w.journal.ReadKernelJournal(ctx, since, time.Now(), f)
+	if jerr == nil {
+		return lines, ""
+	}
+	w.log.Debug().AnErr("kmsg", kerr).AnErr("journal", jerr).Msg("no kernel log")
+	return nil, fmt.Sprintf("%s: %s; journal: %s", w.kmsg, reason(kerr), reason(jerr))
+}
+
+// reason says in a few words why a log could not be read.
+func reason(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied"
+	case errors.Is(err, fs.ErrNotExist):
+		return "not found"
+	case errors.Is(err, logs.ErrNoJournal), errors.Is(err, logs.ErrNoAccess):
+		return strings.TrimPrefix(err.Error(), "journalctl: ")
+	}
+	return err.Error()
+}
+
+// onLastWords adds a reading's words to the incident they were read for,
+// if it is still open, and rewrites its capture.
+func (r *Recorder) onLastWords(w words) {
+	if r.inc == nil || r.inc.name != w.name {
+		r.log.Debug().Str("path", r.store.Path(r.cfg.Service, w.name)).Msg("last words read after the incident ended: not recorded")
+		return
+	}
+	c := &r.inc.capture
+	c.KernelLog, c.KernelLogMissing = w.kernel, w.kernelMissing
+	c.Journal, c.JournalMissing = w.journal, w.journalMissing
+	r.inc.dirty = true
+	r.write()
+}
