@@ -52,13 +52,17 @@ type Incident struct {
 	// ServiceMissing is why samples lack the service (the capture's
 	// service_missing), "" when it was seen.
 	ServiceMissing string
+	// KernelLog is what the kernel logged about the service (the
+	// capture's kernel_log), oldest first.
+	KernelLog []capture.KernelLine
 }
 
 // FromCapture returns the incident of a capture: its scene, without the
 // samples of an earlier incident.
 func FromCapture(c *capture.Capture) Incident {
 	return Incident{Samples: c.Samples[Scene(c):], Failure: c.TransitionTime, Triggers: c.Triggers,
-		Checks: c.Health, Systemd: c.Systemd, Interval: c.IntervalSeconds, ServiceMissing: c.ServiceMissing}
+		Checks: c.Health, Systemd: c.Systemd, Interval: c.IntervalSeconds, ServiceMissing: c.ServiceMissing,
+		KernelLog: c.KernelLog}
 }
 
 // Scene returns the index of the first sample of c that belongs to this
@@ -214,7 +218,9 @@ type Rule struct {
 var Rules = []Rule{
 	{"service-unseen", ServiceUnseen},
 	{"core-dump", CoreDump},
+	{"segfault", Segfault},
 	{"oom-kill", OOMKill},
+	{"oom-victim", OOMVictim},
 	{"processes-stuck", ProcessesStuck},
 	{"memory-limit", MemoryLimit},
 	{"host-memory", HostMemory},
