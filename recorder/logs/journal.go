@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -130,9 +132,11 @@ func LastWords(entries []Entry, trigger time.Time, n int) []capture.JournalLine 
 	return keep
 }
 
-// Journalctl runs journalctl. The zero value runs "journalctl" from PATH.
+// Journalctl runs journalctl. The zero value runs "journalctl" from PATH
+// over the system journal's files in /run/log/journal and /var/log/journal.
 type Journalctl struct {
 	Path      string   // "": journalctl
+	Dirs      []string // where the journal's files are; nil: /run/log/journal, /var/log/journal
 	Args      []string // added before the query (tests: -D DIR)
 	MaxOutput int      // bytes of output read at most; 0: 4 MiB
 }
@@ -170,7 +174,35 @@ func at(t time.Time) string {
 	return "@" + strconv.FormatFloat(float64(t.UnixMicro())/1e6, 'f', 6, 64)
 }
 
+// available says whether the system journal has files here and whether
+// the recorder may read them (journalctl itself shows nothing and says
+// nothing when there are none, or only a hint when it may not read them).
+func (j Journalctl) available() error {
+	dirs := j.Dirs
+	if dirs == nil {
+		dirs = []string{"/run/log/journal", "/var/log/journal"}
+	}
+	found := false
+	for _, d := range dirs {
+		files, _ := filepath.Glob(filepath.Join(d, "*", "system*.journal"))
+		for _, f := range files {
+			found = true
+			if fh, err := os.Open(f); err == nil {
+				fh.Close()
+				return nil
+			}
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: no system journal files in %s", ErrNoJournal, strings.Join(dirs, " or "))
+	}
+	return ErrNoAccess
+}
+
 func (j Journalctl) run(ctx context.Context, query ...string) ([]byte, error) {
+	if err := j.available(); err != nil {
+		return nil, err
+	}
 	path := cmpOr(j.Path, "journalctl")
 	args := append(append([]string{"--no-pager", "-o", "json"}, j.Args...), query...)
 	cmd := exec.CommandContext(ctx, path, args...)

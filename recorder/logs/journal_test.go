@@ -72,7 +72,14 @@ func fakeJournalctl(t *testing.T, out, errText string, rc int) Journalctl {
 	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return Journalctl{Path: p}
+	files := filepath.Join(dir, "journal", "0123")
+	if err := os.MkdirAll(files, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(files, "system.journal"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return Journalctl{Path: p, Dirs: []string{filepath.Join(dir, "journal")}}
 }
 
 func TestReadJournal(t *testing.T) {
@@ -104,9 +111,24 @@ func TestReadJournal(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Failed to parse timestamp") {
 		t.Errorf("a failing journalctl: %v", err)
 	}
-	_, err = Journalctl{Path: filepath.Join(t.TempDir(), "nowhere")}.ReadJournal(context.Background(), "x.service", 20, trigger)
+	nowhere := fakeJournalctl(t, "", "", 0)
+	nowhere.Path = filepath.Join(t.TempDir(), "nowhere")
+	_, err = nowhere.ReadJournal(context.Background(), "x.service", 20, trigger)
 	if !errors.Is(err, ErrNoJournal) {
 		t.Errorf("no journalctl: %v, want ErrNoJournal", err)
+	}
+	nofiles := fakeJournalctl(t, journalJSON, "", 0)
+	nofiles.Dirs = []string{t.TempDir()}
+	_, err = nofiles.ReadJournal(context.Background(), "x.service", 20, trigger)
+	if !errors.Is(err, ErrNoJournal) || !strings.Contains(err.Error(), "no system journal files in ") {
+		t.Errorf("no journal files: %v, want ErrNoJournal", err)
+	}
+	if os.Geteuid() != 0 {
+		unreadable := fakeJournalctl(t, journalJSON, "", 0)
+		os.Chmod(filepath.Join(unreadable.Dirs[0], "0123", "system.journal"), 0)
+		if _, err = unreadable.ReadJournal(context.Background(), "x.service", 20, trigger); !errors.Is(err, ErrNoAccess) {
+			t.Errorf("unreadable journal files: %v, want ErrNoAccess", err)
+		}
 	}
 }
 
