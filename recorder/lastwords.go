@@ -38,6 +38,9 @@ type lastWords struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	done   chan words
+	// asked holds the incidents whose words are being read, by capture
+	// name: an incident may be over before its words come.
+	asked map[string]*incident
 }
 
 // words is one reading's result, for the capture named.
@@ -53,12 +56,13 @@ func newLastWords(cfg Config, opt Options, log zerolog.Logger) *lastWords {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &lastWords{
 		kmsg:    cmp.Or(opt.KmsgPath, "/dev/kmsg"),
-		journal: logs.Journalctl{Path: opt.JournalctlPath},
+		journal: opt.Journalctl,
 		lines:   cfg.JournalLines,
 		log:     log,
 		ctx:     ctx,
 		cancel:  cancel,
 		done:    make(chan words, 1),
+		asked:   map[string]*incident{},
 	}
 }
 
@@ -95,6 +99,7 @@ func (r *Recorder) askLastWords() {
 	}
 	trigger := c.TransitionTime
 	name := r.inc.name
+	w.asked[name] = r.inc
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -171,16 +176,36 @@ func reason(err error) string {
 	return err.Error()
 }
 
-// onLastWords adds a reading's words to the incident they were read for,
-// if it is still open, and rewrites its capture.
+// onLastWords adds a reading's words to the incident they were read for
+// and rewrites its capture: the open incident's, or a closed one's (a
+// service restarted and healthy again within Grace), in place or pending.
 func (r *Recorder) onLastWords(w words) {
-	if r.inc == nil || r.inc.name != w.name {
-		r.log.Debug().Str("path", r.store.Path(r.cfg.Service, w.name)).Msg("last words read after the incident ended: not recorded")
+	inc := r.words.asked[w.name]
+	delete(r.words.asked, w.name)
+	if inc == nil {
 		return
 	}
-	c := &r.inc.capture
+	c := &inc.capture
 	c.KernelLog, c.KernelLogMissing = w.kernel, w.kernelMissing
 	c.Journal, c.JournalMissing = w.journal, w.journalMissing
-	r.inc.dirty = true
-	r.write()
+	if inc == r.inc {
+		inc.dirty = true
+		r.write()
+		return
+	}
+	data, err := capture.Encode(c)
+	if err != nil {
+		r.log.Error().Err(err).Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("failed to encode capture")
+		return
+	}
+	for i := range r.pending {
+		if r.pending[i].name == inc.name {
+			r.pending[i].data = data // written at the next tick
+			return
+		}
+	}
+	if r.writeFile(inc.name, data, "", false) != nil {
+		r.pending = append(r.pending, pendingCapture{name: inc.name, data: data})
+		r.boundPending()
+	}
 }

@@ -58,6 +58,7 @@ import (
 	"github.com/preflight-rec/preflight/cgroup"
 	"github.com/preflight-rec/preflight/recorder/capture"
 	"github.com/preflight-rec/preflight/recorder/health"
+	"github.com/preflight-rec/preflight/recorder/logs"
 	"github.com/preflight-rec/preflight/recorder/sample"
 )
 
@@ -89,9 +90,11 @@ type Options struct {
 	// Now is the wall clock of trigger times and the state file (nil:
 	// time.Now); tests step it back.
 	Now func() time.Time
-	// KmsgPath and JournalctlPath are where the kernel's and the unit's
-	// last words are read ("": /dev/kmsg, journalctl from PATH).
-	KmsgPath, JournalctlPath string
+	// KmsgPath is where the kernel's log is read ("": /dev/kmsg), and
+	// Journalctl how the journal is (the zero value: journalctl from PATH
+	// over the system journal).
+	KmsgPath   string
+	Journalctl logs.Journalctl
 }
 
 // Recorder records one service. Create it with [New], then call [Recorder.Run].

@@ -39,6 +39,11 @@ type Entry struct {
 	Text       string
 	Invocation string // the unit's run (_SYSTEMD_INVOCATION_ID, or systemd's INVOCATION_ID about it)
 	Transport  string // _TRANSPORT: kernel, stdout, journal, syslog…
+	// Mono is the kernel's own stamp of a kernel entry
+	// (_SOURCE_MONOTONIC_TIMESTAMP, µs of CLOCK_MONOTONIC); 0 when absent.
+	// At is when journald read it, which for the backlog it reads at its
+	// start is long after.
+	Mono uint64
 }
 
 // ParseJournalJSON parses journalctl -o json output: one object a line.
@@ -64,6 +69,7 @@ func ParseJournalJSON(data []byte) []Entry {
 			Invocation: cmpOr(jsonString(raw["_SYSTEMD_INVOCATION_ID"]), jsonString(raw["INVOCATION_ID"])),
 			Transport:  jsonString(raw["_TRANSPORT"]),
 		}
+		e.Mono, _ = strconv.ParseUint(jsonString(raw["_SOURCE_MONOTONIC_TIMESTAMP"]), 10, 64)
 		if p, err := strconv.Atoi(jsonString(raw["PRIORITY"])); err == nil && p >= 0 && p <= 7 {
 			e.Priority = p
 		}
@@ -152,19 +158,29 @@ func (j Journalctl) ReadJournal(ctx context.Context, unit string, n int, trigger
 	return LastWords(ParseJournalJSON(out), trigger, n), nil
 }
 
-// ReadKernelJournal returns the kernel's lines in the journal between since
-// and until that f finds about the service, bounded ([Bound]): the source
-// where /dev/kmsg is not readable (the hardened unit), and journald is.
+// ReadKernelJournal returns the kernel's lines of this boot in the journal,
+// logged (by the kernel's own stamp) between since and until, that f finds
+// about the service, bounded ([Bound]): the source where /dev/kmsg is not
+// readable (the hardened unit) and journald keeps the kernel's log.
 func (j Journalctl) ReadKernelJournal(ctx context.Context, since, until time.Time, f *Filter) ([]capture.KernelLine, error) {
-	out, err := j.run(ctx, "_TRANSPORT=kernel", "-n", "4096", "--since", at(since), "--until", at(until))
+	out, err := j.run(ctx, "-b", "_TRANSPORT=kernel", "-n", "4096", "--since", at(since.Add(-time.Minute)), "--until", at(until))
+	if err != nil {
+		return nil, err
+	}
+	now, mono, err := clocks()
 	if err != nil {
 		return nil, err
 	}
 	lines := []capture.KernelLine{}
 	for _, e := range ParseJournalJSON(out) {
-		if f.About(e.Text) {
-			lines = append(lines, capture.KernelLine{At: e.At, Text: Cut(e.Text)})
+		t := e.At
+		if e.Mono > 0 {
+			t = WallTime(e.Mono, now, mono).UTC()
 		}
+		if t.Before(since) || t.After(until) || !f.About(e.Text) {
+			continue
+		}
+		lines = append(lines, capture.KernelLine{At: t, Text: Cut(e.Text)})
 	}
 	return Bound(lines), nil
 }

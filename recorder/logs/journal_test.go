@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,23 @@ func TestReadKernelJournal(t *testing.T) {
 		&Filter{Cgroups: []string{"/system.slice/dead-drop.service"}})
 	if err != nil || len(lines) != 2 || lines[1].Text != oomKill61 {
 		t.Fatalf("ReadKernelJournal = %+v, %v", lines, err)
+	}
+	// An entry journald read from the kernel's backlog at its start: its
+	// receive time is recent, the kernel's stamp (µs since boot) is not.
+	now, mono, err := clocks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := func(d time.Duration) string { return strconv.FormatInt((mono - d).Microseconds(), 10) }
+	out = `{"__REALTIME_TIMESTAMP":"` + strconv.FormatInt(now.UnixMicro(), 10) + `","_SOURCE_MONOTONIC_TIMESTAMP":"` + stamp(time.Hour) + `","_TRANSPORT":"kernel","MESSAGE":"` + oomKill61 + `"}
+{"__REALTIME_TIMESTAMP":"` + strconv.FormatInt(now.UnixMicro(), 10) + `","_SOURCE_MONOTONIC_TIMESTAMP":"` + stamp(10*time.Second) + `","_TRANSPORT":"kernel","MESSAGE":"` + oomKillLine + `"}
+`
+	j = fakeJournalctl(t, out, "", 0)
+	lines, err = j.ReadKernelJournal(context.Background(), now.Add(-2*time.Minute), now.Add(time.Second), &Filter{Cgroups: []string{"/system.slice/dead-drop.service"}})
+	if err != nil || len(lines) != 1 || lines[0].Text != oomKillLine {
+		t.Fatalf("ReadKernelJournal of the backlog = %+v, %v; want only the line the kernel logged 10s ago", lines, err)
+	}
+	if d := now.Sub(lines[0].At) - 10*time.Second; d < -time.Second || d > time.Second {
+		t.Errorf("the line's time is %s before now, want 10s", now.Sub(lines[0].At))
 	}
 }

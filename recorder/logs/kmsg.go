@@ -53,6 +53,15 @@ func WallTime(usec uint64, now time.Time, mono time.Duration) time.Time {
 	return now.Add(time.Duration(usec)*time.Microsecond - mono)
 }
 
+// clocks reads the wall clock and CLOCK_MONOTONIC together.
+func clocks() (time.Time, time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return time.Time{}, 0, fmt.Errorf("clock_gettime: %w", err)
+	}
+	return time.Now(), time.Duration(ts.Nano()), nil
+}
+
 // maxKmsgRecords bounds one read of the kernel's ring, whatever its size.
 const maxKmsgRecords = 1 << 16
 
@@ -67,11 +76,10 @@ func ReadKmsg(path string, since time.Time, f *Filter) ([]capture.KernelLine, er
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer unix.Close(fd)
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return nil, fmt.Errorf("clock_gettime: %w", err)
+	now, mono, err := clocks()
+	if err != nil {
+		return nil, err
 	}
-	now, mono := time.Now(), time.Duration(ts.Nano())
 	out := []capture.KernelLine{}
 	buf := make([]byte, 16<<10) // a record is at most 8 KiB (CONSOLE_EXT_LOG_MAX)
 	for range maxKmsgRecords {
