@@ -11,8 +11,11 @@
 // and records dead-drop.service (package deaddrop, the test's own HTTP
 // service) with preflight@dead-drop.service while it breaks it three ways:
 // kill -9 (an exit capture, with systemd's word on it read over D-Bus), HTTP
-// 503 (a health capture) and a child allocating past MemoryMax= (an oom
-// capture whose trigger sample holds the kill at the limit), then ten kills
+// 503 (a health capture), a child allocating past MemoryMax= (an oom
+// capture whose trigger sample holds the kill at the limit, and whose
+// kernel_log, read from the journal under the hardened unit, the OOM
+// killer's line) and a panic after a line with a token (its last lines,
+// redacted, in journal), then ten kills
 // and ten OOM kills, measured. The recorder is given dead-drop by an alias
 // unit; dead-drop has ExecStartPre=, ExecReload= and ExecStop= helpers;
 // systemctl reload, restart, stop and start must write no capture; and a

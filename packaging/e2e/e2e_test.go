@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/logs"
 )
 
 // The test's service and its recorder. The recorder is given the unit by
@@ -196,6 +197,19 @@ func TestSystemd(t *testing.T) {
 			t.Errorf("MainPID %d → %d: the OOM killer took the main process, not the eater", pid, after)
 		}
 		t.Logf("oom: triggers %s, oom_kills %s, memory_max_bytes %s", kinds(c), fmtUint(last.OOMKills), fmtUint(last.MemoryMaxBytes))
+		// The kernel's own report of the kill, read under the hardened unit
+		// from the journal (no /dev/kmsg there): the eater, by the cgroup
+		// the oom-kill line names (the kernel prints the host's PIDs).
+		c = withWords(t, m, c)
+		if c.KernelLog == nil {
+			t.Fatalf("kernel_log absent: %s", c.KernelLogMissing)
+		}
+		if !slices.ContainsFunc(c.KernelLog, func(l capture.KernelLine) bool {
+			k, ok := logs.ParseOOMKill(l.Text)
+			return ok && k.Memcg && k.Name == "dead-drop" && k.AnonRSSBytes > memoryMax/2
+		}) {
+			t.Errorf("kernel_log lacks the eater's \"Killed process\" line: %s", asJSON(c.KernelLog))
+		}
 	})
 
 	t.Run("operators of the group preflight read captures", func(t *testing.T) {
@@ -220,6 +234,34 @@ func TestSystemd(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(err.Error(), "permission denied") {
 			t.Errorf("preflight list outside the group: %q, %v; want exit 1, permission denied", out, err)
 		}
+	})
+
+	t.Run("a service that logs then panics: its last lines in journal", func(t *testing.T) {
+		m.run("dead-drop", "get", "http://127.0.0.1:8080/crash?say=about%20to%20crash%20with%20api_token=s3cr3t") // cut short by the crash
+		c := withWords(t, m, waitCapture(t, m, seen))
+		if c.Journal == nil {
+			t.Fatalf("journal absent: %s", c.JournalMissing)
+		}
+		var texts []string
+		for _, l := range c.Journal {
+			texts = append(texts, l.Text)
+			if l.At.After(c.TransitionTime.Add(logs.Grace)) {
+				t.Errorf("journal line at %s, after the trigger's grace: %q", l.At.Sub(c.TransitionTime), l.Text)
+			}
+		}
+		all := strings.Join(texts, "\n")
+		for _, want := range []string{"about to crash with api_token=<redacted>", "panic: dead-drop: crash on request"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("journal lacks %q:\n%s", want, all)
+			}
+		}
+		if strings.Contains(all, "s3cr3t") || strings.LastIndex(all, "listening on") > strings.LastIndex(all, "panic:") {
+			t.Errorf("journal has the secret, or the restarted run's lines:\n%s", all)
+		}
+		if len(c.Journal) > 20 {
+			t.Errorf("%d journal lines, want at most JOURNAL_LINES (20)", len(c.Journal))
+		}
+		t.Logf("journal: %d lines, the last %q", len(c.Journal), texts[len(texts)-1])
 	})
 
 	t.Run("ten kills: each capture durable at once, with systemd's word", func(t *testing.T) {
@@ -658,6 +700,24 @@ func waitCapture(t *testing.T, m *machine, seen map[string]bool) *capture.Captur
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// withWords waits until c's file holds the logs read after it was first
+// written (kernel_log, journal, or why not), and returns it.
+func withWords(t *testing.T, m *machine, c *capture.Capture) *capture.Capture {
+	t.Helper()
+	path := m.path(filepath.Join(captureDir, service, capture.FileName(c.TransitionTime)))
+	waitFor(t, "the capture rewritten with the logs", func() error {
+		var err error
+		if c, _, err = capture.Read(path); err != nil {
+			return err
+		}
+		if c.Journal == nil && c.JournalMissing == "" {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 	return c
 }
 

@@ -4,7 +4,8 @@
 //
 //	deaddrop serve ADDR    serve GET /health (200, or 503 while sick),
 //	                       /sick?for=DURATION (503 for that long),
-//	                       /eat?mb=N (start a child that allocates N MiB)
+//	                       /eat?mb=N (start a child that allocates N MiB),
+//	                       /crash?say=TEXT (print TEXT, then panic)
 //	deaddrop get URL       GET the URL, print the status; exit 0 on 2xx
 //	deaddrop eat MB        allocate and touch MB MiB, then sleep
 //
@@ -63,6 +64,10 @@ func serve(addr string) error {
 		}
 		sickUntil.Store(time.Now().Add(d).UnixNano())
 		fmt.Fprintf(w, "sick for %s\n", d)
+	})
+	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println(r.URL.Query().Get("say"))
+		go panic("dead-drop: crash on request")
 	})
 	mux.HandleFunc("/eat", func(w http.ResponseWriter, r *http.Request) {
 		mb := r.URL.Query().Get("mb")

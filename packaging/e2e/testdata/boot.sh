@@ -27,7 +27,9 @@ mount -t cgroup2 cgroup2 sys/fs/cgroup/unified
 mount -t cgroup -o none,name=systemd cgroup sys/fs/cgroup/systemd
 mount -t cgroup -o memory cgroup sys/fs/cgroup/memory
 mount -t tmpfs -o mode=0755,nosuid tmpfs dev
-for d in null zero full random urandom tty; do
+# kmsg: the kernel's log, which journald keeps as on a real machine (a
+# capture's kernel_log is read from it under the hardened unit).
+for d in null zero full random urandom tty kmsg; do
 	touch "dev/$d"
 	mount --bind "/dev/$d" "dev/$d"
 done
