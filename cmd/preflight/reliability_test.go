@@ -610,6 +610,7 @@ func TestEveryVariableInvalid(t *testing.T) {
 		"PREFLIGHT_KEEP":              {"-1", "0", "100001", "abc"},
 		"PREFLIGHT_TOP_PROCESSES":     {"-1", "101", "abc"},
 		"PREFLIGHT_LOG_LEVEL":         {"loud", "trace", "0"},
+		"PREFLIGHT_JOURNAL_LINES":     {"-1", "1001", "abc", "2.5"},
 	}
 	tried := 0
 	for name, values := range bad {

@@ -210,6 +210,9 @@ func TestSystemd(t *testing.T) {
 		}) {
 			t.Errorf("kernel_log lacks the eater's \"Killed process\" line: %s", asJSON(c.KernelLog))
 		}
+		for _, l := range c.KernelLog {
+			t.Logf("kernel_log %s: %s", l.At.Sub(c.TransitionTime).Round(time.Millisecond), l.Text)
+		}
 	})
 
 	t.Run("operators of the group preflight read captures", func(t *testing.T) {
@@ -261,7 +264,9 @@ func TestSystemd(t *testing.T) {
 		if len(c.Journal) > 20 {
 			t.Errorf("%d journal lines, want at most JOURNAL_LINES (20)", len(c.Journal))
 		}
-		t.Logf("journal: %d lines, the last %q", len(c.Journal), texts[len(texts)-1])
+		for _, l := range c.Journal {
+			t.Logf("journal %s %d: %s", l.At.Sub(c.TransitionTime).Round(time.Millisecond), l.Priority, l.Text)
+		}
 	})
 
 	t.Run("ten kills: each capture durable at once, with systemd's word", func(t *testing.T) {
