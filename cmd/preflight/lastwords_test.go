@@ -106,3 +106,61 @@ func killedName(line string) string {
 	k, _ := logs.ParseOOMKill(line)
 	return k.Name
 }
+
+// The report and the page show the last words under their headings: the
+// kernel's lines with their offsets, the journal's with priority names,
+// a log not read with its reason, and a hostile line made harmless.
+func TestLogSectionsRendered(t *testing.T) {
+	c, _, err := capture.Read(fixturePath(t, "oom-drop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := c.TransitionTime
+	c.KernelLog = []capture.KernelLine{{At: t0.Add(-1500 * time.Millisecond),
+		Text: "Memory cgroup out of memory: Killed process 4242 (eat) total-vm:1048576kB, anon-rss:61440kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:200kB oom_score_adj:0"}}
+	c.Journal = []capture.JournalLine{
+		{At: t0.Add(-2 * time.Second), Priority: 6, Text: "serving"},
+		{At: t0.Add(-time.Second), Priority: 3, Text: "evil \x1b[31m</td><script>x</script>"},
+	}
+	fixReaderClock(t)
+	var b strings.Builder
+	if err := writeReport(&b, c, "/x.json", out{now: fixedNow}); err != nil {
+		t.Fatal(err)
+	}
+	r := b.String()
+	for _, want := range []string{
+		"\nKernel log about the service\n    -1.5s  Memory cgroup out of memory: Killed process 4242 (eat) total-vm:",
+		"\nJournal: the unit's last 2 lines\n    -2.0s  info    serving\n    -1.0s  err     evil \\x1b[31m</td><script>x</script>\n",
+		"The OOM killer's victim: eat (PID 4242) with 60MiB of anonymous memory (its cgroup's memory limit)",
+	} {
+		if !strings.Contains(r, want) {
+			t.Errorf("the report lacks %q:\n%s", want, r)
+		}
+	}
+	if strings.Index(r, "Journal:") > strings.Index(r, "\nFile: ") {
+		t.Error("the logs come after File:, which is the last line")
+	}
+	var h strings.Builder
+	if err := writeHTML(&h, c, "/x.json"); err != nil {
+		t.Fatal(err)
+	}
+	if bad := selfContained(h.String()); len(bad) > 0 || strings.Contains(h.String(), "<script>x") {
+		t.Errorf("a journal line became markup: %q", bad)
+	}
+	for _, want := range []string{"<h2>Kernel log about the service</h2>", "<td>err</td>", "Killed process 4242 (eat)"} {
+		if !strings.Contains(h.String(), want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+
+	c.KernelLog, c.KernelLogMissing = nil, "/dev/kmsg: permission denied; journal: no access to the system journal"
+	c.Journal, c.JournalMissing = nil, "disabled (JOURNAL_LINES is 0)"
+	b.Reset()
+	writeReport(&b, c, "/x.json", out{now: fixedNow})
+	for _, want := range []string{"\nKernel log about the service\n  not read: /dev/kmsg: permission denied; journal: no access",
+		"\nJournal of the unit\n  not read: disabled (JOURNAL_LINES is 0)\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, b.String())
+		}
+	}
+}
