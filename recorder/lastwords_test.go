@@ -45,7 +45,6 @@ func TestLastWords(t *testing.T) {
 			now := time.Now()
 			opt := Options{KmsgPath: filepath.Join(t.TempDir(), "kmsg"), Journalctl: fakeJournal(t, now, "starting", "db password=hunter2 refused")}
 			r := newTestRecorderOpt(t, func(c *Config) { c.FailureThreshold, c.JournalLines = 1, 1 }, opt)
-			t.Cleanup(r.words.stop)
 			r.tick(t.Context(), now)
 			<-r.checkDone
 			r.checking = false
@@ -80,7 +79,6 @@ func TestLastWords(t *testing.T) {
 
 func TestLastWordsDisabled(t *testing.T) {
 	r := newTestRecorderOpt(t, func(c *Config) { c.FailureThreshold, c.JournalLines = 1, 0 }, Options{KmsgPath: filepath.Join(t.TempDir(), "kmsg")})
-	t.Cleanup(r.words.stop)
 	r.tick(t.Context(), time.Now())
 	<-r.checkDone
 	r.checking = false

@@ -221,6 +221,7 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 // Close releases what New took: the lock, the directory, the checker. Run
 // does it itself when it returns; Close is for a recorder that never ran.
 func (r *Recorder) Close() {
+	r.words.stop() // a reading of the logs in flight
 	if r.lock != nil {
 		r.lock.Unlock()
 		r.lock = nil
@@ -250,7 +251,6 @@ func (r *Recorder) cleanup() {
 // capture in flight is written.
 func (r *Recorder) Run(ctx context.Context) error {
 	defer r.Close()
-	defer r.words.stop()
 	r.cleanup()
 	var events <-chan trigger
 	var unitStates <-chan cgroup.UnitState

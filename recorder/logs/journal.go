@@ -171,18 +171,17 @@ func (j Journalctl) ReadKernelJournal(ctx context.Context, since, until time.Tim
 	if err != nil {
 		return nil, err
 	}
-	lines := []capture.KernelLine{}
+	var lines []capture.KernelLine
 	for _, e := range ParseJournalJSON(out) {
 		t := e.At
 		if e.Mono > 0 {
 			t = WallTime(e.Mono, now, mono).UTC()
 		}
-		if t.Before(since) || t.After(until) || !f.About(e.Text) {
-			continue
+		if !t.Before(since) && !t.After(until) {
+			lines = append(lines, capture.KernelLine{At: t, Text: e.Text})
 		}
-		lines = append(lines, capture.KernelLine{At: t, Text: Cut(e.Text)})
 	}
-	return Bound(lines), nil
+	return Select(lines, f), nil
 }
 
 // at formats t for journalctl's --since and --until: "@" and Unix seconds.

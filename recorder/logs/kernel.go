@@ -119,24 +119,64 @@ func PIDs(text string) []int {
 // of its PIDs or its cgroup. A line that names the cgroup adds the PIDs it
 // names (the OOM killer's "task_memcg=CG,task=x,pid=N" line makes its next
 // "Killed process N" line count, for a victim no sample saw).
+//
+// The kernel prints cgroup paths from its own root, so a service in a
+// container's cgroup namespace (/system.slice/x.service) shows under its
+// host path (/machine/c1/system.slice/x.service): a path that ends with the
+// cgroup counts too, unless a line names it exactly. Where lines name it
+// under several such prefixes (two containers running the same unit), the
+// prefix of the latest one counts: the one whose service just failed.
 type Filter struct {
 	PIDs    map[int]bool
 	Cgroups []string // paths as in /proc/PID/cgroup; "/" never matches
+
+	prefix map[string]string // the chosen host prefix of each cgroup; nil: any
+}
+
+// Select returns the indexes of the lines about the service; texts are
+// in the order the kernel logged them.
+func (f *Filter) Select(texts []string) []int {
+	f.prefix = map[string]string{}
+	for _, cg := range f.Cgroups {
+		exact, last := false, ""
+		for _, t := range texts {
+			if p, ok := cgroupPrefix(t, cg); ok {
+				exact = exact || p == ""
+				last = p
+			}
+		}
+		if exact {
+			last = ""
+		}
+		f.prefix[cg] = last
+	}
+	var out []int
+	for i, t := range texts {
+		if f.About(t) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // About reports whether text is about the service. Call it on the lines in
-// the order the kernel logged them.
+// the order the kernel logged them (Select does).
 func (f *Filter) About(text string) bool {
 	for _, cg := range f.Cgroups {
-		if namesCgroup(text, cg) {
-			if f.PIDs == nil {
-				f.PIDs = map[int]bool{}
-			}
-			for _, pid := range PIDs(text) {
-				f.PIDs[pid] = true
-			}
-			return true
+		p, ok := cgroupPrefix(text, cg)
+		if !ok {
+			continue
 		}
+		if want, chosen := f.prefix[cg]; chosen && p != want {
+			continue
+		}
+		if f.PIDs == nil {
+			f.PIDs = map[int]bool{}
+		}
+		for _, pid := range PIDs(text) {
+			f.PIDs[pid] = true
+		}
+		return true
 	}
 	for _, pid := range PIDs(text) {
 		if f.PIDs[pid] {
@@ -146,26 +186,25 @@ func (f *Filter) About(text string) bool {
 	return false
 }
 
-// namesCgroup reports whether text names the cgroup cg as a whole path
-// element sequence. The kernel prints paths from its own root, so a
-// service in a container's cgroup namespace (/system.slice/x.service) is
-// found under its host path (/machine/…/system.slice/x.service): cg
-// matches at the end of a path, before a ',', ' ', ':' or the line's end.
-func namesCgroup(text, cg string) bool {
+// cgroupPrefix finds the cgroup cg in text as a whole path, ending before
+// a ',', ' ', ':' or the line's end, and returns what the kernel printed
+// before it in the same path ("" when it names cg itself).
+func cgroupPrefix(text, cg string) (string, bool) {
 	cg = strings.TrimSuffix(cg, "/")
 	if cg == "" || !strings.HasPrefix(cg, "/") {
-		return false
+		return "", false
 	}
 	for i := 0; ; {
 		j := strings.Index(text[i:], cg)
 		if j < 0 {
-			return false
+			return "", false
 		}
-		end := i + j + len(cg)
+		start, end := i+j, i+j+len(cg)
 		if end == len(text) || strings.IndexByte(", :\n", text[end]) >= 0 {
-			return true
+			from := strings.LastIndexAny(text[:start], "=, :") + 1
+			return text[from:start], true
 		}
-		i += j + 1
+		i = start + 1
 	}
 }
 

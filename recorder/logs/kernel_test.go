@@ -2,6 +2,7 @@ package logs
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,4 +190,43 @@ func FuzzParse(f *testing.F) {
 		ParseKmsg([]byte(s))
 		(&Filter{Cgroups: []string{"/a.service"}}).About(s)
 	})
+}
+
+// Two containers run the same unit: the kernel prints both under their
+// host paths, and the one that logged last is the service that failed. A
+// line naming the path exactly (a recorder on the host) wins over both.
+func TestSelectPrefix(t *testing.T) {
+	line := func(prefix string, pid int) string {
+		return "oom-kill:constraint=CONSTRAINT_MEMCG,oom_memcg=" + prefix + "/system.slice/dead-drop.service,task_memcg=" + prefix +
+			"/system.slice/dead-drop.service,task=dead-drop,pid=" + strconv.Itoa(pid) + ",uid=0"
+	}
+	kill := func(pid int) string {
+		return "Memory cgroup out of memory: Killed process " + strconv.Itoa(pid) + " (dead-drop) total-vm:1kB, anon-rss:2kB, file-rss:3kB, shmem-rss:4kB"
+	}
+	old, cur := "/process_api/c22d/preflight-e2e-1", "/process_api/c22d/preflight-e2e-2"
+	texts := []string{line(old, 10), kill(10), "Memory cgroup stats for " + cur + "/system.slice/dead-drop.service:", line(cur, 20), kill(20)}
+	f := Filter{Cgroups: []string{"/system.slice/dead-drop.service"}}
+	if got, want := f.Select(texts), []int{2, 3, 4}; !slices.Equal(got, want) {
+		t.Errorf("Select = %v, want %v (the latest prefix only)", got, want)
+	}
+	texts = append(texts, line("", 30), kill(30))
+	f = Filter{Cgroups: []string{"/system.slice/dead-drop.service"}}
+	if got, want := f.Select(texts), []int{5, 6}; !slices.Equal(got, want) {
+		t.Errorf("Select = %v, want %v (the exact path only)", got, want)
+	}
+	for _, tc := range []struct {
+		text, prefix string
+		ok           bool
+	}{
+		{"x,task_memcg=/a/b.service,task=x", "", true},
+		{"x,task_memcg=/m/c1/a/b.service,task=x", "/m/c1", true},
+		{"Memory cgroup stats for /m/a/b.service:", "/m", true},
+		{"x=/a/b.service-2,", "", false},
+		{"x=/a/b.service", "", true},
+	} {
+		p, ok := cgroupPrefix(tc.text, "/a/b.service")
+		if p != tc.prefix || ok != tc.ok {
+			t.Errorf("cgroupPrefix(%q) = %q, %v; want %q, %v", tc.text, p, ok, tc.prefix, tc.ok)
+		}
+	}
 }

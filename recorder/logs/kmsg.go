@@ -80,7 +80,7 @@ func ReadKmsg(path string, since time.Time, f *Filter) ([]capture.KernelLine, er
 	if err != nil {
 		return nil, err
 	}
-	out := []capture.KernelLine{}
+	var lines []capture.KernelLine
 	buf := make([]byte, 16<<10) // a record is at most 8 KiB (CONSOLE_EXT_LOG_MAX)
 	for range maxKmsgRecords {
 		n, err := unix.Read(fd, buf)
@@ -98,12 +98,25 @@ func ReadKmsg(path string, since time.Time, f *Filter) ([]capture.KernelLine, er
 			continue
 		}
 		at := WallTime(r.Usec, now, mono)
-		if at.Before(since) || !f.About(r.Text) {
+		if at.Before(since) {
 			continue
 		}
-		out = append(out, capture.KernelLine{At: at.UTC(), Text: Cut(r.Text)})
+		lines = append(lines, capture.KernelLine{At: at.UTC(), Text: r.Text})
 	}
-	return Bound(out), nil
+	return Select(lines, f), nil
+}
+
+// Select returns the lines f finds about the service, cut and bounded.
+func Select(lines []capture.KernelLine, f *Filter) []capture.KernelLine {
+	texts := make([]string, len(lines))
+	for i, l := range lines {
+		texts[i] = l.Text
+	}
+	out := []capture.KernelLine{}
+	for _, i := range f.Select(texts) {
+		out = append(out, capture.KernelLine{At: lines[i].At, Text: Cut(lines[i].Text)})
+	}
+	return Bound(out)
 }
 
 // Bound keeps the newest lines within MaxKernelLines and MaxKernelBytes.
