@@ -164,3 +164,56 @@ func TestLogSectionsRendered(t *testing.T) {
 		}
 	}
 }
+
+// TestSegfaultKernelLog: the service's only process dies of a segfault in
+// libc (python3 reading address 0) → an exit capture rewritten with the
+// kernel's segfault line, and the finding names the process and library.
+func TestSegfaultKernelLog(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("needs python3 to segfault on request")
+	}
+	if f, err := os.Open("/dev/kmsg"); err != nil {
+		t.Skipf("the kernel log is not readable here: %v", err)
+	} else {
+		f.Close()
+	}
+	cg := cgrouptest.New(t, "preflight-cli-test")
+	// The process waits for a line, then faults: in the cgroup, and in the
+	// recorder's first sample, before it dies.
+	cmd := exec.Command(py, "-c", "import sys, ctypes; sys.stdin.readline(); ctypes.string_at(0)")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cgrouptest.Start(t, cmd)
+	cg.Move(t, p.PID)
+	dir, log := scopedRecorder(t, cg)
+	stdin.Write([]byte("\n"))
+	waitCapture(t, dir, 5*time.Second, log)
+	var c *capture.Capture
+	var file string
+	waitFor(t, 10*time.Second, "the capture rewritten with the kernel's words", func() bool {
+		files := captures(t, dir+"/scoped")
+		file = files[0]
+		c, _, err = capture.Read(file)
+		return err == nil && (c.KernelLog != nil || c.KernelLogMissing != "")
+	})
+	found := false
+	for _, l := range c.KernelLog {
+		t.Logf("kernel_log %s: %s", l.At.Sub(c.TransitionTime), l.Text)
+		if s, ok := logs.ParseSegfault(l.Text); ok && s.PID == p.PID {
+			found = true
+			if !strings.HasPrefix(s.Library, "libc.so") && !strings.HasPrefix(s.Library, "libc-") {
+				t.Errorf("segfault in %q, want libc", s.Library)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no segfault line of PID %d in kernel_log (%s)", p.PID, c.KernelLogMissing)
+	}
+	r := preflight(t, nil, "show", file)
+	if want := fmt.Sprintf("python3 (PID %d) crashed: segfault at 0 in libc", p.PID); !strings.Contains(r.stdout, want) {
+		t.Errorf("the report lacks %q:\n%s", want, r.stdout)
+	}
+}
