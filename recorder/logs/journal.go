@@ -214,12 +214,16 @@ func (j Journalctl) available() error {
 	return ErrNoAccess
 }
 
+// outputFields are the fields read of an entry (journalctl adds the
+// __REALTIME_TIMESTAMP and cursor fields itself).
+const outputFields = "MESSAGE,PRIORITY,_SYSTEMD_INVOCATION_ID,INVOCATION_ID,_TRANSPORT,_SOURCE_MONOTONIC_TIMESTAMP"
+
 func (j Journalctl) run(ctx context.Context, query ...string) ([]byte, error) {
 	if err := j.available(); err != nil {
 		return nil, err
 	}
 	path := cmpOr(j.Path, "journalctl")
-	args := append(append([]string{"--no-pager", "-o", "json"}, j.Args...), query...)
+	args := append(append([]string{"--no-pager", "-o", "json", "--output-fields=" + outputFields}, j.Args...), query...)
 	cmd := exec.CommandContext(ctx, path, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &limitWriter{w: &stderr, n: 4 << 10}

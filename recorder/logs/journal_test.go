@@ -91,7 +91,7 @@ func TestReadJournal(t *testing.T) {
 		t.Fatalf("ReadJournal = %+v, %v", lines, err)
 	}
 	args, _ := os.ReadFile(filepath.Join(filepath.Dir(j.Path), "args"))
-	if want := "--no-pager -o json -u dead-drop.service -n 66 --until @1764601203.400000"; strings.TrimSpace(string(args)) != want {
+	if want := "--no-pager -o json --output-fields=" + outputFields + " -u dead-drop.service -n 66 --until @1764601203.400000"; strings.TrimSpace(string(args)) != want {
 		t.Errorf("journalctl %s, want %s", args, want)
 	}
 	for _, tc := range []struct {
