@@ -77,7 +77,7 @@ func (w *lastWords) stop() {
 // its first trigger.
 func (r *Recorder) askLastWords() {
 	w := r.words
-	if w == nil || r.inc == nil {
+	if r.inc == nil {
 		return
 	}
 	c := &r.inc.capture
@@ -115,7 +115,7 @@ func (r *Recorder) askLastWords() {
 // after the trigger), then reads the kernel's and the unit's.
 func (w *lastWords) read(name, unit string, trigger time.Time, f *logs.Filter) words {
 	res := words{name: name}
-	t := time.NewTimer(time.Until(trigger.Add(logs.Grace)))
+	t := time.NewTimer(min(time.Until(trigger.Add(logs.Grace)), logs.Grace)) // a clock stepped back waits no longer
 	select {
 	case <-w.ctx.Done():
 	case <-t.C:

@@ -67,7 +67,7 @@ const maxKmsgRecords = 1 << 16
 
 // ReadKmsg reads the kernel's log from path (/dev/kmsg) and returns the
 // kernel's own lines (facility 0, not what processes wrote into it) logged
-// since since that f finds about the service, bounded ([Bound]). It needs
+// since since that f finds about the service ([Select]). It needs
 // CAP_SYSLOG where kernel.dmesg_restrict is 1; the error then is
 // fs.ErrPermission's.
 func ReadKmsg(path string, since time.Time, f *Filter) ([]capture.KernelLine, error) {
