@@ -90,22 +90,23 @@ func ParseSegfault(text string) (Segfault, bool) {
 	return Segfault{PID: pid, Name: m[1], Kind: m[3], Library: m[4]}, true
 }
 
-// pidRe and pidBracketRe find the PIDs a kernel line names: the OOM
-// killer's "Killed process N", "reaped process N" and "pid=N", a hung
-// task's "task name:N blocked", the "PID: N" of a dump's CPU line, and a
-// task's "name[N]:" or "traps: name[N]" at the start of a line.
-var (
-	pidRe        = regexp.MustCompile(`(?:Killed process |reaped process |[,:]pid=|\bPID: |^INFO: task .+:)(\d+)\b`)
-	pidBracketRe = regexp.MustCompile(`^(?:traps: )?[^\[]+\[(\d+)\]`)
-)
+// pidRe finds the PIDs a kernel line names in words: the OOM killer's
+// "Killed process N", "reaped process N" and "pid=N", a hung task's "task
+// name:N blocked", the "PID: N" of a dump's CPU line. A task's "name[N]:"
+// or "traps: name[N]" at the start of a line is found by bracketPID.
+var pidRe = regexp.MustCompile(`(?:Killed process |reaped process |[,:]pid=|\bPID: |^INFO: task .+:)(\d+)\b`)
 
 // PIDs returns the PIDs text names.
 func PIDs(text string) []int {
 	var out []int
-	if m := pidBracketRe.FindStringSubmatch(text); m != nil {
-		if pid, ok := atoi(m[1]); ok {
-			out = append(out, pid)
-		}
+	if pid, ok := bracketPID(text); ok {
+		out = append(out, pid)
+	}
+	// The regexp only where one of its words is: most kernel lines name
+	// no process, and a full ring is thousands of lines.
+	if !strings.Contains(text, " process ") && !strings.Contains(text, "pid=") && !strings.Contains(text, "PID: ") &&
+		!strings.HasPrefix(text, "INFO: task ") {
+		return out
 	}
 	for _, m := range pidRe.FindAllStringSubmatch(text, 8) {
 		if pid, ok := atoi(m[1]); ok {
@@ -113,6 +114,23 @@ func PIDs(text string) []int {
 		}
 	}
 	return out
+}
+
+// bracketPID reads the N of "name[N]" or "traps: name[N]" at the start of
+// a line: a name of at least one byte, without '['.
+func bracketPID(text string) (int, bool) {
+	i := strings.IndexByte(text, '[')
+	if i <= 0 {
+		return 0, false
+	}
+	j := i + 1
+	for j < len(text) && text[j] >= '0' && text[j] <= '9' {
+		j++
+	}
+	if j == i+1 || j >= len(text) || text[j] != ']' {
+		return 0, false
+	}
+	return atoi(text[i+1 : j])
 }
 
 // Filter selects the kernel lines about one service: those that name one
