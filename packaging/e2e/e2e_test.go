@@ -720,7 +720,15 @@ func waitCapture(t *testing.T, m *machine, seen map[string]bool) *capture.Captur
 // written (kernel_log, journal, or why not), and returns it.
 func withWords(t *testing.T, m *machine, c *capture.Capture) *capture.Capture {
 	t.Helper()
-	path := m.path(filepath.Join(captureDir, service, capture.FileName(c.TransitionTime)))
+	dir := m.path(filepath.Join(captureDir, service))
+	path := filepath.Join(dir, capture.FileName(c.TransitionTime)) // unless named after a newer one (NextName)
+	if files, _ := filepath.Glob(filepath.Join(dir, "*"+capture.Ext)); !slices.Contains(files, path) {
+		for _, f := range files {
+			if o, _, err := capture.Read(f); err == nil && o.TransitionTime.Equal(c.TransitionTime) {
+				path = f
+			}
+		}
+	}
 	waitFor(t, "the capture rewritten with the logs", func() error {
 		var err error
 		if c, _, err = capture.Read(path); err != nil {
