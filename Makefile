@@ -19,10 +19,12 @@ build:
 demo: build
 	./bin/preflight-demo -preflight $(BIN) -dir demo/captures
 
-# What CI runs (.ci/run): vet, then every test with the race detector.
+# What CI runs (.ci/run): vet, then every test with the race detector, then
+# the pure cgroup v2 end-to-end test in a qemu guest (root; see e2e-v2).
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	$(MAKE) e2e-v2
 
 # Go benchmarks (benchstat-comparable: make bench | tee new.txt), then the
 # side-by-side run with atop and sadc, which writes docs/benchmarks.md (root).
@@ -60,7 +62,7 @@ NFPM       := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 # A Debian version from git describe: v1.2.3-4-gabc → 1.2.3~4~gabc; no tag → 0.0.0~git<hash>.
 DEB_VERSION = $(shell echo '$(VERSION)' | sed -E 's/^v//; /^[0-9]/!s/^/0.0.0~git/; s/-/~/g')
 
-.PHONY: install deb e2e
+.PHONY: install deb e2e e2e-v2
 
 install:
 	@test -x $(BIN) || { echo "make install: no $(BIN): run make build first" >&2; exit 1; }
@@ -88,3 +90,13 @@ deb: build
 # The real-systemd end-to-end test of the unit and the package (root; also part of make test).
 e2e:
 	$(GO) test -race -count=1 -v ./packaging/e2e/
+
+# The pure cgroup v2 end-to-end test (root; also part of make test): boots a
+# Debian 12 guest under qemu, installs the .deb, breaks a service and judges
+# the captures (packaging/e2ev2). Needs qemu-system-x86, debootstrap and
+# e2fsprogs; the guest's root file system is built once per machine under
+# /var/cache/preflight-e2e-v2. REPEAT: runs of each repeated scenario.
+REPEAT ?= 3
+E2E_V2_DEB = $(CURDIR)/bin/preflight_$(DEB_VERSION)_$(shell $(GO) env GOARCH).deb
+e2e-v2: deb
+	PREFLIGHT_E2E_V2_DEB='$(E2E_V2_DEB)' PREFLIGHT_E2E_V2_REPEAT=$(REPEAT) $(GO) test -count=1 -v -timeout 90m ./packaging/e2ev2/
