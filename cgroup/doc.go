@@ -93,12 +93,25 @@
 // When a cgroup holds no process itself, its descendants' processes count
 // (a delegated service keeps them in sub-cgroups).
 //
+// An [Event] carries the cgroup's evidence ([Stats]) read in the watcher's
+// goroutine at the wake-up that saw it, before anything else: systemd
+// removes a failed unit's cgroup within milliseconds. Where the cgroup is
+// gone by then, the read made at the notification that woke the watcher,
+// or the previous one of the same cgroup (younger than Safety), stands in;
+// the look's own OOM counter is never lost.
+//
 // # systemd
 //
-// [ShowUnit] asks a running systemd for its view of the unit (Result,
-// NRestarts, ExecMainStatus/Code, MainPID, ControlGroup) with
-// `systemctl show` under a short deadline; without systemd as PID 1 it
-// returns [ErrNoSystemd] and runs nothing.
+// [FollowUnit] follows a unit from systemd over the system bus (godbus, the
+// client go-systemd's dbus package is built on; go-systemd's own
+// subscriber forwards only the Unit interface's changes, not the Service
+// interface's Result, ExecMain*, NRestarts, MainPID, ControlPID): LoadUnit
+// resolves an alias or a name without ".service" to the unit's id, its
+// PropertiesChanged signals are applied in order, each state with the time
+// it arrived, and [Follower.ControlGroup] is systemd's answer for the
+// unit's cgroup (a [Target.Find]). [ShowUnit] asks once with `systemctl
+// show`, where D-Bus does not answer. Both return [ErrNoSystemd] without
+// trying where systemd is not PID 1.
 //
 // The package only reads: it never changes a cgroup, signals or restarts
 // anything. Its one write is the registration of the v1 OOM eventfd in

@@ -213,6 +213,57 @@ func TestRealOOMOfAChild(t *testing.T) {
 	expectQuiet(t, w, 3*DefaultPoll) // the main process lives: no exit
 }
 
+// TestRealOOMEvidenceOutlivesRemoval OOM-kills the cgroup's only process
+// and removes the cgroup the moment the process is reaped, as systemd does:
+// the events still carry what the cgroup said at the kill.
+func TestRealOOMEvidenceOutlivesRemoval(t *testing.T) {
+	const limit = 32 << 20
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	cg.LimitMemory(t, limit)
+	child, stdin, out := startAllocChild(t, cg)
+	if st, err := f.Stats(cg.Path); err != nil || st.OOMKills == nil || st.MemoryPeakBytes == nil {
+		t.Skipf("this kernel lacks the oom_kill counter or the memory peak (%v)", err)
+	}
+	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{})
+	runWatcher(t, w)
+	waitFor(t, "the child in the watched cgroup", func() bool { return slices.Equal(w.PIDs(), []int{child.PID}) })
+
+	if _, err := stdin.Write([]byte("\n")); err != nil { // go: allocate
+		t.Fatal(err)
+	}
+	exited(t, child, 20*time.Second)
+	cg.Remove(t) // systemd's rmdir, as soon as the cgroup is empty
+	if ws, ok := child.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("allocating child ended with %v (%s), want SIGKILL", child.Cmd.ProcessState, out.String())
+	}
+
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		e := nextEvent(t, w, 5*time.Second)
+		seen[e.Kind] = true
+		if e.Stats == nil {
+			t.Fatalf("%s event %q without the cgroup's evidence", e.Kind, e.Detail)
+		}
+		st := e.Stats
+		if st.OOMKills == nil || *st.OOMKills < 1 {
+			t.Errorf("%s event: oom_kills %s, want ≥ 1", e.Kind, show(st.OOMKills))
+		}
+		if st.MemoryPeakBytes == nil || *st.MemoryPeakBytes < limit*9/10 {
+			t.Errorf("%s event: memory peak %s, want ≥ 90%% of %d", e.Kind, show(st.MemoryPeakBytes), limit)
+		}
+		if e.StatsAt.After(e.At.Add(time.Second)) || e.StatsAt.IsZero() {
+			t.Errorf("%s event at %v: evidence read at %v", e.Kind, e.At, e.StatsAt)
+		}
+		if e.Kind == KindExit && !slices.Equal(e.Gone, []int{child.PID}) {
+			t.Errorf("exit event: gone %v, want [%d]", e.Gone, child.PID)
+		}
+	}
+	if !seen[KindOOM] || !seen[KindExit] {
+		t.Errorf("events %v, want oom and exit", seen)
+	}
+}
+
 // TestRealRecreated removes the cgroup and makes it again, with the
 // default cadences and with no periodic look at all (Poll and Safety of an
 // hour): then only inotify, on the parent directory and on the new

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/godbus/dbus/v5"
 )
 
 // ErrNoSystemd is returned by [ShowUnit] when systemd is not the init
@@ -34,6 +36,14 @@ type UnitState struct {
 	NRestarts      *int
 	ExecMainStatus *int // exit status, or the signal number when killed or dumped
 	MainPID        *int // 0 when the unit has no main process now
+
+	// Followed over D-Bus only ([Follower]):
+	ControlPID *int      // the process of ExecStartPre=, ExecStop=, ExecReload=…; 0 when none
+	Job        string    // the type of the unit's running job ("start", "stop", "restart", …), "" when none
+	JobID      uint32    // its id, 0 when none
+	At         time.Time // when systemd reported this state
+
+	jobPath dbus.ObjectPath
 }
 
 // ShowUnit asks systemd for the unit's state with `systemctl show`, within

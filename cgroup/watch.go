@@ -30,14 +30,27 @@ const eventBuffer = 64
 type Target struct {
 	Unit string // e.g. "dead-drop.service", "demo@x.service"
 	Path string // e.g. "/system.slice/dead-drop.service"
+	// Find, if set, finds the unit's cgroup instead of [FS.Find]: systemd's
+	// own answer ([Follower.ControlGroup]). ErrNotFound: none now.
+	Find func() (string, error)
 }
 
-// Event is one transition of the watched cgroup.
+// Event is one transition of the watched cgroup, with the cgroup's own
+// evidence read in the watcher's goroutine at the wake-up that saw it,
+// before anything else: systemd may remove the cgroup a millisecond later.
 type Event struct {
 	Kind   string    // KindExit or KindOOM
 	At     time.Time // when the look that saw it ran
 	Path   string    // the cgroup path
 	Detail string    // e.g. "cgroup emptied (last pids 1234)", "oom_kill 0 → 1"
+	PIDs   []int     // the cgroup's processes at that look (after a replacement, the new ones)
+	Gone   []int     // KindExit: the processes that vanished or were replaced
+	// Stats is the cgroup's evidence at the event: read right after the
+	// look, or, when the cgroup was gone by then, right before it (at the
+	// notification that woke the watcher). Its OOMKills is never below the
+	// counter the look read. Nil when neither read found the cgroup.
+	Stats   *Stats
+	StatsAt time.Time // when Stats was read
 }
 
 // WatchOptions tune a [Watcher]. Zero values mean the defaults.
@@ -60,6 +73,7 @@ type Watcher struct {
 	log     zerolog.Logger
 
 	events  chan Event
+	found   atomic.Bool // the cgroup existed at the last look
 	dropped atomic.Uint64
 	started atomic.Bool
 	// testDo, set before Run, lets a test run a function on Run's
@@ -82,6 +96,7 @@ type Watcher struct {
 	m         machine
 	r         reader
 	pidBuf    []int
+	prevBuf   []int // the machine's last PID set before a look
 	out       []change
 	fsw       *fsnotify.Watcher
 	watched   []string // files under inotify watch
@@ -94,6 +109,11 @@ type Watcher struct {
 	oomNotes  chan struct{}
 	bg        sync.WaitGroup // the goroutines of v1 OOM notifications
 	oomSought time.Time      // when maintain last looked for a missing OOM counter
+	// The latest evidence read of the cgroup (at an event or a notified
+	// wake-up): it stands in for a cgroup removed before the next read.
+	lastEv     *Stats
+	lastEvAt   time.Time
+	lastEvPath string
 }
 
 // candidate is the cgroup's directory in one hierarchy.
@@ -158,6 +178,9 @@ func (w *Watcher) Events() <-chan Event { return w.events }
 // Ready is closed once Run has resolved the target and made its first look,
 // so that Path and PIDs answer for the cgroup as it is, not "unknown".
 func (w *Watcher) Ready() <-chan struct{} { return w.ready }
+
+// Found reports whether the cgroup existed at the last look.
+func (w *Watcher) Found() bool { return w.found.Load() }
 
 // Dropped returns how many events were dropped because Events was full.
 func (w *Watcher) Dropped() uint64 { return w.dropped.Load() }
@@ -233,10 +256,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 				w.maintain() // the memory controller may have been enabled since
 			}
 		case <-w.procs.exited:
-			w.look()
+			w.lookNotified()
 		case <-w.oomNotes:
 			noteAt, noteBase, step = time.Now(), w.m.oom, 0
-			w.look()
+			w.lookNotified()
 			if w.m.oom == noteBase {
 				recheck.Reset(time.Until(noteAt.Add(oomRechecks[0])))
 			}
@@ -262,7 +285,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			default:
 				w.watchedID = 0 // the watch is gone with its file
 			}
-			w.look()
+			w.lookNotified()
 		case err, ok := <-fsErrors:
 			if !ok {
 				fsErrors = nil
@@ -356,7 +379,11 @@ func (w *Watcher) stop() {
 func (w *Watcher) maintain() {
 	w.oomSought = time.Now()
 	if w.target.Path == "" && (w.runPath == "" || !w.m.known) {
-		p, err := w.fs.Find(w.target.Unit)
+		find := w.target.Find
+		if find == nil {
+			find = func() (string, error) { return w.fs.Find(w.target.Unit) }
+		}
+		p, err := find()
 		switch {
 		case errors.Is(err, ErrNotFound):
 			w.log.Debug().Str("unit", w.target.Unit).Msg("unit has no cgroup now")
@@ -393,26 +420,105 @@ func (w *Watcher) setPath(p string) {
 	w.mu.Unlock()
 }
 
+// lookNotified is the look of a wake-up by a notification (a process
+// exited, the cgroup's files changed, the v1 OOM eventfd): the cgroup is
+// likely to have news, and systemd may remove it at any moment, so its
+// evidence is read first, to stand in for the read after the look if the
+// cgroup is gone by then.
+func (w *Watcher) lookNotified() {
+	var pre *Stats
+	var preAt time.Time
+	if w.cur.ok {
+		preAt = time.Now()
+		if st, err := w.fs.Stats(w.runPath); err == nil || !errors.Is(err, ErrNotFound) {
+			pre = &st
+			w.keepEvidence(pre, preAt)
+		}
+	}
+	w.lookWith(pre, preAt)
+}
+
 // look reads the cgroup once, feeds the machine and sends what it found.
-func (w *Watcher) look() {
+func (w *Watcher) look() { w.lookWith(nil, time.Time{}) }
+
+// lookWith is look, with the evidence read just before it, if any.
+func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	var l look
 	if w.runPath != "" {
 		l = w.read()
 	}
 	l.at = time.Now()
+	w.found.Store(l.exists)
+	w.prevBuf = append(w.prevBuf[:0], w.m.last...)
 	w.out = w.m.step(l, w.out[:0])
 	w.mu.Lock()
 	w.pids = append(w.pids[:0], l.pids...)
 	w.mu.Unlock()
 	if len(w.out) > 0 {
 		at := time.Now()
+		st, stAt := w.evidence(l, pre, preAt)
 		for _, c := range w.out {
-			w.send(Event{Kind: c.kind, At: at, Path: w.runPath, Detail: c.detail})
+			e := Event{Kind: c.kind, At: at, Path: w.runPath, Detail: c.detail,
+				PIDs: slices.Clone(l.pids), Stats: st, StatsAt: stAt}
+			if c.kind == KindExit {
+				e.Gone = slices.Clone(w.prevBuf)
+			}
+			w.send(e)
 		}
 	}
 	w.syncWatches(l)
 	// pidfds only for PIDs from a real cgroupfs: a fixture's are made up.
 	w.procs.sync(l.pids, w.cur.ok && w.cur.cand.hold)
+}
+
+// evidence reads the cgroup's evidence at once, after the look l that saw
+// an event. Where the cgroup is gone by then (or going: its files read as
+// absent), it falls back to pre, read just before the look, then to the
+// evidence of the previous event or notified wake-up of the same cgroup,
+// if younger than Safety. The look's OOM counter is the floor of OOMKills:
+// the counter the event is about is never lost to a removal.
+func (w *Watcher) evidence(l look, pre *Stats, preAt time.Time) (*Stats, time.Time) {
+	var st *Stats
+	at := time.Now()
+	if w.runPath != "" {
+		s, err := w.fs.Stats(w.runPath)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			w.log.Debug().Err(err).Str("path", w.runPath).Msg("cgroup evidence partly unreadable")
+		}
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			st = &s
+		}
+	}
+	switch {
+	case st.usable():
+	case pre.usable():
+		st, at = pre, preAt
+	case w.lastEv.usable() && w.lastEvPath == w.runPath && at.Sub(w.lastEvAt) < w.safety:
+		st, at = w.lastEv, w.lastEvAt
+	}
+	if st != nil && l.hasOOM && (st.OOMKills == nil || *st.OOMKills < l.oom) {
+		c, n := *st, l.oom // st may be shared with an event sent already
+		c.OOMKills = &n
+		st = &c
+	}
+	if !st.usable() {
+		return nil, time.Time{}
+	}
+	w.keepEvidence(st, at)
+	return st, at
+}
+
+// keepEvidence remembers the latest evidence read of the watched cgroup.
+func (w *Watcher) keepEvidence(st *Stats, at time.Time) {
+	if st.usable() {
+		w.lastEv, w.lastEvAt, w.lastEvPath = st, at, w.runPath
+	}
+}
+
+// usable reports whether s says anything: a cgroup being removed reads as
+// absent files, every field nil.
+func (s *Stats) usable() bool {
+	return s != nil && (s.MemoryBytes != nil || s.OOMKills != nil || s.CPUUsageUsec != nil || s.PidsCurrent != nil)
 }
 
 // read is one look: cgroup.procs (with its inode as the cgroup's identity)

@@ -155,7 +155,7 @@ func (c *Config) Validate() error {
 	}
 	if c.Unit == "" {
 		c.Unit = c.Service + ".service"
-	} else if strings.ContainsAny(c.Unit, "/ \t\n") {
+	} else if !validUnit(c.Unit) {
 		return bad("Unit", "%q is not a unit name", c.Unit)
 	}
 	if c.Cgroup != "" {
@@ -205,3 +205,19 @@ func checkInt(v, lo, hi int) error {
 }
 
 func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// validUnit reports whether u can be a systemd unit name: at most 255
+// bytes of letters, digits and ":-_.@\\", not starting with '.' (so never
+// "." or ".."), never a path.
+func validUnit(u string) bool {
+	if u == "" || len(u) > 255 || u[0] == '.' || u[0] == '@' {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(":-_.@\\", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}

@@ -42,6 +42,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/preflight-rec/preflight/atomicfile"
+	"github.com/preflight-rec/preflight/cgroup"
 	"github.com/preflight-rec/preflight/recorder/capture"
 	"github.com/preflight-rec/preflight/recorder/health"
 	"github.com/preflight-rec/preflight/recorder/sample"
@@ -96,6 +97,8 @@ type Recorder struct {
 
 	inc *incident
 
+	unit unitTrack // systemd's word, where the unit is followed
+
 	started  time.Time
 	stopped  bool
 	stateErr bool      // the last state write failed (logged once)
@@ -109,6 +112,8 @@ type incident struct {
 	capture capture.Capture
 	pre     int  // samples taken before the first trigger
 	dirty   bool // the file does not yet hold the latest state
+	// wordFinal[i]: systemd's word on trigger i is final (unitTrack).
+	wordFinal []bool
 }
 
 // New prepares a recorder: it validates cfg, creates the capture directory
@@ -204,9 +209,18 @@ func (r *Recorder) prepareDir() error {
 func (r *Recorder) Run(ctx context.Context) error {
 	defer r.checker.Close()
 	var events <-chan trigger
+	var unitStates <-chan cgroup.UnitState
 	if r.scope != nil {
 		events = r.scope.start(ctx)
 		defer r.scope.wait()
+		if r.scope.follow != nil {
+			r.unit.on, r.unit.name = true, r.scope.unit
+			unitStates = r.scope.follow.Updates()
+			r.unit.hist = append(r.unit.hist, r.scope.follow.Current())
+			if st := r.scope.follow.Current(); !isUp(st) {
+				r.unit.stopped = st.ActiveState == "inactive"
+			}
+		}
 	}
 	r.log.Info().
 		Str("health_url", shownURL(r.cfg.HealthURL)).
@@ -240,6 +254,17 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.writeState(false)
 		case t := <-events:
 			r.onTrigger(t)
+		case st, ok := <-unitStates:
+			if !ok {
+				unitStates = nil
+				r.log.Warn().Err(r.scope.follow.Err()).Msg("lost systemd's word on the unit: held triggers are recorded")
+				r.unit.on = false
+				r.releaseHeld(true)
+				continue
+			}
+			r.onUnitState(st)
+		case now := <-r.holdC():
+			r.decideHeld(now)
 		}
 	}
 }
@@ -248,6 +273,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 // capture that could not be written.
 func (r *Recorder) tick(ctx context.Context, now time.Time) {
 	r.samples.push(r.takeSample(now))
+	r.checkHeld(now)
 	if !r.checking {
 		r.checking = true
 		go func() { r.checkDone <- r.checker.Check(ctx) }()
@@ -271,9 +297,27 @@ func (r *Recorder) takeSample(now time.Time) capture.Sample {
 	return s
 }
 
+// triggerSample is the sample of a trigger: the service's evidence first
+// (as the watcher read it at a cgroup event; its processes alone), then the
+// host's scan.
+func (r *Recorder) triggerSample(t trigger) capture.Sample {
+	now := time.Now()
+	var svc *capture.Service
+	if r.scope != nil {
+		svc = r.scope.atTrigger(now, t.ev, r.sampler)
+	}
+	s, _ := r.sampler.Sample(now.UTC(), nil)
+	s.Service = svc
+	return s
+}
+
 // onCheck applies the contract's health rule to one check result.
 func (r *Recorder) onCheck(c capture.Check) {
 	r.checks.push(c)
+	if !c.OK && r.quiet() {
+		r.log.Debug().Str("error", c.Error).Msg("health check failed while the service is down on request")
+		return
+	}
 	if c.OK {
 		r.failures = 0
 		r.lastError = ""
@@ -300,10 +344,31 @@ type trigger struct {
 	kind   string
 	at     time.Time
 	detail string
+	ev     *cgroup.Event // the cgroup event, with the evidence read at it; nil for health
 }
 
-// onTrigger opens an incident, or adds to the open one, and writes it.
+// onTrigger takes the trigger's sample at once, then records it, or holds
+// an exit trigger for systemd's word (unitTrack).
 func (r *Recorder) onTrigger(t trigger) {
+	if r.inc != nil && len(r.inc.capture.Triggers) >= maxTriggers {
+		r.inc.capture.TriggersOmitted++
+		r.inc.dirty = true
+		r.log.Debug().Str("trigger", t.kind).Msg("trigger counted, not recorded: incident holds the most triggers")
+		return
+	}
+	s := r.triggerSample(t)
+	if r.holdExit(t, s) {
+		return
+	}
+	if len(r.unit.held) > 0 { // an oom or health trigger: the held exits were failures
+		r.releaseHeld(true)
+	}
+	r.record(t, s)
+}
+
+// record opens an incident with the trigger and its sample, or adds them
+// to the open one, and writes it.
+func (r *Recorder) record(t trigger, s capture.Sample) {
 	log := r.log.With().Str("trigger", t.kind).Str("detail", t.detail).Logger()
 	if r.inc != nil && len(r.inc.capture.Triggers) >= maxTriggers {
 		r.inc.capture.TriggersOmitted++
@@ -311,7 +376,6 @@ func (r *Recorder) onTrigger(t trigger) {
 		log.Debug().Msg("trigger counted, not recorded: incident holds the most triggers")
 		return
 	}
-	s := r.takeSample(time.Now())
 	pre := r.samples.snapshot()
 	r.samples.push(s)
 	tr := capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail}
@@ -322,12 +386,20 @@ func (r *Recorder) onTrigger(t trigger) {
 	}
 	r.inc.capture.Samples = append(r.inc.capture.Samples, s)
 	r.inc.dirty = true
+	if r.scope != nil && s.Service == nil {
+		r.inc.capture.ServiceMissing = r.scope.missing()
+	}
 	log.Warn().Msg("service failed")
 	r.write()
-	// systemd's view costs a subprocess; it is added after the capture is
-	// durable, never before, and read once: right after the first trigger
-	// it still shows how the service ended (Result=signal, status 9);
-	// later it shows the restarted service.
+	r.writeState(false) // list shows the open incident at once
+	if r.unit.on {
+		r.updateWords(time.Now()) // systemd's word as it stands; updated as systemd reports
+		return
+	}
+	// Without systemd's word over D-Bus, its view costs a subprocess; it is
+	// added after the capture is durable, never before, and read once:
+	// right after the first trigger it still shows how the service ended
+	// (Result=signal, status 9); later it shows the restarted service.
 	if r.scope != nil && r.inc.capture.Systemd == nil && r.scope.addSystemd(&r.inc.capture) {
 		r.inc.dirty = true
 		r.write()
@@ -513,7 +585,17 @@ func (r *Recorder) writeState(force bool) {
 	if r.inc != nil {
 		st.OpenIncident = r.inc.name
 	}
+	if r.scope != nil && !r.stopped {
+		if r.unit.stopped {
+			st.Unit = &capture.UnitStatus{State: capture.UnitStopped, Reason: "unit " + r.scope.unit + " is inactive on request"}
+		} else if reason := r.scope.warnUnscoped(st.UpdatedAt); reason != "" {
+			st.Unit = &capture.UnitStatus{State: capture.UnitUnscoped, Reason: reason}
+		}
+	}
 	key := st.State + "\x00" + st.OpenIncident
+	if st.Unit != nil {
+		key += "\x00" + st.Unit.State + "\x00" + st.Unit.Reason
+	}
 	if !force && key == r.stateKey && st.UpdatedAt.Sub(r.stateAt) < stateRefresh {
 		return
 	}

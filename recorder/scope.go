@@ -3,6 +3,7 @@ package recorder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/preflight-rec/preflight/cgroup"
 	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/sample"
 )
 
 // scope is the service's cgroup as the recorder sees it: the seam between
@@ -28,7 +30,24 @@ type scope struct {
 	cpuAt   time.Time
 
 	systemdWarned bool // the failure to read systemd's view was logged
+
+	root        string
+	explicit    bool             // the cgroup path was configured, not looked up
+	follow      *cgroup.Follower // systemd's word over D-Bus; nil where not reachable
+	noUnit      string           // why systemd could not resolve the unit, "" when it did (or is not asked)
+	noSystemd   bool             // systemd is not init here: a unit without a cgroup is today's normal
+	unseenSince time.Time        // since when the cgroup is unseen; zero while seen
+	warned      string           // the unscoped reason last logged
+	warnedAt    time.Time        // when
 }
+
+// unscopedWarnEvery is how often a lasting unscoped service is logged
+// again; unscopedGrace how long a cgroup may be unseen before it counts
+// (the watcher looks a unit up again every second).
+const (
+	unscopedWarnEvery = 10 * time.Minute
+	unscopedGrace     = 3 * time.Second
+)
 
 // newScope returns the scope of cfg's service, or nil (logged) when this
 // machine has no cgroup file system the recorder can read.
@@ -38,9 +57,100 @@ func newScope(cfg Config, root string, log zerolog.Logger) *scope {
 		log.Warn().Err(err).Str("path", root).Msg("no cgroups: recording without the service's cgroup")
 		return nil
 	}
-	s := &scope{fs: fs, unit: cfg.Unit, log: log}
-	s.w = fs.NewWatcher(cgroup.Target{Unit: cfg.Unit, Path: cfg.Cgroup}, cgroup.WatchOptions{Logger: &s.log})
+	s := &scope{fs: fs, unit: cfg.Unit, log: log, root: root, explicit: cfg.Cgroup != ""}
+	target := cgroup.Target{Unit: cfg.Unit, Path: cfg.Cgroup}
+	// systemd's own answer: the unit's real id (an alias resolved), its
+	// cgroup, and its state as it changes.
+	f, err := cgroup.FollowUnit(context.Background(), cfg.Unit)
+	switch {
+	case errors.Is(err, cgroup.ErrNoSystemd):
+		s.noSystemd = true
+		log.Debug().Msg("systemd is not init here: no systemd word on the unit")
+	case errors.Is(err, cgroup.ErrNoUnit):
+		if !s.explicit {
+			s.noUnit = fmt.Sprintf("systemd has no unit %s (load state %s)", cfg.Unit, f.Info().LoadState)
+		}
+		log.Debug().Err(err).Str("unit", cfg.Unit).Msg("systemd cannot load the unit")
+	case err != nil:
+		log.Debug().Err(err).Str("unit", cfg.Unit).Msg("no D-Bus: systemd's view read with systemctl show")
+	default:
+		s.follow = f
+		if id := f.Info().ID; id != "" && id != cfg.Unit {
+			log.Info().Str("unit", cfg.Unit).Str("id", id).Msg("unit resolved by systemd")
+			s.unit = id
+		}
+		target.Unit = s.unit
+		target.Find = func() (string, error) { return f.ControlGroup(context.Background()) }
+	}
+	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log})
 	return s
+}
+
+// unscoped returns why the service's cgroup is not seen when it should
+// be: no such unit, or no cgroup for it for unscopedGrace; "" when it is
+// seen, or its unit is simply not running or changing state (systemd says
+// so).
+func (s *scope) unscoped() string {
+	r := s.unseen()
+	switch {
+	case r == "" || s.noUnit != "":
+		s.unseenSince = time.Time{}
+		return r
+	case s.unseenSince.IsZero():
+		s.unseenSince = time.Now()
+	}
+	if time.Since(s.unseenSince) < unscopedGrace {
+		return ""
+	}
+	return r
+}
+
+// unseen is unscoped's reason, without the grace.
+func (s *scope) unseen() string {
+	switch {
+	case s.noUnit != "":
+		return s.noUnit
+	case s.w.Found():
+		return ""
+	case s.explicit:
+		return fmt.Sprintf("cgroup %s not found under %s", s.w.Path(), s.root)
+	case s.follow != nil:
+		st := s.follow.Current()
+		if st.ActiveState != "active" || st.JobID != 0 {
+			return "" // not running, or on its way: not the recorder's blind spot
+		}
+		return fmt.Sprintf("cgroup of unit %s (%s) not found under %s", s.unit, st.ActiveState, s.root)
+	case s.noSystemd:
+		return ""
+	}
+	return fmt.Sprintf("no cgroup found for unit %s under %s (no such unit, or not running)", s.unit, s.root)
+}
+
+// missing returns why a sample now has no service object.
+func (s *scope) missing() string {
+	if r := s.unscoped(); r != "" {
+		return r
+	}
+	if s.follow != nil {
+		st := s.follow.Current()
+		return fmt.Sprintf("unit %s has no cgroup now (%s/%s)", s.unit, st.ActiveState, st.SubState)
+	}
+	return ""
+}
+
+// warnUnscoped logs an unscoped service at warn: when it starts, every
+// unscopedWarnEvery while it lasts, and when it ends (info).
+func (s *scope) warnUnscoped(now time.Time) string {
+	r := s.unscoped()
+	switch {
+	case r != "" && (r != s.warned || now.Sub(s.warnedAt) >= unscopedWarnEvery):
+		s.log.Warn().Str("unit", s.unit).Str("reason", r).Msg("service's cgroup not seen: captures will lack the service, exit and oom triggers")
+		s.warned, s.warnedAt = r, now
+	case r == "" && s.warned != "":
+		s.log.Info().Str("unit", s.unit).Msg("service's cgroup found")
+		s.warned = ""
+	}
+	return r
 }
 
 // start runs the watcher until ctx is done and returns its events as
@@ -65,7 +175,7 @@ func (s *scope) start(ctx context.Context) <-chan trigger {
 					return // the watcher stopped
 				}
 				select {
-				case out <- trigger{kind: ev.Kind, at: ev.At, detail: ev.Detail}:
+				case out <- trigger{kind: ev.Kind, at: ev.At, detail: ev.Detail, ev: &ev}:
 				case <-ctx.Done():
 					return
 				}
@@ -83,7 +193,12 @@ func (s *scope) start(ctx context.Context) <-chan trigger {
 	return out
 }
 
-func (s *scope) wait() { s.wg.Wait() }
+func (s *scope) wait() {
+	s.wg.Wait()
+	if s.follow != nil {
+		s.follow.Close()
+	}
+}
 
 // procs returns the cgroup watched now and its processes.
 func (s *scope) procs() (string, []int) {
@@ -100,15 +215,56 @@ func (s *scope) procs() (string, []int) {
 
 // service reads the cgroup's evidence for a sample.
 func (s *scope) service(path string, now time.Time, procs []capture.Process) *capture.Service {
+	st, err := s.fs.Stats(path)
+	if err != nil && !errors.Is(err, cgroup.ErrNotFound) {
+		s.log.Debug().Err(err).Str("cgroup", path).Msg("failed to read cgroup")
+	}
+	var stp *cgroup.Stats
+	if err == nil || !errors.Is(err, cgroup.ErrNotFound) {
+		stp = &st
+	}
+	return s.fill(path, stp, now, procs)
+}
+
+// atTrigger reads the service's evidence at a trigger, before anything
+// else: the cgroup's (as the watcher read it at the event, when the trigger
+// is one) and its processes' (alone, before the host's scan). The host
+// sample follows; systemd may remove the cgroup in between.
+func (s *scope) atTrigger(now time.Time, ev *cgroup.Event, sm *sample.Sampler) *capture.Service {
+	if ev != nil {
+		svc := s.fill(ev.Path, ev.Stats, ev.StatsAt, sm.Processes(now, ev.PIDs))
+		if ev.Stats != nil {
+			at := ev.StatsAt.UTC()
+			svc.ReadAt = &at
+		}
+		return svc
+	}
+	path, pids := s.procs()
+	if path == "" {
+		return nil
+	}
+	at := time.Now()
+	st, err := s.fs.Stats(path)
+	var stp *cgroup.Stats
+	if err == nil || !errors.Is(err, cgroup.ErrNotFound) {
+		stp = &st
+	}
+	svc := s.fill(path, stp, at, sm.Processes(now, pids))
+	if stp != nil {
+		at = at.UTC()
+		svc.ReadAt = &at
+	}
+	return svc
+}
+
+// fill makes the service object of a sample from the cgroup's evidence st
+// (nil: the cgroup was not there), read at at.
+func (s *scope) fill(path string, st *cgroup.Stats, at time.Time, procs []capture.Process) *capture.Service {
 	if procs == nil {
 		procs = []capture.Process{}
 	}
 	svc := &capture.Service{Cgroup: path, Processes: procs, Pids: len(procs)}
-	st, err := s.fs.Stats(path)
-	if err != nil {
-		if !errors.Is(err, cgroup.ErrNotFound) {
-			s.log.Debug().Err(err).Str("cgroup", path).Msg("failed to read cgroup")
-		}
+	if st == nil {
 		return svc
 	}
 	svc.MemoryBytes = st.MemoryBytes
@@ -132,11 +288,13 @@ func (s *scope) service(path string, now time.Time, procs []capture.Process) *ca
 	if u := st.CPUUsageUsec; u != nil {
 		// Samples less than a microsecond apart would divide by zero, and a
 		// NaN or Inf makes the whole capture unencodable.
-		if us := now.Sub(s.cpuAt).Microseconds(); s.cpuPath == path && *u >= s.cpuUsec && us > 0 {
+		if us := at.Sub(s.cpuAt).Microseconds(); s.cpuPath == path && *u >= s.cpuUsec && us > 0 {
 			pct := float64(*u-s.cpuUsec) / float64(us) * 100
 			svc.CPUPercent = &pct
 		}
-		s.cpuPath, s.cpuUsec, s.cpuAt = path, *u, now
+		if at.After(s.cpuAt) {
+			s.cpuPath, s.cpuUsec, s.cpuAt = path, *u, at
+		}
 	}
 	return svc
 }
@@ -144,6 +302,9 @@ func (s *scope) service(path string, now time.Time, procs []capture.Process) *ca
 // addSystemd adds systemd's view of the unit to c, where systemd runs, and
 // reports whether it did.
 func (s *scope) addSystemd(c *capture.Capture) bool {
+	if s.noUnit != "" {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	u, err := cgroup.ShowUnit(ctx, s.unit)

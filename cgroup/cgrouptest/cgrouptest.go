@@ -94,6 +94,15 @@ func remove(t testing.TB, dir string) {
 	}
 }
 
+// Remove removes the cgroup now, as systemd does once a unit's processes
+// are gone: its processes, if any are left, are moved to the parent first.
+func (cg *Cgroup) Remove(t testing.TB) {
+	t.Helper()
+	for _, d := range cg.Dirs {
+		remove(t, d)
+	}
+}
+
 // LimitMemory sets a memory limit: v1 memory.limit_in_bytes where the
 // cgroup has a v1 memory directory, else v2 memory.max with swap off.
 func (cg *Cgroup) LimitMemory(t testing.TB, bytes int) {

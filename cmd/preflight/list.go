@@ -45,7 +45,8 @@ Examples:
 // listedService is one object of 'preflight list --json'.
 type listedService struct {
 	Service  string          `json:"service"`
-	State    string          `json:"state"` // healthy, unhealthy, failing, starting, not running
+	State    string          `json:"state"`            // healthy, unhealthy, failing, starting, stopped, unscoped, not running
+	Reason   string          `json:"reason,omitempty"` // why the service is stopped or unscoped
 	Recorder *listedRecorder `json:"recorder"`
 	Captures int             `json:"captures"`
 	Newest   *listedCapture  `json:"newest"` // null when no capture could be read
@@ -114,6 +115,9 @@ func runList(args []string, e env) error {
 			when, rel = fmtTime(n.TransitionTime, false), ago(o.now, n.TransitionTime)
 			trig, herr = strings.Join(n.Triggers, ","), orDash(n.HealthError)
 		}
+		if r.State == capture.UnitUnscoped {
+			herr = r.Reason // the service is not seen: that matters more
+		}
 		t.rows = append(t.rows, []cell{{s: r.Service}, {s: r.State, sgr: stateColor(r.State)}, {s: strconv.Itoa(r.Captures)},
 			{s: when}, {s: rel}, {s: trig}, {s: herr}})
 	}
@@ -127,7 +131,7 @@ func stateColor(s string) string {
 	switch s {
 	case capture.StateHealthy:
 		return green
-	case capture.StateUnhealthy, capture.StateFailing:
+	case capture.StateUnhealthy, capture.StateFailing, capture.UnitUnscoped:
 		return red
 	case capture.StateStarting:
 		return yellow
@@ -167,6 +171,9 @@ func instances(dir string, e env, at time.Time) ([]listedService, error) {
 	for i := range rows {
 		st := states[rows[i].Service]
 		rows[i].State = liveState(st, at)
+		if st != nil && st.Unit != nil && rows[i].State == st.Unit.State {
+			rows[i].Reason = st.Unit.Reason
+		}
 		if st != nil {
 			rows[i].Recorder = &listedRecorder{PID: st.PID, State: st.State, Stale: st.State != capture.StateStopped && st.Stale(at),
 				StartedAt: st.StartedAt, UpdatedAt: st.UpdatedAt, OpenIncident: st.OpenIncident}
@@ -181,6 +188,9 @@ func instances(dir string, e env, at time.Time) ([]listedService, error) {
 func liveState(st *capture.State, at time.Time) string {
 	if st == nil || st.State == capture.StateStopped || st.State == "" || st.Stale(at) {
 		return notRunning
+	}
+	if st.Unit != nil && st.Unit.State != "" {
+		return st.Unit.State // stopped on request, or not seen
 	}
 	return st.State
 }

@@ -185,3 +185,57 @@ func TestOOMTrigger(t *testing.T) {
 	b, _ := json.Marshal(c.Triggers)
 	t.Logf("triggers: %s", b)
 }
+
+// TestOOMEvidenceOutlivesRemoval: the service's only process OOM-killed
+// under a 32 MiB limit, and its cgroup removed the moment the process is
+// reaped, as systemd does: the sample of the oom trigger still holds what
+// the cgroup said at the kill.
+func TestOOMEvidenceOutlivesRemoval(t *testing.T) {
+	const limit = 32 << 20
+	cg := cgrouptest.New(t, "preflight-cli-test")
+	cg.LimitMemory(t, limit)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := exec.Command(self)
+	alloc.Env = append(os.Environ(), allocHelperEnv+"=1")
+	stdin, err := alloc.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cgrouptest.Start(t, alloc)
+	cg.Move(t, p.PID)
+	dir, log := scopedRecorder(t, cg)
+
+	stdin.Write([]byte{1})
+	select {
+	case <-p.Done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the allocating process was not killed within 10s")
+	}
+	cg.Remove(t)
+	c := waitCapture(t, dir, time.Second, log)
+	waitFor(t, 2*time.Second, "the oom trigger", func() bool {
+		c = waitCapture(t, dir, time.Second, log)
+		return slices.ContainsFunc(c.Triggers, func(tr capture.Trigger) bool { return tr.Kind == capture.TriggerOOM })
+	})
+	first := len(c.Samples) - len(c.Triggers)
+	for i, tr := range c.Triggers {
+		s := c.Samples[first+i].Service
+		if tr.Kind != capture.TriggerOOM {
+			continue
+		}
+		if s == nil || s.OOMKills == nil || *s.OOMKills < 1 {
+			t.Fatalf("the oom trigger's sample lacks the kill: %+v", s)
+		}
+		if s.MemoryPeakBytes == nil || *s.MemoryPeakBytes < limit*9/10 {
+			t.Errorf("the oom trigger's sample: memory peak %v, want ≥ 90%% of %d", s.MemoryPeakBytes, limit)
+		}
+		if s.ReadAt == nil || s.ReadAt.Sub(tr.At) > 100*time.Millisecond || tr.At.Sub(*s.ReadAt) > time.Second {
+			t.Errorf("the oom trigger at %v: service read at %v", tr.At, s.ReadAt)
+		}
+	}
+	b, _ := json.Marshal(c.Triggers)
+	t.Logf("triggers: %s", b)
+}

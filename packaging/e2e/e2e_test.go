@@ -17,10 +17,14 @@ import (
 	"github.com/preflight-rec/preflight/recorder/capture"
 )
 
-// The test's service and its recorder.
+// The test's service and its recorder. The recorder is given the unit by
+// an alias (a symlink unit, as Debian's redis package installs
+// redis.service for redis-server.service): systemd resolves it.
 const (
 	service      = "dead-drop"
 	unit         = service + ".service"
+	alias        = "dd-alias.service"
+	ghost        = "ghost" // a recorder whose unit does not exist
 	recorderUnit = "preflight@" + service + ".service"
 	healthURL    = "http://127.0.0.1:8080/health"
 	captureDir   = "/var/lib/preflight"
@@ -34,7 +38,12 @@ Description=dead-drop, the service preflight's end-to-end test breaks
 StartLimitIntervalSec=0
 
 [Service]
+# Control processes in the service's cgroup, as nginx's unit has them:
+# never the service dying or being replaced.
+ExecStartPre=/bin/sh -c 'sleep 0.3'
 ExecStart=/usr/local/bin/dead-drop serve 127.0.0.1:8080
+ExecReload=/bin/sh -c 'sleep 0.3'
+ExecStop=/bin/sh -c 'sleep 0.2; kill ${MAINPID} 2>/dev/null || true'
 Restart=always
 RestartSec=100ms
 MemoryMax=%d
@@ -42,6 +51,7 @@ MemoryMax=%d
 
 // recorderEnv is /etc/preflight/dead-drop.env: fast, so the test is short.
 const recorderEnv = `PREFLIGHT_HEALTH_URL=` + healthURL + `
+PREFLIGHT_UNIT=` + alias + `
 PREFLIGHT_INTERVAL_SECONDS=0.2
 PREFLIGHT_BUFFER_SAMPLES=10
 PREFLIGHT_LOG_LEVEL=debug
@@ -91,6 +101,7 @@ func TestSystemd(t *testing.T) {
 
 	t.Run("kill -9 is an exit capture", func(t *testing.T) {
 		pid := mainPID(t, m, unit)
+		restartsBefore := restarts(t, m)
 		m.must("kill", "-9", strconv.Itoa(pid))
 		c := waitCapture(t, m, seen)
 		// The exit is seen within milliseconds; a health check that fails
@@ -109,18 +120,31 @@ func TestSystemd(t *testing.T) {
 			t.Errorf("service before the failure = %+v, want the cgroup /system.slice/%s", svc, unit)
 		}
 		seesHost(t, c)
-		sd := c.Systemd
-		if sd == nil {
-			t.Fatal("no systemd object: systemctl show failed under the unit")
+		if len(c.Triggers) == 0 || c.Triggers[0].Kind != capture.TriggerExit {
+			t.Fatalf("triggers %s, want exit first", kinds(c))
 		}
-		t.Logf("exit: triggers %s; systemd: result=%s n_restarts=%s exec_main_code=%s exec_main_status=%s sub_state=%s",
-			kinds(c), sd.Result, fmtInt(sd.NRestarts), sd.ExecMainCode, fmtInt(sd.ExecMainStatus), sd.SubState)
-		// systemctl show runs right after the capture is written, before
-		// or after the restart; a later trigger of the incident re-reads it.
-		killed := sd.Result == "signal" && sd.ExecMainCode == "killed" && sd.ExecMainStatus != nil && *sd.ExecMainStatus == 9
-		restarted := sd.NRestarts != nil && *sd.NRestarts >= 1
-		if sd.Unit != unit || sd.NRestarts == nil || !(killed || restarted) {
-			t.Errorf("systemd = %+v, want %s killed by signal 9 or restarted", sd, unit)
+		// systemd's word on this failure, as it reported it over D-Bus
+		// (the recorder reads the system bus under the hardened unit):
+		// the kill, never the restarted unit.
+		sd := c.Triggers[0].Systemd
+		if sd == nil || sd.At == nil {
+			t.Fatalf("exit trigger without systemd's word (%+v): D-Bus unreachable under the unit?", sd)
+		}
+		t.Logf("exit: triggers %s; systemd at +%s: result=%s n_restarts=%s exec_main_code=%s exec_main_status=%s %s/%s job=%s",
+			kinds(c), sd.At.Sub(c.Triggers[0].At), sd.Result, fmtInt(sd.NRestarts), sd.ExecMainCode, fmtInt(sd.ExecMainStatus), sd.ActiveState, sd.SubState, sd.Job)
+		// NRestarts counts the restart systemd scheduled for this failure;
+		// the restarted unit (a new MainPID, Result reset) is never the word.
+		if sd.Unit != unit || sd.Result != "signal" || sd.ExecMainCode != "killed" || fmtInt(sd.ExecMainStatus) != "9" ||
+			sd.NRestarts == nil || *sd.NRestarts > restartsBefore+1 || fmtInt(sd.MainPID) != "0" {
+			t.Errorf("systemd = %s, want %s killed by signal 9, no new MainPID, restarts ≤ %d", asJSON(sd), unit, restartsBefore+1)
+		}
+		if asJSON(c.Systemd) != asJSON(sd) {
+			t.Errorf("the capture's systemd object %s is not the first trigger's", asJSON(c.Systemd))
+		}
+		for _, tr := range c.Triggers[1:] {
+			if tr.Kind == capture.TriggerExit {
+				t.Errorf("a second exit trigger %q: ExecStop=/ExecStartPre= helpers are not the service", tr.Detail)
+			}
 		}
 		if n := restarts(t, m); n < 1 {
 			t.Errorf("NRestarts = %d after kill -9", n)
@@ -149,9 +173,16 @@ func TestSystemd(t *testing.T) {
 		if !hasTrigger(c, capture.TriggerOOM) {
 			t.Errorf("triggers %s, want oom", kinds(c))
 		}
-		last := c.Samples[len(c.Samples)-1].Service
+		i := slices.IndexFunc(c.Triggers, func(tr capture.Trigger) bool { return tr.Kind == capture.TriggerOOM })
+		if i < 0 {
+			t.Fatalf("triggers %s, want oom", kinds(c))
+		}
+		last := c.Samples[len(c.Samples)-len(c.Triggers)+i].Service // the oom trigger's own sample
 		if last == nil {
-			t.Fatal("no service in the sample at the failure")
+			t.Fatal("no service in the oom trigger's sample")
+		}
+		if last.MemoryPeakBytes == nil || *last.MemoryPeakBytes < memoryMax*9/10 {
+			t.Errorf("memory_peak_bytes at the oom trigger = %s, want ≥ 90%% of %d", fmtUint(last.MemoryPeakBytes), memoryMax)
 		}
 		if last.OOMKills == nil || *last.OOMKills < 1 {
 			t.Errorf("oom_kills at the failure = %s, want >= 1", fmtUint(last.OOMKills))
@@ -187,6 +218,73 @@ func TestSystemd(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(err.Error(), "permission denied") {
 			t.Errorf("preflight list outside the group: %q, %v; want exit 1, permission denied", out, err)
 		}
+	})
+
+	t.Run("reload, restart and stop on request write no capture", func(t *testing.T) {
+		count := func() int {
+			files, _ := filepath.Glob(m.path(filepath.Join(captureDir, service, "*"+capture.Ext)))
+			return len(files)
+		}
+		n := count()
+		m.must("systemctl", "reload", unit)
+		pid := mainPID(t, m, unit)
+		m.must("systemctl", "restart", unit)
+		waitFor(t, "a new MainPID", func() error {
+			if p := mainPID(t, m, unit); p == pid {
+				return errors.New("same MainPID")
+			}
+			return nil
+		})
+		waitState(t, m, func(s *capture.State) bool { return s.State == capture.StateHealthy && s.Unit == nil })
+		m.must("systemctl", "stop", unit)
+		st := waitState(t, m, func(s *capture.State) bool { return s.Unit != nil && s.Unit.State == capture.UnitStopped })
+		out := m.must("preflight", "list")
+		if !strings.Contains(out, service) || !strings.Contains(out, capture.UnitStopped) {
+			t.Errorf("preflight list while %s is stopped:\n%s", unit, out)
+		}
+		t.Logf("stopped: %+v; preflight list:\n%s", *st.Unit, out)
+		time.Sleep(time.Second) // health checks fail meanwhile: not a failure
+		m.must("systemctl", "start", unit)
+		waitState(t, m, func(s *capture.State) bool { return s.State == capture.StateHealthy && s.Unit == nil })
+		time.Sleep(time.Second)
+		if got := count(); got != n {
+			t.Errorf("%d captures after reload, restart, stop and start; want %d", got, n)
+		}
+		journal := m.must("journalctl", "--no-pager", "-o", "cat", "-u", recorderUnit)
+		for _, want := range []string{"systemd runs a requested restart", "systemd runs a requested stop", "recording resumes with a fresh ring", "unit resolved by systemd"} {
+			if !strings.Contains(journal, want) {
+				t.Errorf("the recorder's journal lacks %q", want)
+			}
+		}
+	})
+
+	t.Run("a unit systemd does not have is unscoped and loud", func(t *testing.T) {
+		ghostUnit := "preflight@" + ghost + ".service"
+		m.must("systemctl", "start", ghostUnit)
+		var st *capture.State
+		waitFor(t, "the ghost's state", func() error {
+			var err error
+			if st, err = capture.ReadState(m.path(captureDir), ghost); err != nil {
+				return err
+			}
+			if st.Unit == nil || st.Unit.State != capture.UnitUnscoped {
+				return fmt.Errorf("state %s, unit %+v", st.State, st.Unit)
+			}
+			return nil
+		})
+		if !strings.Contains(st.Unit.Reason, ghost+".service") {
+			t.Errorf("reason %q does not name %s.service", st.Unit.Reason, ghost)
+		}
+		out := m.must("preflight", "list")
+		if !strings.Contains(out, capture.UnitUnscoped) || !strings.Contains(out, ghost+".service") {
+			t.Errorf("preflight list:\n%s\nwant %s unscoped with the reason", out, ghost)
+		}
+		journal := m.must("journalctl", "--no-pager", "-o", "cat", "-u", ghostUnit)
+		if !strings.Contains(journal, `"level":"warn"`) || !strings.Contains(journal, ghost+".service") {
+			t.Errorf("no warning naming %s.service in the journal:\n%s", ghost, journal)
+		}
+		t.Logf("preflight list:\n%s", out)
+		m.must("systemctl", "stop", ghostUnit)
 	})
 
 	t.Run("the recorder can write nowhere but its capture directory", func(t *testing.T) {
@@ -315,6 +413,7 @@ func stageTest(t *testing.T, stage, deadDrop string) {
 		{"etc/systemd/system/" + unit, 0o644, []byte(deadDropUnit)},
 		{"etc/systemd/system/e2e.target", 0o644, []byte(e2eTarget)},
 		{"etc/preflight/" + service + ".env", 0o644, []byte(recorderEnv)},
+		{"etc/preflight/" + ghost + ".env", 0o644, []byte("PREFLIGHT_HEALTH_URL=" + healthURL + "\nPREFLIGHT_INTERVAL_SECONDS=0.2\n")},
 	}
 	for _, f := range files {
 		p := filepath.Join(stage, f.path)
@@ -324,6 +423,9 @@ func stageTest(t *testing.T, stage, deadDrop string) {
 		if err := os.WriteFile(p, f.data, f.mode); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.Symlink("/etc/systemd/system/"+unit, filepath.Join(stage, "etc/systemd/system", alias)); err != nil {
+		t.Fatal(err)
 	}
 	for _, name := range hostServices(t) {
 		if err := os.Symlink("/dev/null", filepath.Join(stage, "etc/systemd/system", name)); err != nil && !errors.Is(err, os.ErrExist) {
@@ -527,4 +629,9 @@ func fmtUint(p *uint64) string {
 		return "null"
 	}
 	return strconv.FormatUint(*p, 10)
+}
+
+func asJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

@@ -24,20 +24,23 @@ const (
 // Capture is one incident: the ring as it stood before the failure, plus a
 // sample taken at each trigger.
 type Capture struct {
-	Schema           string    `json:"schema"`
-	Service          string    `json:"service"`
-	Host             string    `json:"host"`
-	HealthURL        string    `json:"health_url"`
-	Unit             string    `json:"unit,omitempty"`
-	TransitionTime   time.Time `json:"transition_time"`
-	HealthError      string    `json:"health_error"`
-	Triggers         []Trigger `json:"triggers"`
-	TriggersOmitted  int       `json:"triggers_omitted,omitempty"`
-	Health           []Check   `json:"health"`
-	Samples          []Sample  `json:"samples"`
-	IntervalSeconds  float64   `json:"interval_seconds"`
-	Systemd          *Systemd  `json:"systemd,omitempty"`
-	PreflightVersion string    `json:"preflight_version"`
+	Schema          string    `json:"schema"`
+	Service         string    `json:"service"`
+	Host            string    `json:"host"`
+	HealthURL       string    `json:"health_url"`
+	Unit            string    `json:"unit,omitempty"`
+	TransitionTime  time.Time `json:"transition_time"`
+	HealthError     string    `json:"health_error"`
+	Triggers        []Trigger `json:"triggers"`
+	TriggersOmitted int       `json:"triggers_omitted,omitempty"`
+	Health          []Check   `json:"health"`
+	Samples         []Sample  `json:"samples"`
+	IntervalSeconds float64   `json:"interval_seconds"`
+	Systemd         *Systemd  `json:"systemd,omitempty"`
+	// ServiceMissing says why samples have no service object: the unit or
+	// its cgroup could not be found. "" when the service was seen.
+	ServiceMissing   string `json:"service_missing,omitempty"`
+	PreflightVersion string `json:"preflight_version"`
 }
 
 // Trigger is one reason the capture was written or updated.
@@ -45,6 +48,10 @@ type Trigger struct {
 	Kind   string    `json:"kind"`
 	At     time.Time `json:"at"`
 	Detail string    `json:"detail"`
+	// Systemd is systemd's word on this trigger, where systemd was
+	// followed: the unit's state as systemd reported it after the trigger,
+	// up to (never after) the restart.
+	Systemd *Systemd `json:"systemd,omitempty"`
 }
 
 // Check is the result of one health check.
@@ -56,17 +63,22 @@ type Check struct {
 	Error      string    `json:"error"`
 }
 
-// Systemd is systemd's view of the unit at capture time, where systemd runs.
+// Systemd is systemd's view of the unit, where systemd runs: as reported
+// for the failure (over D-Bus, with the time systemd said so), or read with
+// systemctl show after the capture was written (At absent).
 type Systemd struct {
-	Unit           string `json:"unit"`
-	Result         string `json:"result,omitempty"`
-	NRestarts      *int   `json:"n_restarts,omitempty"`
-	ExecMainStatus *int   `json:"exec_main_status,omitempty"`
-	ExecMainCode   string `json:"exec_main_code,omitempty"`
-	MainPID        *int   `json:"main_pid,omitempty"`
-	ControlGroup   string `json:"control_group,omitempty"`
-	ActiveState    string `json:"active_state,omitempty"`
-	SubState       string `json:"sub_state,omitempty"`
+	Unit           string     `json:"unit"`
+	At             *time.Time `json:"at,omitempty"`  // when systemd reported this state
+	Job            string     `json:"job,omitempty"` // the unit's running job then: "stop", "restart", …
+	ControlPID     *int       `json:"control_pid,omitempty"`
+	Result         string     `json:"result,omitempty"`
+	NRestarts      *int       `json:"n_restarts,omitempty"`
+	ExecMainStatus *int       `json:"exec_main_status,omitempty"`
+	ExecMainCode   string     `json:"exec_main_code,omitempty"`
+	MainPID        *int       `json:"main_pid,omitempty"`
+	ControlGroup   string     `json:"control_group,omitempty"`
+	ActiveState    string     `json:"active_state,omitempty"`
+	SubState       string     `json:"sub_state,omitempty"`
 }
 
 // Sample is the host and the service at one moment.
@@ -160,4 +172,7 @@ type Service struct {
 	PidsMax          *uint64   `json:"pids_max,omitempty"`
 	Pressure         *Pressure `json:"pressure,omitempty"`
 	Processes        []Process `json:"processes"`
+	// ReadAt is when the cgroup's files were read, where that is not the
+	// sample's at: in a trigger's sample, the moment of the event itself.
+	ReadAt *time.Time `json:"read_at,omitempty"`
 }

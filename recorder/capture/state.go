@@ -37,7 +37,23 @@ type State struct {
 	HealthURL       string    `json:"health_url"`
 	LastCheck       *Check    `json:"last_check"`
 	OpenIncident    string    `json:"open_incident"` // file name of the open incident's capture, or ""
-	Version         string    `json:"preflight_version"`
+	// Unit says why a running recorder does not watch its service now;
+	// absent when it does.
+	Unit    *UnitStatus `json:"unit,omitempty"`
+	Version string      `json:"preflight_version"`
+}
+
+// Unit states of a running recorder's service (State.Unit), which 'list'
+// shows in place of the health state.
+const (
+	UnitStopped  = "stopped"  // the unit is inactive on request (systemctl stop)
+	UnitUnscoped = "unscoped" // the unit or its cgroup cannot be found: the service is not seen
+)
+
+// UnitStatus is why a recorder does not watch its service now.
+type UnitStatus struct {
+	State  string `json:"state"`            // UnitStopped or UnitUnscoped
+	Reason string `json:"reason,omitempty"` // e.g. "systemd has no unit redis.service (load state not-found)"
 }
 
 // Stale reports whether a state written by a running recorder is too old

@@ -42,11 +42,14 @@ type Incident struct {
 	Samples  []capture.Sample  // oldest first
 	Failure  time.Time         // the incident's first trigger
 	Triggers []capture.Trigger // oldest first
+	// ServiceMissing is why samples lack the service (the capture's
+	// service_missing), "" when it was seen.
+	ServiceMissing string
 }
 
 // FromCapture returns the incident of a capture.
 func FromCapture(c *capture.Capture) Incident {
-	return Incident{Samples: c.Samples, Failure: c.TransitionTime, Triggers: c.Triggers}
+	return Incident{Samples: c.Samples, Failure: c.TransitionTime, Triggers: c.Triggers, ServiceMissing: c.ServiceMissing}
 }
 
 // Thresholds are every number the rules compare against. Percentages are
@@ -143,6 +146,7 @@ type Rule struct {
 
 // Rules are every rule, in rank order.
 var Rules = []Rule{
+	{"service-unseen", ServiceUnseen},
 	{"oom-kill", OOMKill},
 	{"memory-limit", MemoryLimit},
 	{"host-memory", HostMemory},

@@ -1,6 +1,7 @@
 package findings
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -362,5 +363,23 @@ func TestOffset(t *testing.T) {
 		if got := Bytes(tc.n); got != tc.want {
 			t.Errorf("Bytes(%d) = %q, want %q", tc.n, got, tc.want)
 		}
+	}
+}
+
+// TestServiceUnseen: a failure whose sample has no service says so, with
+// the capture's reason, and no rule claims anything of the service.
+func TestServiceUnseen(t *testing.T) {
+	in := incident(5, func(i int, s *capture.Sample) {
+		if i >= 3 {
+			s.Service = nil
+		}
+	})
+	in.ServiceMissing = "systemd has no unit redis.service (load state not-found)"
+	got := Explain(in, Default)
+	if len(got) == 0 || got[0].Rule != "service-unseen" || !slices.Contains(got[0].Evidence, in.ServiceMissing) {
+		t.Fatalf("findings %+v, want service-unseen first with the reason", got)
+	}
+	if f := ServiceUnseen(incident(5, nil), Default); f != nil {
+		t.Errorf("service seen: %+v", f)
 	}
 }

@@ -11,6 +11,29 @@ import (
 	"github.com/preflight-rec/preflight/recorder/capture"
 )
 
+// ServiceUnseen fires when the sample at the failure has no service: its
+// cgroup was not seen (no such unit, no cgroup found), so nothing can be
+// said of its OOM kills, memory or processes, and no reader may claim
+// their absence.
+func ServiceUnseen(in Incident, _ Thresholds) *Finding {
+	at := in.atFailure()
+	if at == nil || at.Service != nil {
+		return nil
+	}
+	f := &Finding{Summary: "The service's cgroup was not seen: its OOM kills, memory and processes are unknown"}
+	if in.ServiceMissing != "" {
+		f.Evidence = append(f.Evidence, in.ServiceMissing)
+	}
+	seen := 0
+	for i := range in.Samples {
+		if in.Samples[i].Service != nil {
+			seen++
+		}
+	}
+	f.Evidence = append(f.Evidence, fmt.Sprintf("%d of %d samples show the service", seen, len(in.Samples)))
+	return f
+}
+
 // OOMKill fires when the service cgroup's OOM kill counter rose during the
 // capture, or an "oom" trigger says so. A counter already above zero at the
 // first sample, and never rising, is old history and does not fire.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -264,4 +265,50 @@ func (s *Sampler) serviceIdx(pids []int) []int {
 		}
 	}
 	return idx
+}
+
+// Processes reads the given processes at now, without the scan of the whole
+// host: the service's processes at a failure, read before anything slower.
+// CPU percent is over the time since the latest scan (0 for a process that
+// scan did not see, or when less than a millisecond has passed). Vanished
+// PIDs are skipped; the result is in PID order. It changes nothing the next
+// Sample relies on. Not safe for concurrent use.
+func (s *Sampler) Processes(now time.Time, pids []int) []capture.Process {
+	out := []capture.Process{}
+	if len(pids) == 0 {
+		return out
+	}
+	dirfd, err := unix.Open(s.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return out
+	}
+	defer unix.Close(dirfd)
+	sorted := slices.Clone(pids)
+	slices.Sort(sorted)
+	elapsed := now.Sub(s.at).Seconds()
+	for _, pid := range slices.Compact(sorted) {
+		b, err := s.readStat(dirfd, pid)
+		if err != nil {
+			continue // vanished
+		}
+		st, err := parseStat(b)
+		if err != nil {
+			continue
+		}
+		var pct float64
+		if old, ok := s.procs[pid]; ok && old.start == st.StartTime && elapsed >= 0.001 {
+			ticks := st.UTime + st.STime
+			pct = float64(ticks-min(old.ticks, ticks)) / clkTck / elapsed * 100
+		}
+		out = append(out, capture.Process{
+			PID:        pid,
+			Name:       printable(string(st.Comm)),
+			Cmdline:    cut(s.cmdline(pid), MaxCmdline),
+			State:      string(st.State),
+			CPUPercent: round2(pct),
+			RSSBytes:   st.RSS * s.pageSize,
+			Threads:    int(st.NumThreads),
+		})
+	}
+	return out
 }

@@ -167,3 +167,19 @@ func TestRealExitedProcess(t *testing.T) {
 		t.Errorf("state holds %d PIDs, scan saw %d", len(s.procs), got.Processes)
 	}
 }
+
+// TestProcessesAlone reads one process without a host scan: this test's,
+// and skips a PID that does not exist.
+func TestProcessesAlone(t *testing.T) {
+	s, err := New("/proc", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Processes(time.Now(), []int{os.Getpid(), 1 << 30, os.Getpid()})
+	if len(got) != 1 || got[0].PID != os.Getpid() || got[0].RSSBytes == 0 || got[0].Threads < 1 || got[0].Cmdline == "" {
+		t.Fatalf("Processes = %+v, want this test's process alone", got)
+	}
+	if got := s.Processes(time.Now(), nil); got == nil || len(got) != 0 {
+		t.Errorf("Processes(nil) = %#v, want an empty list", got)
+	}
+}

@@ -1,0 +1,343 @@
+package recorder
+
+import (
+	"slices"
+	"time"
+
+	"github.com/preflight-rec/preflight/cgroup"
+	"github.com/preflight-rec/preflight/recorder/capture"
+)
+
+// What the recorder makes of systemd's word, where it follows the unit
+// over D-Bus (scope.follow):
+//
+//   - every trigger gets the unit's state as systemd reported it after the
+//     trigger, up to the restart (wordFor);
+//   - a stop, restart or reload systemd runs on request (a job of that
+//     type, started while the unit was up) is not a failure: exit triggers
+//     during it are held and dropped if the job ends with Result=success;
+//     health failures are not counted; the unit inactive on request is
+//     "stopped"; when it is up again, recording resumes with a fresh ring;
+//   - the exit of a control process (ExecStartPre=, ExecStop=,
+//     ExecReload=: systemd's ControlPID) is not the service's;
+//   - any other exit trigger is held until systemd has reacted (the unit
+//     went down) or holdMax passed, then recorded.
+
+// Timings of the unit's follower.
+const (
+	holdMax     = time.Second      // longest an exit trigger waits for systemd's word
+	wordSettle  = 5 * time.Second  // after this, a trigger's word is final even if the unit never went down
+	histKeep    = 10 * time.Minute // states kept for the words of an incident's triggers
+	histMax     = 256
+	controlKeep = time.Minute // a control process's PID counts as one that long
+	// heldMax bounds how long a requested job may hold exit triggers (a
+	// stop with TimeoutStopSec=infinity that never ends): then they are
+	// recorded.
+	heldMax = 15 * time.Minute
+)
+
+// unitTrack is the recorder's view of the followed unit.
+type unitTrack struct {
+	on         bool               // systemd's word is followed
+	name       string             // the unit's id
+	hist       []cgroup.UnitState // oldest first
+	deliberate string             // the requested job running ("stop", "restart", …), "" for none
+	stopped    bool               // the unit is inactive on request
+	held       []heldTrigger
+	hold       *time.Timer
+}
+
+// heldTrigger is an exit trigger waiting for systemd's word, with the
+// sample taken at it.
+type heldTrigger struct {
+	t trigger
+	s capture.Sample
+}
+
+// requested reports whether a job type is one an operator asks for to
+// stop or restart a running unit.
+func requested(job string) bool {
+	switch job {
+	case "", "start", "verify-active", "verify-started", "nop", "unknown":
+		return false
+	}
+	return true
+}
+
+// isDown reports whether the state says the service went down.
+func isDown(s cgroup.UnitState) bool {
+	switch {
+	case s.SubState == "auto-restart":
+		return true
+	case s.ActiveState == "failed", s.ActiveState == "inactive", s.ActiveState == "deactivating":
+		return true
+	}
+	return false
+}
+
+// isUp reports whether the state says the unit is starting or running
+// (not waiting to restart).
+func isUp(s cgroup.UnitState) bool {
+	return (s.ActiveState == "active" || s.ActiveState == "activating" || s.ActiveState == "reloading") && s.SubState != "auto-restart"
+}
+
+// wordFor returns systemd's word on a trigger at at: the latest state
+// reported after it, up to (never after) the unit starting again once it
+// went down — systemd queueing the start job, resetting Result, or the unit
+// coming up; the state at the trigger when nothing was reported since.
+// final is true once the unit started again or wordSettle has passed.
+func wordFor(hist []cgroup.UnitState, at, now time.Time) (w cgroup.UnitState, ok, final bool) {
+	i, _ := slices.BinarySearchFunc(hist, at, func(s cgroup.UnitState, t time.Time) int { return s.At.Compare(t) })
+	if i > 0 {
+		w, ok = hist[i-1], true
+	}
+	down := false
+	for _, s := range hist[i:] {
+		if down && (isUp(s) || s.Job == "start" || s.Result == "success" && w.Result != "success") {
+			return w, ok, true
+		}
+		down = down || isDown(s)
+		w, ok = s, true
+	}
+	return w, ok, now.Sub(at) >= wordSettle
+}
+
+// systemdObject is a state as the capture shows it.
+func systemdObject(unit string, s cgroup.UnitState) *capture.Systemd {
+	at := s.At.UTC()
+	return &capture.Systemd{
+		Unit:           unit,
+		At:             &at,
+		Job:            s.Job,
+		ControlPID:     s.ControlPID,
+		Result:         s.Result,
+		NRestarts:      s.NRestarts,
+		ExecMainStatus: s.ExecMainStatus,
+		ExecMainCode:   s.ExecMainCode,
+		MainPID:        s.MainPID,
+		ControlGroup:   s.ControlGroup,
+		ActiveState:    s.ActiveState,
+		SubState:       s.SubState,
+	}
+}
+
+// isControl reports whether the processes gone are the unit's control
+// processes (ExecStartPre=, ExecStop=, ExecReload=, with their children),
+// not the service: one of them is a ControlPID systemd reported, and none
+// is a MainPID it reported, within controlKeep of now.
+func (u *unitTrack) isControl(gone []int, now time.Time) bool {
+	control := false
+	for _, s := range u.hist {
+		if now.Sub(s.At) >= controlKeep {
+			continue
+		}
+		if s.MainPID != nil && *s.MainPID != 0 && slices.Contains(gone, *s.MainPID) {
+			return false
+		}
+		control = control || s.ControlPID != nil && *s.ControlPID != 0 && slices.Contains(gone, *s.ControlPID)
+	}
+	return control
+}
+
+// wentDown reports whether systemd reported the unit down at or after at.
+func (u *unitTrack) wentDown(at time.Time) bool {
+	for _, s := range slices.Backward(u.hist) {
+		if s.At.Before(at.Add(-time.Second)) { // systemd may have spoken before the look that saw it
+			return false
+		}
+		if isDown(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// onUnitState takes one state systemd reported.
+func (r *Recorder) onUnitState(st cgroup.UnitState) {
+	u := &r.unit
+	var prev cgroup.UnitState
+	if len(u.hist) > 0 {
+		prev = u.hist[len(u.hist)-1]
+	}
+	u.hist = append(u.hist, st)
+	if cut := slices.IndexFunc(u.hist, func(s cgroup.UnitState) bool { return st.At.Sub(s.At) < histKeep }); cut > 0 {
+		u.hist = slices.Delete(u.hist, 0, cut)
+	}
+	if len(u.hist) > histMax {
+		u.hist = slices.Delete(u.hist, 0, len(u.hist)-histMax)
+	}
+	log := r.log.With().Str("unit", r.unit.name).Str("active_state", st.ActiveState).Str("sub_state", st.SubState).Str("job", st.Job).Logger()
+	log.Debug().Str("result", st.Result).Msg("systemd reported")
+
+	switch {
+	case u.deliberate == "" && requested(st.Job) && prev.SubState != "auto-restart" && prev.ActiveState != "failed":
+		u.deliberate = st.Job
+		log.Info().Msg("systemd runs a requested " + st.Job + ": not a failure")
+	case u.deliberate != "" && st.JobID == 0:
+		job := u.deliberate
+		u.deliberate = ""
+		if st.Result != "success" || st.ActiveState == "failed" {
+			log.Warn().Str("result", st.Result).Msg("requested " + job + " ended in failure")
+			r.releaseHeld(true)
+			break
+		}
+		r.releaseHeld(false)
+		if isUp(st) {
+			r.resumeFresh("requested " + job + " done")
+		} else {
+			u.stopped = true
+			log.Info().Msg("service stopped on request: recording paused")
+		}
+	case u.stopped && isUp(st):
+		u.stopped = false
+		r.resumeFresh("service started again")
+	}
+	if u.deliberate == "" {
+		r.decideHeld(time.Now())
+	}
+	r.updateWords(time.Now())
+	r.writeState(false)
+}
+
+// quiet reports whether the service is down on request: its failures
+// then say nothing.
+func (r *Recorder) quiet() bool { return r.unit.deliberate != "" || r.unit.stopped }
+
+// holdExit holds an exit trigger until systemd's word, or drops it when
+// it is a control process's. It reports whether it took the trigger.
+func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
+	if !r.unit.on || t.kind != capture.TriggerExit || t.ev == nil {
+		return false
+	}
+	now := time.Now()
+	if r.unit.isControl(t.ev.Gone, now) {
+		r.log.Debug().Str("detail", t.detail).Msg("a control process of the unit ended: not the service")
+		return true
+	}
+	if len(r.unit.held) >= maxTriggers {
+		r.log.Debug().Str("detail", t.detail).Msg("exit trigger dropped: the most are held already")
+		return true
+	}
+	r.unit.held = append(r.unit.held, heldTrigger{t: t, s: s})
+	if r.unit.deliberate == "" {
+		r.decideHeld(now)
+	}
+	return true
+}
+
+// decideHeld records the held exit triggers systemd has reacted to (the
+// unit went down, not on request) or that waited holdMax, and arms the
+// timer for the rest.
+func (r *Recorder) decideHeld(now time.Time) {
+	u := &r.unit
+	if len(u.held) > 0 && u.deliberate != "" && now.Sub(u.held[0].t.at) >= heldMax {
+		r.log.Warn().Str("job", u.deliberate).Msg("requested job still running after 15 minutes: its exits are recorded")
+		r.releaseHeld(true)
+		return
+	}
+	for len(u.held) > 0 && u.deliberate == "" {
+		h := u.held[0]
+		if !u.wentDown(h.t.at) && now.Sub(h.t.at) < holdMax {
+			if u.hold == nil {
+				u.hold = time.NewTimer(holdMax - now.Sub(h.t.at))
+			} else {
+				u.hold.Reset(holdMax - now.Sub(h.t.at))
+			}
+			return
+		}
+		u.held = u.held[1:]
+		if u.isControl(h.t.ev.Gone, now) { // systemd named it since
+			r.log.Debug().Str("detail", h.t.detail).Msg("a control process of the unit ended: not the service")
+			continue
+		}
+		r.record(h.t, h.s)
+	}
+}
+
+// releaseHeld records (failure) or drops the held triggers.
+func (r *Recorder) releaseHeld(failure bool) {
+	held := r.unit.held
+	r.unit.held = nil
+	for _, h := range held {
+		if failure {
+			r.record(h.t, h.s)
+		} else {
+			r.log.Info().Str("trigger", h.t.kind).Str("detail", h.t.detail).Msg("processes ended by a requested stop or restart: no capture")
+		}
+	}
+}
+
+// holdC is the timer channel of the held triggers; nil when none.
+func (r *Recorder) holdC() <-chan time.Time {
+	if r.unit.hold == nil || len(r.unit.held) == 0 {
+		return nil
+	}
+	return r.unit.hold.C
+}
+
+// checkHeld is the tick's look at held triggers: a requested job that
+// holds them past heldMax.
+func (r *Recorder) checkHeld(now time.Time) {
+	if len(r.unit.held) > 0 && r.unit.deliberate != "" {
+		r.decideHeld(now)
+	}
+}
+
+// resumeFresh starts recording the service anew after a requested stop or
+// restart: a fresh ring, no health history, no open incident.
+func (r *Recorder) resumeFresh(why string) {
+	if r.inc != nil {
+		r.closeIncident()
+	}
+	r.samples = newRing[capture.Sample](r.cfg.BufferSamples)
+	r.checks = newRing[capture.Check](r.cfg.BufferSamples)
+	r.healthyOnce, r.unhealthy, r.failures, r.lastError = false, false, 0, ""
+	r.log.Info().Str("unit", r.unit.name).Msg(why + ": recording resumes with a fresh ring")
+}
+
+// updateWords sets systemd's word on the open incident's triggers whose
+// word is not final yet, and writes the capture when one changed.
+func (r *Recorder) updateWords(now time.Time) {
+	if r.inc == nil || len(r.unit.hist) == 0 {
+		return
+	}
+	c := &r.inc.capture
+	changed := false
+	for i := range c.Triggers {
+		tr := &c.Triggers[i]
+		if i < len(r.inc.wordFinal) && r.inc.wordFinal[i] {
+			continue
+		}
+		w, ok, final := wordFor(r.unit.hist, tr.At, now)
+		for len(r.inc.wordFinal) <= i {
+			r.inc.wordFinal = append(r.inc.wordFinal, false)
+		}
+		r.inc.wordFinal[i] = final
+		if !ok {
+			continue
+		}
+		obj := systemdObject(r.unit.name, w)
+		if !sameWord(tr.Systemd, obj) {
+			tr.Systemd, changed = obj, true
+		}
+	}
+	if changed {
+		c.Systemd = c.Triggers[0].Systemd
+		r.inc.dirty = true
+		r.write()
+	}
+}
+
+// sameWord reports whether two words say the same but for when systemd
+// said it: the first report of a state stands.
+func sameWord(a, b *capture.Systemd) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.At, y.At = nil, nil
+	eq := func(p, q *int) bool { return p == nil && q == nil || p != nil && q != nil && *p == *q }
+	return eq(x.ControlPID, y.ControlPID) && eq(x.NRestarts, y.NRestarts) && eq(x.ExecMainStatus, y.ExecMainStatus) && eq(x.MainPID, y.MainPID) &&
+		x.Unit == y.Unit && x.Job == y.Job && x.Result == y.Result && x.ExecMainCode == y.ExecMainCode &&
+		x.ControlGroup == y.ControlGroup && x.ActiveState == y.ActiveState && x.SubState == y.SubState
+}

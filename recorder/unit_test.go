@@ -1,0 +1,228 @@
+package recorder
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/preflight-rec/preflight/cgroup"
+	"github.com/preflight-rec/preflight/recorder/capture"
+)
+
+// TestUnitValidation: PREFLIGHT_UNIT must be a unit name systemd could
+// have; anything else (a path, "..", blanks) is a configuration error
+// naming the variable and the value.
+func TestUnitValidation(t *testing.T) {
+	base := []string{"PREFLIGHT_SERVICE=redis", "PREFLIGHT_HEALTH_URL=tcp://127.0.0.1:6379"}
+	for _, u := range []string{"..", ".", "/etc/passwd", "a/b.service", "  ", " redis", "redis\n", "@.service", strings.Repeat("a", 256)} {
+		_, err := ConfigFromEnv(append(base, "PREFLIGHT_UNIT="+u))
+		if err == nil || !strings.Contains(err.Error(), "PREFLIGHT_UNIT") {
+			t.Errorf("PREFLIGHT_UNIT=%q: error %v, want one naming PREFLIGHT_UNIT", u, err)
+		}
+	}
+	for _, u := range []string{"redis", "redis.service", "redis-server.service", "preflight@dead-drop.service", `system-x\x2dy.slice`} {
+		cfg, err := ConfigFromEnv(append(base, "PREFLIGHT_UNIT="+u))
+		if err != nil || cfg.Unit != u {
+			t.Errorf("PREFLIGHT_UNIT=%q: unit %q, error %v", u, cfg.Unit, err)
+		}
+	}
+	cfg, err := ConfigFromEnv(base)
+	if err != nil || cfg.Unit != "redis.service" {
+		t.Errorf("no PREFLIGHT_UNIT: unit %q, error %v; want redis.service", cfg.Unit, err)
+	}
+}
+
+// states builds a unit's history: each state one millisecond after the
+// previous, from t0.
+func states(t0 time.Time, ss ...cgroup.UnitState) []cgroup.UnitState {
+	for i := range ss {
+		ss[i].At = t0.Add(time.Duration(i+1) * time.Millisecond)
+	}
+	return ss
+}
+
+func intp(v int) *int { return &v }
+
+// TestWordFor: systemd's word on a trigger is the last state it reported
+// before the unit came up again; the restarted unit is never its word.
+func TestWordFor(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 3, 12, 4, 0, time.UTC)
+	h := states(t0,
+		cgroup.UnitState{ActiveState: "active", SubState: "running", MainPID: intp(100), NRestarts: intp(0)},
+		cgroup.UnitState{ActiveState: "activating", SubState: "auto-restart", Result: "oom-kill", MainPID: intp(0), NRestarts: intp(0), ExecMainCode: "killed", ExecMainStatus: intp(9)},
+		cgroup.UnitState{ActiveState: "activating", SubState: "auto-restart", Result: "oom-kill", Job: "restart", JobID: 7, NRestarts: intp(0)},
+		// systemd 252: the start job queued, Result reset, then dead, then start-pre.
+		cgroup.UnitState{ActiveState: "activating", SubState: "auto-restart", Result: "oom-kill", Job: "start", JobID: 8, NRestarts: intp(1)},
+		cgroup.UnitState{ActiveState: "activating", SubState: "auto-restart", Result: "success", Job: "start", JobID: 8, NRestarts: intp(1)},
+		cgroup.UnitState{ActiveState: "inactive", SubState: "dead", Result: "success", Job: "start", JobID: 8, NRestarts: intp(1)},
+		cgroup.UnitState{ActiveState: "activating", SubState: "start", Result: "success", Job: "start", JobID: 8, NRestarts: intp(1)},
+		cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200), NRestarts: intp(1)},
+	)
+	trig := t0.Add(1500 * time.Microsecond) // between the first two states
+	w, ok, final := wordFor(h, trig, trig.Add(time.Second))
+	if !ok || !final || w.Result != "oom-kill" || w.Job != "restart" || *w.NRestarts != 0 {
+		t.Errorf("word %+v ok %v final %v: want the auto-restart state with the restart job, final", w, ok, final)
+	}
+	// Only the state at the trigger yet: a word, not final until wordSettle.
+	w, ok, final = wordFor(h[:1], trig, trig.Add(time.Second))
+	if !ok || final || w.SubState != "running" {
+		t.Errorf("word %+v ok %v final %v: want the running state, not final", w, ok, final)
+	}
+	if _, _, final = wordFor(h[:1], trig, trig.Add(wordSettle)); !final {
+		t.Error("a word is final after wordSettle")
+	}
+	if _, ok, _ = wordFor(nil, trig, trig); ok {
+		t.Error("no history, no word")
+	}
+}
+
+// followed returns a test recorder that follows a unit (as if over D-Bus)
+// which is active and running, and has had one healthy check.
+func followed(t *testing.T) *Recorder {
+	r := newTestRecorder(t, func(c *Config) { c.FailureThreshold = 1 })
+	r.unit.on, r.unit.name = true, "svc.service"
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100)})
+	r.samples.push(r.takeSample(time.Now()))
+	r.onCheck(check(true, ""))
+	return r
+}
+
+func exitTrigger(gone ...int) trigger {
+	return trigger{kind: capture.TriggerExit, at: time.Now(), detail: "cgroup emptied", ev: &cgroup.Event{Kind: cgroup.KindExit, Gone: gone}}
+}
+
+func captureCount(t *testing.T, r *Recorder) int {
+	t.Helper()
+	files, err := capture.Files(r.cfg.CaptureDir, r.cfg.Service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(files)
+}
+
+// TestRequestedRestartIsNoFailure: systemctl restart: the processes end
+// under a restart job that ends in success: no capture, health failures
+// meanwhile do not count, and recording resumes with a fresh ring.
+func TestRequestedRestartIsNoFailure(t *testing.T) {
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "restart", JobID: 9, MainPID: intp(100)})
+	r.onTrigger(exitTrigger(100))
+	r.onCheck(check(false, "connection refused"))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "start", Result: "success", Job: "restart", JobID: 9})
+	r.decideHeld(time.Now().Add(time.Minute)) // however long it waited
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(101)})
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures, want none for a requested restart", n)
+	}
+	if r.unhealthy || r.healthyOnce || len(r.samples.snapshot()) != 0 || r.quiet() {
+		t.Errorf("after the restart: unhealthy %v healthyOnce %v samples %d quiet %v; want a fresh start",
+			r.unhealthy, r.healthyOnce, len(r.samples.snapshot()), r.quiet())
+	}
+}
+
+// TestRequestedStopIsStopped: systemctl stop: no capture, the unit is
+// stopped until it runs again.
+func TestRequestedStopIsStopped(t *testing.T) {
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "stop", JobID: 3, MainPID: intp(100)})
+	r.onTrigger(exitTrigger(100))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "inactive", SubState: "dead", Result: "success"})
+	r.onCheck(check(false, "connection refused"))
+	if n := captureCount(t, r); n != 0 || !r.unit.stopped || r.unhealthy {
+		t.Fatalf("%d captures, stopped %v, unhealthy %v; want none, stopped, not unhealthy", n, r.unit.stopped, r.unhealthy)
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "start", Result: "success", Job: "start", JobID: 4})
+	if r.unit.stopped {
+		t.Error("still stopped after the unit started again")
+	}
+}
+
+// TestStopTimeoutIsFailure: a requested stop that ends in SIGKILL after
+// its timeout is a failure, recorded with the exit's own sample.
+func TestStopTimeoutIsFailure(t *testing.T) {
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "stop", JobID: 3, MainPID: intp(100)})
+	tr := exitTrigger(100)
+	r.onTrigger(tr)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigkill", Result: "timeout", Job: "stop", JobID: 3})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "failed", SubState: "failed", Result: "timeout"})
+	_, c := readOnly(t, r)
+	if c.Triggers[0].Kind != capture.TriggerExit || !c.Triggers[0].At.Equal(tr.at.UTC()) {
+		t.Errorf("triggers %+v, want the exit at %v", c.Triggers, tr.at)
+	}
+	if w := c.Triggers[0].Systemd; w == nil || w.Result != "timeout" || w.At == nil {
+		t.Errorf("systemd's word %+v, want Result=timeout with its time", w)
+	}
+}
+
+// TestKillIsRecordedWithSystemdsWord: an exit systemd did not ask for is
+// recorded as soon as systemd reports the unit down, with its result.
+func TestKillIsRecordedWithSystemdsWord(t *testing.T) {
+	r := followed(t)
+	r.onTrigger(exitTrigger(100))
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures before systemd's word", n)
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "auto-restart", Result: "signal",
+		ExecMainCode: "killed", ExecMainStatus: intp(9), MainPID: intp(0), NRestarts: intp(0)})
+	_, c := readOnly(t, r)
+	if w := c.Triggers[0].Systemd; w == nil || w.Result != "signal" || *w.ExecMainStatus != 9 || c.Systemd == nil {
+		t.Fatalf("systemd's word %+v (capture's %+v), want Result=signal, status 9", w, c.Systemd)
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(101), NRestarts: intp(1)})
+	_, c = readOnly(t, r)
+	if w := c.Triggers[0].Systemd; w.Result != "signal" || *w.NRestarts != 0 {
+		t.Errorf("after the restart the word became %+v: the restarted unit is not this failure's", w)
+	}
+}
+
+// TestExitWithoutSystemdsReaction: processes replaced while systemd sees
+// nothing are still recorded, after holdMax.
+func TestExitWithoutSystemdsReaction(t *testing.T) {
+	r := followed(t)
+	tr := exitTrigger(100)
+	r.onTrigger(tr)
+	r.decideHeld(tr.at.Add(holdMax / 2))
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures before holdMax", n)
+	}
+	r.decideHeld(tr.at.Add(holdMax))
+	if n := captureCount(t, r); n != 1 {
+		t.Fatalf("%d captures after holdMax, want 1", n)
+	}
+}
+
+// TestControlProcessExitIsNotTheService: ExecStartPre= ending (its PID
+// systemd's ControlPID) is not the service dying.
+func TestControlProcessExitIsNotTheService(t *testing.T) {
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "reloading", SubState: "reload", Result: "success", MainPID: intp(100), ControlPID: intp(150)})
+	r.onTrigger(exitTrigger(150, 151)) // sh -c and its child
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), ControlPID: intp(0)})
+	r.decideHeld(time.Now().Add(time.Minute))
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures for a control process", n)
+	}
+	r.onTrigger(exitTrigger(100, 150)) // the main process among them: the service
+	r.decideHeld(time.Now().Add(time.Minute))
+	if n := captureCount(t, r); n != 1 {
+		t.Fatalf("%d captures for the main process's exit, want 1", n)
+	}
+}
+
+// TestRequestedJobThatNeverEnds: exits held by a requested stop are
+// recorded once it has run for heldMax.
+func TestRequestedJobThatNeverEnds(t *testing.T) {
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "stop", JobID: 3, MainPID: intp(100)})
+	tr := exitTrigger(100)
+	r.onTrigger(tr)
+	r.checkHeld(tr.at.Add(heldMax / 2))
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures while the stop runs", n)
+	}
+	r.checkHeld(tr.at.Add(heldMax))
+	if n := captureCount(t, r); n != 1 {
+		t.Fatalf("%d captures after heldMax, want 1", n)
+	}
+}
