@@ -13,17 +13,18 @@
 // and judges the results on the host, one subtest per run:
 //
 //   - kill-9: kill -9 of the main process writes a capture with an exit
-//     trigger, whose systemd object has the result systemd logged for
-//     this failure (signal);
+//     trigger, whose systemd object (the trigger's own) has the result
+//     systemd logged for this failure (signal);
 //   - health-503: /health answering 503 writes a health capture;
 //   - restart: `systemctl restart` writes no capture;
 //   - oom-child-stop, oom-main-stop, oom-child-continue, oom-main-continue:
 //     a child or the main process allocating past MemoryMax= under
 //     OOMPolicy=stop or continue writes a capture whose every oom
 //     trigger's own sample shows service.oom_kills ≥ 1 and
-//     service.memory_peak_bytes ≥ 90 % of MemoryMax; under stop its systemd
-//     object says result oom-kill, under continue the result systemd
-//     logged, if it logged one (the main process's kill: signal).
+//     service.memory_peak_bytes ≥ 90 % of MemoryMax; under stop the
+//     trigger's systemd object says result oom-kill, under continue the
+//     result systemd logged, if it logged one (the main process's kill:
+//     signal).
 //
 // Each run also checks that it did what its name says (the kernel's OOM
 // victim is the child or the main process, OOMPolicy is what it should

@@ -171,12 +171,12 @@ func (j *judge) kill() {
 	if r.After.NRestarts <= r.Before.NRestarts {
 		j.t.Errorf("NRestarts %d → %d: kill -9 of %d did not restart dead-drop", r.Before.NRestarts, r.After.NRestarts, r.Before.MainPID)
 	}
-	c, _ := j.with(capture.TriggerExit)
+	c, i := j.with(capture.TriggerExit)
 	if c == nil {
 		j.t.Errorf("no capture with an exit trigger after kill -9 of the main process %d", r.Before.MainPID)
 		return
 	}
-	j.ownResult(j.systemd(c))
+	j.ownResult(c, i)
 }
 
 func (j *judge) health() {
@@ -260,34 +260,32 @@ func (j *judge) oom() bool {
 			complete = false
 		}
 	}
-	sd := j.systemd(c)
-	if stop {
-		if sd == nil || sd.Result != "oom-kill" {
-			j.t.Errorf("the capture's systemd object %s, want result oom-kill (systemd itself said %v)", fmtSystemd(sd), r.SystemdResults)
+	for i, tr := range c.Triggers {
+		if tr.Kind != capture.TriggerOOM {
+			continue
 		}
-	} else {
-		j.ownResult(sd)
+		if !stop {
+			j.ownResult(c, i)
+			continue
+		}
+		j.say("oom trigger %d systemd %s; systemd said %v", i, fmtSystemd(tr.Systemd), r.SystemdResults)
+		if tr.Systemd == nil || tr.Systemd.Result != "oom-kill" {
+			j.t.Errorf("oom trigger %d: its systemd object %s, want result oom-kill (systemd itself said %v)", i, fmtSystemd(tr.Systemd), r.SystemdResults)
+		}
 	}
 	return complete
 }
 
-// ownResult checks that the capture's systemd object has this failure's
-// result, as systemd logged it ("Failed with result 'X'"), where systemd
-// logged one.
-func (j *judge) ownResult(sd *capture.Systemd) {
+// ownResult checks that trigger i's systemd object has this failure's
+// result as systemd logged it ("Failed with result 'X'"), where systemd
+// logged one: systemd runs in the guest, so the object must be there.
+func (j *judge) ownResult(c *capture.Capture, i int) {
+	tr := c.Triggers[i]
 	said := j.run.SystemdResults
-	if len(said) == 0 {
-		return
+	j.say("%s trigger %d systemd %s; systemd said %v", tr.Kind, i, fmtSystemd(tr.Systemd), said)
+	if len(said) > 0 && (tr.Systemd == nil || !slices.Contains(said, tr.Systemd.Result)) {
+		j.t.Errorf("%s trigger %d: its systemd object %s, want this failure's own result: systemd said %v", tr.Kind, i, fmtSystemd(tr.Systemd), said)
 	}
-	if sd == nil || !slices.Contains(said, sd.Result) {
-		j.t.Errorf("the capture's systemd object %s, want this failure's own result: systemd said %v", fmtSystemd(sd), said)
-	}
-}
-
-// systemd records the capture's systemd object next to systemd's own word.
-func (j *judge) systemd(c *capture.Capture) *capture.Systemd {
-	j.say("capture systemd %s; systemd said %v", fmtSystemd(c.Systemd), j.run.SystemdResults)
-	return c.Systemd
 }
 
 // triggerSample is trigger i's own sample: a capture's samples are the
