@@ -58,6 +58,7 @@ func TestPureV2(t *testing.T) {
 	}
 
 	var summary []string
+	var failed []Run
 	var latencies []float64
 	var oomRuns, oomComplete int
 	for _, r := range res.Runs {
@@ -91,6 +92,7 @@ func TestPureV2(t *testing.T) {
 		verdict := "PASS"
 		if !ok {
 			verdict = "FAIL"
+			failed = append(failed, r)
 		}
 		summary = append(summary, fmt.Sprintf("%s %-22s %5.1fs  %s", verdict, name, r.Seconds, evidence))
 	}
@@ -102,11 +104,27 @@ func TestPureV2(t *testing.T) {
 	}
 	t.Logf("e2e-v2 ran %s (guest program %s, boot %.0f s)", time.Since(start).Round(time.Second),
 		res.Ended.Sub(res.Started).Round(time.Second), res.UptimeAtStart)
-	if t.Failed() {
-		if j, err := os.ReadFile(filepath.Join(dir, JournalFile)); err == nil {
-			t.Logf("the guest's journal (dead-drop, its recorder, the kernel), last lines:\n%s", tail(j, 12000))
+	if len(failed) > 0 {
+		journal, _ := os.ReadFile(filepath.Join(dir, JournalFile))
+		for _, r := range failed {
+			t.Logf("the guest's journal during %s#%d (dead-drop, its recorder, the kernel's OOM kills):\n%s",
+				r.Scenario, r.Repeat, during(journal, r.At.Add(-time.Second), r.At.Add(time.Duration(r.Seconds*float64(time.Second))+time.Second)))
 		}
 	}
+}
+
+// during returns the lines of a short-iso-precise journal logged between
+// from and to.
+func during(journal []byte, from, to time.Time) string {
+	var b strings.Builder
+	for line := range strings.Lines(string(journal)) {
+		stamp, _, _ := strings.Cut(line, " ")
+		at, err := time.Parse("2006-01-02T15:04:05.999999-0700", stamp)
+		if err == nil && !at.Before(from) && !at.After(to) {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // wantRuns are the runs the guest must make, in order.
@@ -200,8 +218,8 @@ func (j *judge) restart() {
 		j.t.Errorf("dead-drop %+v → %+v: systemctl restart did not restart it", r.Before, r.After)
 	}
 	j.say("MainPID %d → %d", r.Before.MainPID, r.After.MainPID)
-	if len(j.caps) > 0 {
-		j.t.Errorf("systemctl restart wrote %d capture(s): %v; a deliberate restart is no failure", len(j.caps), r.Captures)
+	for i, c := range j.caps {
+		j.t.Errorf("systemctl restart wrote %s, triggers %s; a deliberate restart is no failure", r.Captures[i], triggerDetails(c))
 	}
 }
 
@@ -306,12 +324,20 @@ func triggerKinds(c *capture.Capture) string {
 	return "[" + strings.Join(k, " ") + "]"
 }
 
+func triggerDetails(c *capture.Capture) string {
+	var k []string
+	for _, tr := range c.Triggers {
+		k = append(k, fmt.Sprintf("%s (%s) systemd %s", tr.Kind, tr.Detail, fmtSystemd(tr.Systemd)))
+	}
+	return strings.Join(k, ", ")
+}
+
 func fmtSystemd(sd *capture.Systemd) string {
 	if sd == nil {
 		return "absent"
 	}
-	return fmt.Sprintf("{result=%s exec_main_code=%s exec_main_status=%s n_restarts=%s active=%s/%s}",
-		sd.Result, sd.ExecMainCode, fmtInt(sd.ExecMainStatus), fmtInt(sd.NRestarts), sd.ActiveState, sd.SubState)
+	return fmt.Sprintf("{result=%s exec_main_code=%s exec_main_status=%s n_restarts=%s active=%s/%s job=%s}",
+		sd.Result, sd.ExecMainCode, fmtInt(sd.ExecMainStatus), fmtInt(sd.NRestarts), sd.ActiveState, sd.SubState, sd.Job)
 }
 
 func fmtInt(p *int) string {

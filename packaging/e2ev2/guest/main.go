@@ -114,20 +114,24 @@ func run(res *e2ev2.Results) error {
 	res.InstallSeconds = time.Since(t0).Seconds()
 	say("installed the package in %.1f s", res.InstallSeconds)
 
+	t0 = time.Now()
 	if _, err := sh("systemctl", "start", e2ev2.Unit); err != nil {
 		return err
 	}
 	if err := waitFor(startTimeout, "dead-drop to answer", func() error { return get(e2ev2.HealthURL) }); err != nil {
 		return err
 	}
+	t1 := time.Now()
 	// Type=notify: this returns once the first sample is in the ring.
 	if _, err := sh("systemctl", "start", e2ev2.RecorderUnit); err != nil {
 		return err
 	}
+	t2 := time.Now()
 	if err := settle(time.Now()); err != nil {
 		return err
 	}
-	say("dead-drop and its recorder run")
+	say("dead-drop answered after %.1f s, its recorder started in %.1f s and settled in %.1f s",
+		t1.Sub(t0).Seconds(), t2.Sub(t1).Seconds(), time.Since(t2).Seconds())
 
 	type scenario struct {
 		name    string
@@ -334,7 +338,7 @@ func unitState() (e2ev2.UnitState, string) {
 var (
 	failedWith = regexp.MustCompile(`Failed with result '([^']+)'`)
 	killed     = regexp.MustCompile(`Killed process (\d+) \(([^)]*)\)`)
-	oomLine    = regexp.MustCompile(`oom|Killed process|Memory cgroup`)
+	oomLine    = regexp.MustCompile(`invoked oom-killer|Killed process`)
 )
 
 // journalSince returns systemd's results for dead-drop and the kernel's
@@ -357,17 +361,21 @@ func journalSince(t time.Time) ([]string, []e2ev2.Victim) {
 	return results, victims
 }
 
-// journal leaves the units' and the kernel's journal in the results.
+// journal leaves the journal of dead-drop, its recorder, this program and
+// the kernel's OOM kills in the results, in one timeline.
 func journal() {
-	units, _ := sh("journalctl", "--no-pager", "-o", "short-precise", "-u", e2ev2.Unit, "-u", e2ev2.RecorderUnit)
-	kernel, _ := sh("journalctl", "--no-pager", "-o", "short-precise", "-k")
-	var oom strings.Builder
-	for line := range strings.Lines(kernel) {
-		if oomLine.MatchString(line) {
-			oom.WriteString(line)
+	args := []string{"--no-pager", "-o", "short-iso-precise"}
+	for _, u := range []string{e2ev2.Unit, e2ev2.RecorderUnit, e2ev2.GuestUnit} {
+		args = append(args, "_SYSTEMD_UNIT="+u, "+", "UNIT="+u, "+")
+	}
+	out, _ := sh(append(append([]string{"journalctl"}, args...), "_TRANSPORT=kernel")...)
+	var b strings.Builder
+	for line := range strings.Lines(out) {
+		if !strings.Contains(line, " kernel: ") || oomLine.MatchString(line) {
+			b.WriteString(line)
 		}
 	}
-	os.WriteFile(filepath.Join(e2ev2.ResultsDir, e2ev2.JournalFile), []byte(units+oom.String()), 0o644)
+	os.WriteFile(filepath.Join(e2ev2.ResultsDir, e2ev2.JournalFile), []byte(b.String()), 0o644)
 }
 
 func cgroupLayout() e2ev2.CgroupLayout {
