@@ -95,8 +95,9 @@ e2e:
 # Debian 12 guest under qemu, installs the .deb, breaks a service and judges
 # the captures (packaging/e2ev2). Needs qemu-system-x86, debootstrap and
 # e2fsprogs; the guest's root file system is built once per machine under
-# /var/cache/preflight-e2e-v2. REPEAT: runs of each repeated scenario.
+# /var/cache/preflight-e2e-v2. REPEAT: runs of each repeated scenario;
+# OUT=DIR keeps the guest's results (results.json, captures, journal).
 REPEAT ?= 3
 E2E_V2_DEB = $(CURDIR)/bin/preflight_$(DEB_VERSION)_$(shell $(GO) env GOARCH).deb
 e2e-v2: deb
-	PREFLIGHT_E2E_V2_DEB='$(E2E_V2_DEB)' PREFLIGHT_E2E_V2_REPEAT=$(REPEAT) $(GO) test -count=1 -v -timeout 90m ./packaging/e2ev2/
+	PREFLIGHT_E2E_V2_DEB='$(E2E_V2_DEB)' PREFLIGHT_E2E_V2_REPEAT=$(REPEAT) PREFLIGHT_E2E_V2_OUT='$(OUT)' $(GO) test -count=1 -v -timeout 90m ./packaging/e2ev2/

@@ -50,6 +50,10 @@
 // than the host: it asserts outcomes, never timings, and every wait is
 // bounded.
 //
+// PREFLIGHT_E2E_V2_OUT=DIR (`make e2e-v2 OUT=DIR`) keeps what the guest
+// left: results.json, every capture, and the journal of dead-drop, its
+// recorder and the kernel's OOM kills.
+//
 // It needs root, qemu-system-x86_64, debootstrap, mkfs.ext4, debugfs and
 // the package (PREFLIGHT_E2E_V2_DEB, which `make e2e-v2` sets); without
 // them it skips and says why.

@@ -376,8 +376,14 @@ func boot(t *testing.T, base, img string, repeat int, limit time.Duration) (*Res
 		t.Errorf("qemu: %v; console:\n%s", err, tailFile(consolePath))
 	}
 
-	dir := filepath.Join(filepath.Dir(img), "out")
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	// PREFLIGHT_E2E_V2_OUT keeps the results (make e2e-v2 OUT=DIR).
+	dir := os.Getenv("PREFLIGHT_E2E_V2_OUT")
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(img), "out")
+	} else {
+		t.Logf("results kept in %s", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := exec.Command("debugfs", "-R", "rdump "+ResultsDir+" "+dir, img).CombinedOutput(); err != nil {

@@ -42,6 +42,9 @@ const (
 	// incident open, before a run counts as settled and before the next
 	// act: stragglers of an incident (a later exit) show in it.
 	quiet = 3 * time.Second
+	// observe is how long a run that must write no capture (a restart)
+	// watches for one once the service is back: 20 recorder intervals.
+	observe = 10 * time.Second
 	// poll is how often the capture directory is listed while waiting
 	// for a capture: the resolution of Run.CaptureLatencyMS.
 	poll = 5 * time.Millisecond
@@ -127,7 +130,7 @@ func run(res *e2ev2.Results) error {
 		return err
 	}
 	t2 := time.Now()
-	if err := settle(time.Now()); err != nil {
+	if err := settle(quiet); err != nil {
 		return err
 	}
 	say("dead-drop answered after %.1f s, its recorder started in %.1f s and settled in %.1f s",
@@ -174,7 +177,7 @@ func run(res *e2ev2.Results) error {
 			}
 			if r.Error != "" {
 				// The next run starts from a known state, or not at all.
-				if err := settle(time.Now()); err != nil {
+				if err := settle(quiet); err != nil {
 					return fmt.Errorf("after %s #%d: %w", sc.name, i, err)
 				}
 			}
@@ -201,7 +204,13 @@ func do(name string, repeat int, wantCapture bool, act func(e2ev2.UnitState) err
 		}
 	}
 	if err == nil {
-		err = settle(time.Now())
+		// No capture expected: watch long enough for the recorder to
+		// have seen the act many times over.
+		quietFor := quiet
+		if !wantCapture {
+			quietFor = observe
+		}
+		err = settle(quietFor)
 	}
 	if err != nil {
 		r.Error = err.Error()
@@ -228,37 +237,42 @@ func do(name string, repeat int, wantCapture bool, act func(e2ev2.UnitState) err
 	return r
 }
 
-// settle waits until dead-drop is active and answers, and the recorder has
-// no incident open and has been healthy for quiet, with a check that
-// started after since and after every capture's latest trigger.
-func settle(since time.Time) error {
-	var healthySince time.Time
+// settle waits until dead-drop is active and answers, and its recorder is
+// healthy with no incident open and a healthy check after the latest
+// trigger of the newest capture, all of it without a break for quietFor:
+// an incident's stragglers (a later trigger, a second capture) show in it.
+func settle(quietFor time.Duration) error {
+	var since time.Time
 	return waitFor(settleTimeout, "the service and its recorder to settle", func() error {
-		err := settled(since)
-		if err != nil {
-			healthySince = time.Time{}
+		if err := settled(); err != nil {
+			since = time.Time{}
 			return err
 		}
-		if healthySince.IsZero() {
-			healthySince = time.Now()
+		if since.IsZero() {
+			since = time.Now()
 		}
-		if time.Since(healthySince) < quiet {
-			return errors.New("healthy, waiting for quiet")
+		if time.Since(since) < quietFor {
+			return errors.New("settled, waiting for quiet")
 		}
 		return nil
 	})
 }
 
-func settled(since time.Time) error {
+// settled is one look at what settle waits for. The recorder rewrites its
+// state file when the state changes (and every 30 s), not at every check.
+func settled() error {
 	u, _ := unitState()
 	if u.ActiveState != "active" || u.MainPID == 0 {
 		return fmt.Errorf("dead-drop is %s/%s", u.ActiveState, u.SubState)
+	}
+	if err := get(e2ev2.HealthURL); err != nil {
+		return err
 	}
 	st, err := capture.ReadState(e2ev2.CaptureDir, e2ev2.Service)
 	if err != nil {
 		return err
 	}
-	if st.OpenIncident != "" || st.LastCheck == nil || !st.LastCheck.OK || !st.LastCheck.At.After(since) {
+	if st.State != capture.StateHealthy || st.OpenIncident != "" || st.LastCheck == nil || !st.LastCheck.OK {
 		return fmt.Errorf("recorder state %s, open incident %q", st.State, st.OpenIncident)
 	}
 	if names := captures(); len(names) > 0 {
@@ -317,7 +331,7 @@ func oomContinue() error {
 	if _, policy := unitState(); policy != "continue" {
 		return fmt.Errorf("OOMPolicy is %q after daemon-reload, want continue", policy)
 	}
-	return settle(time.Now())
+	return settle(quiet)
 }
 
 // unitState is systemd's view of dead-drop, and its OOMPolicy.
@@ -420,7 +434,8 @@ func sh(args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// waitFor polls f every 50 ms until it succeeds or timeout passes.
+// waitFor polls f every 200 ms (each look costs the slow guest a few
+// processes) until it succeeds or timeout passes.
 func waitFor(timeout time.Duration, what string, f func() error) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -431,7 +446,7 @@ func waitFor(timeout time.Duration, what string, f func() error) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s waiting for %s: %w", timeout, what, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
