@@ -16,12 +16,9 @@ import (
 	"github.com/preflight-rec/preflight/cgroup/cgrouptest"
 )
 
-// BenchmarkPollOnce measures one look of the watcher (cgroup.procs, plus the
-// OOM counter) at a cgroup holding one process: a real one made on this
-// machine where possible, else a fixture on tmpfs. It reports the CPU time
-// per look (user + system, from getrusage) and what the default 50 ms
-// cadence costs per second of running.
-func BenchmarkPollOnce(b *testing.B) {
+// benchCgroup is the cgroup of the look benchmarks: a real one holding one
+// process where this machine allows, else a fixture on tmpfs.
+func benchCgroup(b *testing.B) (*FS, string) {
 	var f *FS
 	var path string
 	if os.Geteuid() == 0 {
@@ -52,6 +49,16 @@ func BenchmarkPollOnce(b *testing.B) {
 		path = "/x.service"
 		b.Logf("fixture cgroup on tmpfs: no real cgroup could be made here")
 	}
+	return f, path
+}
+
+// BenchmarkPollOnce measures one look of the watcher (cgroup.procs, plus the
+// OOM counter) at a cgroup holding one process: a real one made on this
+// machine where possible, else a fixture on tmpfs. It reports the CPU time
+// per look (user + system, from getrusage) and what the default 50 ms
+// cadence costs per second of running.
+func BenchmarkPollOnce(b *testing.B) {
+	f, path := benchCgroup(b)
 	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
 	b.Cleanup(w.stop)
 	w.setPath(path)
@@ -69,6 +76,27 @@ func BenchmarkPollOnce(b *testing.B) {
 	perLook := float64(cpuTime(b)-before) / float64(b.N) / float64(time.Microsecond)
 	b.ReportMetric(perLook, "cpu-µs/look")
 	b.ReportMetric(perLook*float64(time.Second/DefaultPoll), "cpu-µs/s@50ms")
+}
+
+// BenchmarkNotifiedLook is the look of a wake-up by a notification (a
+// process exited, the cgroup's files changed, the v1 OOM eventfd): the
+// cgroup's evidence read first, then the look, on the cgroup of
+// BenchmarkPollOnce; at most one such read per 10 ms (minEvidenceGap).
+func BenchmarkNotifiedLook(b *testing.B) {
+	f, path := benchCgroup(b)
+	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
+	b.Cleanup(w.stop)
+	w.setPath(path)
+	w.look()
+	before := cpuTime(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		w.lastEvAt = time.Time{} // no read of the last 10 ms to reuse
+		w.lookNotified()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N)/float64(time.Microsecond), "cpu-µs/look")
 }
 
 // cpuTime is the process's CPU time so far, user plus system.

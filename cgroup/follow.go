@@ -48,7 +48,6 @@ type Follower struct {
 
 	updates chan UnitState
 	sigs    chan *dbus.Signal
-	done    chan struct{}
 	wg      sync.WaitGroup
 
 	mu  sync.Mutex
@@ -89,23 +88,17 @@ func followUnit(ctx context.Context, marker, unit string) (*Follower, error) {
 		return nil, fmt.Errorf("greet the system bus: %w", err)
 	}
 	f := &Follower{conn: conn, info: UnitInfo{Asked: unit}, updates: make(chan UnitState, 64),
-		sigs: make(chan *dbus.Signal, 64), done: make(chan struct{})}
+		sigs: make(chan *dbus.Signal, 64)}
 	if err := f.init(ctx, name); err != nil {
 		conn.Close()
 		if errors.Is(err, ErrNoUnit) {
-			return &Follower{info: f.info, err: err, done: closed()}, err
+			return &Follower{info: f.info, err: err}, err
 		}
 		return nil, err
 	}
 	f.wg.Add(1)
 	go f.loop()
 	return f, nil
-}
-
-func closed() chan struct{} {
-	c := make(chan struct{})
-	close(c)
-	return c
 }
 
 // init loads the unit, subscribes to its signals, then reads its state: a

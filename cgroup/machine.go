@@ -20,6 +20,10 @@ type look struct {
 	oom    uint64 // oom_kill counter
 	hasOOM bool
 	at     time.Time // when the look was made (zero in tests that do not care)
+	// primary: the cgroup was found in the first hierarchy looked up (the
+	// v2 one on unified and hybrid hosts), not a fallback to a v1
+	// hierarchy where the cgroup lingers while systemd removes it.
+	primary bool
 }
 
 // minReplacedAge is how long a set of processes must have been seen before
@@ -45,6 +49,11 @@ type machine struct {
 	since     time.Time // when the cgroup was first seen populated since the last exit
 	oom       uint64
 	hasOOM    bool
+	// offPrimary: the last look did not find the cgroup in its primary
+	// hierarchy (it survives a reset); born: this cgroup then appeared
+	// there while watched, so its counters started at 0 under the
+	// watcher's eyes (a counter first read later is not a baseline).
+	offPrimary, born bool
 }
 
 // step feeds one look and appends the events it implies to out.
@@ -57,16 +66,28 @@ func (m *machine) step(l look, out []change) []change {
 				out = append(out, change{KindExit, "cgroup re-created (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
 			}
 		}
-		*m = machine{last: m.last[:0]}
+		*m = machine{last: m.last[:0], offPrimary: m.offPrimary}
 	}
+	off := m.offPrimary
+	m.offPrimary = !l.exists || !l.primary
 	if !l.exists {
 		return out
 	}
+	if !m.known {
+		m.born = off && l.primary
+	}
 	populated := len(l.pids) > 0
 	if l.hasOOM {
-		// An unreadable counter keeps the last value as the baseline.
-		if m.known && m.hasOOM && l.oom > m.oom {
-			out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(m.oom, 10) + " → " + strconv.FormatUint(l.oom, 10)})
+		// An unreadable counter keeps the last value as the baseline. A
+		// cgroup that appeared while watched counts from 0, also when its
+		// counter could first be read only later (hybrid: the v1 memory
+		// directory follows the cgroup2 one).
+		base, ok := m.oom, m.known && m.hasOOM
+		if !m.hasOOM && m.born {
+			base, ok = 0, true
+		}
+		if ok && l.oom > base {
+			out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(base, 10) + " → " + strconv.FormatUint(l.oom, 10)})
 		}
 		m.oom, m.hasOOM = l.oom, true
 	}

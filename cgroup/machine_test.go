@@ -7,7 +7,11 @@ import (
 )
 
 // at builds a look at an existing cgroup with identity 1.
-func at(pids ...int) look { return look{exists: true, id: 1, pids: pids} }
+func at(pids ...int) look { return look{exists: true, id: 1, pids: pids, primary: true} }
+
+// fallback is a look that found the cgroup only in a v1 hierarchy, as
+// while systemd removes a hybrid host's cgroup.
+func fallback(l look) look { l.primary = false; return l }
 
 func withOOM(l look, n uint64) look { l.oom, l.hasOOM = n, true; return l }
 
@@ -114,6 +118,32 @@ func TestMachine(t *testing.T) {
 			{at(10), nil},
 			{withOOM(at(10), 3), nil},
 			{withOOM(at(10), 4), []change{oom("oom_kill 3 → 4")}},
+		}},
+		{"counter of a cgroup born while watched counts from 0, read late", []step{
+			{withOOM(at(10), 4), nil},
+			{gone, []change{exit("cgroup removed (last pids 10)")}},
+			{at(20), nil}, // the v1 memory directory not there yet
+			{withOOM(at(20), 1), []change{oom("oom_kill 0 → 1")}},
+		}},
+		{"born while watched with a kill already counted", []step{
+			{gone, nil},
+			{withOOM(at(20), 1), []change{oom("oom_kill 0 → 1")}},
+		}},
+		{"a cgroup lingering in v1 while removed is not born", []step{
+			{withOOM(at(10), 10), nil},
+			{withOOM(fallback(withID(at(), 2)), 10), []change{exit("cgroup re-created (10 → none)")}},
+			{gone, nil},
+		}},
+		{"the v2 cgroup back after a v1 fallback is born", []step{
+			{withOOM(at(10), 10), nil},
+			{fallback(withID(at(), 2)), []change{exit("cgroup re-created (10 → none)")}},
+			{withID(at(20), 3), nil},
+			{withOOM(withID(at(20), 3), 1), []change{oom("oom_kill 0 → 1")}},
+		}},
+		{"born with a zero counter: nothing", []step{
+			{gone, nil},
+			{withOOM(at(20), 0), nil},
+			{withOOM(at(20), 0), nil},
 		}},
 		{"many pids are cut in the detail", []step{
 			{at(1, 2, 3, 4, 5, 6, 7), nil},

@@ -22,6 +22,12 @@ const (
 	DefaultResolve = time.Second
 )
 
+// minEvidenceGap bounds how often a notified wake-up reads the cgroup's
+// evidence before its look (BenchmarkNotifiedLook): a storm of
+// notifications (memory.events at a limit, which the kernel already rate
+// limits to one per 10 ms) reuses the read of the last 10 ms.
+const minEvidenceGap = 10 * time.Millisecond
+
 // eventBuffer is the capacity of [Watcher.Events].
 const eventBuffer = 64
 
@@ -428,7 +434,7 @@ func (w *Watcher) setPath(p string) {
 func (w *Watcher) lookNotified() {
 	var pre *Stats
 	var preAt time.Time
-	if w.cur.ok {
+	if w.cur.ok && (w.lastEvPath != w.runPath || time.Since(w.lastEvAt) >= minEvidenceGap) {
 		preAt = time.Now()
 		if st, err := w.fs.Stats(w.runPath); err == nil || !errors.Is(err, ErrNotFound) {
 			pre = &st
@@ -547,7 +553,7 @@ func (w *Watcher) read() look {
 			return look{}
 		}
 	}
-	l := look{exists: true, id: w.cur.id}
+	l := look{exists: true, id: w.cur.id, primary: w.cur.cand.dir == w.cands[0].dir}
 	pids, err := appendPIDs(w.pidBuf[:0], b)
 	if err != nil {
 		w.log.Debug().Err(err).Str("path", w.cur.cand.procs).Msg("malformed cgroup.procs")

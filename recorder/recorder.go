@@ -360,8 +360,8 @@ func (r *Recorder) onTrigger(t trigger) {
 	if r.holdExit(t, s) {
 		return
 	}
-	if len(r.unit.held) > 0 { // an oom or health trigger: the held exits were failures
-		r.releaseHeld(true)
+	if len(r.unit.held) > 0 && r.unit.deliberate == "" {
+		r.releaseHeld(true) // an oom or health trigger: the held exits were failures
 	}
 	r.record(t, s)
 }

@@ -80,7 +80,13 @@ func newScope(cfg Config, root string, log zerolog.Logger) *scope {
 			s.unit = id
 		}
 		target.Unit = s.unit
-		target.Find = func() (string, error) { return f.ControlGroup(context.Background()) }
+		target.Find = func() (string, error) {
+			p, err := f.ControlGroup(context.Background())
+			if err != nil && !errors.Is(err, cgroup.ErrNotFound) {
+				return fs.Find(s.unit) // the bus went away: the walk still knows the real id
+			}
+			return p, err
+		}
 	}
 	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log})
 	return s

@@ -42,6 +42,7 @@ type unitTrack struct {
 	name       string             // the unit's id
 	hist       []cgroup.UnitState // oldest first
 	deliberate string             // the requested job running ("stop", "restart", …), "" for none
+	wasDown    bool               // the unit went down during the requested job
 	stopped    bool               // the unit is inactive on request
 	held       []heldTrigger
 	hold       *time.Timer
@@ -93,6 +94,9 @@ func wordFor(hist []cgroup.UnitState, at, now time.Time) (w cgroup.UnitState, ok
 	}
 	down := false
 	for _, s := range hist[i:] {
+		if s.At.Sub(at) >= wordSettle {
+			return w, ok, true // later news is another story
+		}
 		if down && (isUp(s) || s.Job == "start" || s.Result == "success" && w.Result != "success") {
 			return w, ok, true
 		}
@@ -169,9 +173,12 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 	log := r.log.With().Str("unit", r.unit.name).Str("active_state", st.ActiveState).Str("sub_state", st.SubState).Str("job", st.Job).Logger()
 	log.Debug().Str("result", st.Result).Msg("systemd reported")
 
+	if u.deliberate != "" && isDown(st) {
+		u.wasDown = true
+	}
 	switch {
 	case u.deliberate == "" && requested(st.Job) && prev.SubState != "auto-restart" && prev.ActiveState != "failed":
-		u.deliberate = st.Job
+		u.deliberate, u.wasDown = st.Job, isDown(st)
 		log.Info().Msg("systemd runs a requested " + st.Job + ": not a failure")
 	case u.deliberate != "" && st.JobID == 0:
 		job := u.deliberate
@@ -182,9 +189,12 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 			break
 		}
 		r.releaseHeld(false)
-		if isUp(st) {
+		switch {
+		case isUp(st) && !u.wasDown:
+			log.Info().Msg("requested " + job + " done; the service stayed up")
+		case isUp(st):
 			r.resumeFresh("requested " + job + " done")
-		} else {
+		default:
 			u.stopped = true
 			log.Info().Msg("service stopped on request: recording paused")
 		}

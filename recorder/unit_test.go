@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -91,9 +92,11 @@ func exitTrigger(gone ...int) trigger {
 	return trigger{kind: capture.TriggerExit, at: time.Now(), detail: "cgroup emptied", ev: &cgroup.Event{Kind: cgroup.KindExit, Gone: gone}}
 }
 
+// captureCount counts the service's captures: by the contract, the *.json
+// files directly in $DIR/SERVICE.
 func captureCount(t *testing.T, r *Recorder) int {
 	t.Helper()
-	files, err := capture.Files(r.cfg.CaptureDir, r.cfg.Service)
+	files, err := filepath.Glob(filepath.Join(r.cfg.CaptureDir, r.cfg.Service, "*"+capture.Ext))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,5 +227,47 @@ func TestRequestedJobThatNeverEnds(t *testing.T) {
 	r.checkHeld(tr.at.Add(heldMax))
 	if n := captureCount(t, r); n != 1 {
 		t.Fatalf("%d captures after heldMax, want 1", n)
+	}
+}
+
+// TestRequestedReloadKeepsTheRing: a reload the service stays up through
+// is no failure and keeps the ring.
+func TestRequestedReloadKeepsTheRing(t *testing.T) {
+	r := followed(t)
+	n := len(r.samples.snapshot())
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "reloading", SubState: "reload", Result: "success", Job: "reload", JobID: 5, MainPID: intp(100), ControlPID: intp(150)})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), ControlPID: intp(0)})
+	if r.quiet() || !r.healthyOnce || len(r.samples.snapshot()) != n || captureCount(t, r) != 0 {
+		t.Errorf("after a reload: quiet %v healthyOnce %v samples %d (want %d) captures %d",
+			r.quiet(), r.healthyOnce, len(r.samples.snapshot()), n, captureCount(t, r))
+	}
+}
+
+// TestWordIsTheTriggersOnly: what systemd reports long after a trigger
+// (a stop a minute later) is not the trigger's word.
+func TestWordIsTheTriggersOnly(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 3, 12, 4, 0, time.UTC)
+	h := []cgroup.UnitState{
+		{At: t0, ActiveState: "active", SubState: "running", Result: "success"},
+		{At: t0.Add(time.Minute), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "stop", JobID: 3},
+	}
+	w, ok, final := wordFor(h, t0.Add(time.Second), t0.Add(2*time.Minute))
+	if !ok || !final || w.SubState != "running" {
+		t.Errorf("word %+v ok %v final %v: want the running state at the trigger, final", w, ok, final)
+	}
+}
+
+// TestOOMDuringRequestedRestart: an OOM kill during a requested restart is
+// recorded; the exits of the restart stay held and are dropped when it
+// ends in success.
+func TestOOMDuringRequestedRestart(t *testing.T) {
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "restart", JobID: 9, MainPID: intp(100)})
+	r.onTrigger(exitTrigger(100))
+	r.onTrigger(trigger{kind: capture.TriggerOOM, at: time.Now(), detail: "oom_kill 0 → 1", ev: &cgroup.Event{Kind: cgroup.KindOOM}})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(101)})
+	_, c := readOnly(t, r)
+	if kinds(c)[0] != capture.TriggerOOM || len(c.Triggers) != 1 {
+		t.Errorf("triggers %v, want the oom alone", kinds(c))
 	}
 }
