@@ -10,8 +10,13 @@
 // built binary and units with `make install`, runs the package's postinst,
 // and records dead-drop.service (package deaddrop, the test's own HTTP
 // service) with preflight@dead-drop.service while it breaks it three ways:
-// kill -9 (an exit capture), HTTP 503 (a health capture) and a child
-// allocating past MemoryMax= (an oom capture). It needs root, unshare,
+// kill -9 (an exit capture, with systemd's word on it read over D-Bus), HTTP
+// 503 (a health capture) and a child allocating past MemoryMax= (an oom
+// capture whose trigger sample holds the kill at the limit), then ten kills
+// and ten OOM kills, measured. The recorder is given dead-drop by an alias
+// unit; dead-drop has ExecStartPre=, ExecReload= and ExecStop= helpers;
+// systemctl reload, restart, stop and start must write no capture; and a
+// recorder of a unit that does not exist must be unscoped and warn. It needs root, unshare,
 // nsenter, overlayfs and hybrid cgroups, and skips with the reason where
 // any is missing or refused.
 //
