@@ -29,7 +29,13 @@
 // Each run also checks that it did what its name says (the kernel's OOM
 // victim is the child or the main process, OOMPolicy is what it should
 // be, kill -9 and restart restarted the service), so a scenario that did
-// not happen cannot pass.
+// not happen cannot pass. One case is systemd's, not preflight's: under
+// OOMPolicy=stop, systemd 252 now and then lets a child's OOM kill pass
+// (it logs no result and keeps the unit running; about 1 in 40 here), so
+// there is no oom-kill for the capture to report. Such a run is void: it
+// is listed as VOID with the reason, judged on what it can show (the
+// trigger's sample; systemd's word as systemd gave it), and made again, at
+// most three times in all; a repeat with no valid run fails.
 //
 // Every scenario but health-503 and restart runs PREFLIGHT_E2E_V2_REPEAT
 // times (3 by default; `make e2e-v2 REPEAT=10` for the closing numbers).

@@ -137,6 +137,13 @@ func (l CgroupLayout) Pure() bool {
 type Run struct {
 	Scenario string `json:"scenario"`
 	Repeat   int    `json:"repeat"` // 1-based
+	// Attempt counts the runs of this repeat (1-based): a void run is
+	// made again, at most three times in all.
+	Attempt int `json:"attempt"`
+	// Void says why the run did not test what its scenario names
+	// (systemd did not act on an OOM kill under OOMPolicy=stop); "" for a
+	// run that did. The host still judges what a void run can show.
+	Void string `json:"void,omitempty"`
 	// OOMPolicy is dead-drop's, as systemd reported it before the act.
 	OOMPolicy string    `json:"oom_policy"`
 	At        time.Time `json:"at"` // the act
