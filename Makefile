@@ -98,6 +98,6 @@ e2e:
 # /var/cache/preflight-e2e-v2. REPEAT: runs of each repeated scenario;
 # OUT=DIR keeps the guest's results (results.json, captures, journal).
 REPEAT ?= 3
-E2E_V2_DEB = $(CURDIR)/bin/preflight_$(DEB_VERSION)_$(shell $(GO) env GOARCH).deb
+# The package is the newest in bin/: the one `make deb` has just written.
 e2e-v2: deb
-	PREFLIGHT_E2E_V2_DEB='$(E2E_V2_DEB)' PREFLIGHT_E2E_V2_REPEAT=$(REPEAT) PREFLIGHT_E2E_V2_OUT='$(OUT)' $(GO) test -count=1 -v -timeout 90m ./packaging/e2ev2/
+	PREFLIGHT_E2E_V2_DEB="$$(ls -t $(CURDIR)/bin/preflight_*.deb | head -n 1)" PREFLIGHT_E2E_V2_REPEAT=$(REPEAT) PREFLIGHT_E2E_V2_OUT='$(OUT)' $(GO) test -count=1 -v -timeout 90m ./packaging/e2ev2/
