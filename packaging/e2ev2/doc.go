@@ -32,8 +32,8 @@
 // not happen cannot pass. One case is systemd's, not preflight's: under
 // OOMPolicy=stop, systemd 252 now and then lets a child's OOM kill pass
 // (it logs no result and keeps the unit running; seen once in 128 OOM runs
-// here), so
-// there is no oom-kill for the capture to report. Such a run is void: it
+// here), so there is no oom-kill for the capture to report. Such a run is
+// void: it
 // is listed as VOID with the reason, judged on what it can show (the
 // trigger's sample; systemd's word as systemd gave it), and made again, at
 // most three times in all; a repeat with no valid run fails.
