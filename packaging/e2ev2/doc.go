@@ -33,10 +33,9 @@
 // OOMPolicy=stop, systemd 252 now and then lets a child's OOM kill pass
 // (it logs no result and keeps the unit running; seen once in 128 OOM runs
 // here), so there is no oom-kill for the capture to report. Such a run is
-// void: it
-// is listed as VOID with the reason, judged on what it can show (the
-// trigger's sample; systemd's word as systemd gave it), and made again, at
-// most three times in all; a repeat with no valid run fails.
+// void: it is listed as VOID with the reason, judged on what it can show
+// (the trigger's sample; systemd's word as systemd gave it), and made
+// again, at most three times in all; a repeat with no valid run fails.
 //
 // Every scenario but health-503 and restart runs PREFLIGHT_E2E_V2_REPEAT
 // times (3 by default; `make e2e-v2 REPEAT=10` for the closing numbers).
