@@ -23,12 +23,14 @@ demo: build
 	./bin/preflight-demo -preflight $(BIN) -dir demo/captures
 
 # What CI runs (.ci/run): go.mod tidy, vet, staticcheck, then every test
-# with the race detector.
+# with the race detector, then the pure cgroup v2 end-to-end test in a qemu
+# guest (root; see e2e-v2).
 test:
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	$(GO) test -race -count=1 ./...
+	$(MAKE) e2e-v2
 
 # Go benchmarks (benchstat-comparable: make bench | tee new.txt), then the
 # side-by-side run with atop and sadc, which writes docs/benchmarks.md (root).
@@ -64,7 +66,7 @@ UNIT       := $(DESTDIR)$(LIBDIR)/systemd/system/preflight@.service
 # nfpm, pinned, fetched through the Go module proxy only.
 NFPM       := $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 
-.PHONY: install deb e2e
+.PHONY: install deb e2e e2e-v2
 
 install:
 	@test -x $(BIN) || { echo "make install: no $(BIN): run make build first" >&2; exit 1; }
@@ -93,3 +95,14 @@ deb: build
 # The real-systemd end-to-end test of the unit and the package (root; also part of make test).
 e2e:
 	$(GO) test -race -count=1 -v ./packaging/e2e/
+
+# The pure cgroup v2 end-to-end test (root; also part of make test): boots a
+# Debian 12 guest under qemu, installs the .deb, breaks a service and judges
+# the captures (packaging/e2ev2). Needs qemu-system-x86, debootstrap and
+# e2fsprogs; the guest's root file system is built once per machine under
+# /var/cache/preflight-e2e-v2. REPEAT: runs of each repeated scenario;
+# OUT=DIR keeps the guest's results (results.json, captures, journal).
+REPEAT ?= 3
+# The package is the newest in bin/: the one `make deb` has just written.
+e2e-v2: deb
+	PREFLIGHT_E2E_V2_DEB="$$(ls -t $(CURDIR)/bin/preflight_*.deb | head -n 1)" PREFLIGHT_E2E_V2_REPEAT=$(REPEAT) PREFLIGHT_E2E_V2_OUT='$(OUT)' $(GO) test -count=1 -v -timeout 90m ./packaging/e2ev2/

@@ -6,6 +6,7 @@
 //	                       /sick?for=DURATION (503 for that long),
 //	                       /eat?mb=N (start a child that allocates N MiB),
 //	                       /crash?say=TEXT (print TEXT, then panic)
+//	                       /eat?mb=N&self=1 (allocate N MiB in the server itself)
 //	deaddrop get URL       GET the URL, print the status; exit 0 on 2xx
 //	deaddrop eat MB        allocate and touch MB MiB, then sleep
 //
@@ -71,8 +72,14 @@ func serve(addr string) error {
 	})
 	mux.HandleFunc("/eat", func(w http.ResponseWriter, r *http.Request) {
 		mb := r.URL.Query().Get("mb")
-		if _, err := strconv.Atoi(mb); err != nil {
+		n, err := strconv.Atoi(mb)
+		if err != nil {
 			http.Error(w, "mb: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if r.URL.Query().Get("self") != "" {
+			go func() { h := allocate(n); eaten.Store(&h) }()
+			fmt.Fprintf(w, "eating %d MiB in %d\n", n, os.Getpid())
 			return
 		}
 		self, err := os.Executable()
@@ -108,13 +115,25 @@ func get(url string) error {
 	return nil
 }
 
-// eat allocates mb MiB one MiB at a time, touching every page so that it is
-// resident, then sleeps: past the unit's MemoryMax the kernel kills it.
+// eat allocates mb MiB, then sleeps: past the unit's MemoryMax the kernel
+// kills it.
 func eat(mb string) error {
 	n, err := strconv.Atoi(mb)
 	if err != nil {
 		return err
 	}
+	heap := allocate(n)
+	fmt.Printf("ate %d MiB\n", len(heap))
+	time.Sleep(time.Hour)
+	return nil
+}
+
+// eaten keeps what the server allocated for /eat?self=1.
+var eaten atomic.Pointer[[][]byte]
+
+// allocate allocates n MiB one MiB at a time, touching every page so that
+// it is resident.
+func allocate(n int) [][]byte {
 	heap := make([][]byte, 0, n)
 	for range n {
 		b := make([]byte, 1<<20)
@@ -123,7 +142,5 @@ func eat(mb string) error {
 		}
 		heap = append(heap, b)
 	}
-	fmt.Printf("ate %d MiB\n", len(heap))
-	time.Sleep(time.Hour)
-	return nil
+	return heap
 }
