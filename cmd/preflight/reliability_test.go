@@ -786,16 +786,22 @@ func TestHostileCaptureDirectory(t *testing.T) {
 	h.status.Store(503)
 	planted := ents(svc)
 	var got []string // all but the new capture
-	waitFor(t, 5*time.Second, "a new capture", func() bool {
-		got = nil
+	others := func() []string {
+		var out []string
 		for _, n := range ents(svc) {
 			if _, ok := capture.ParseFileName(n); !ok || slices.Contains(planted, n) {
-				got = append(got, n)
+				out = append(out, n)
 			}
 		}
-		return len(got) < len(ents(svc))
+		return out
+	}
+	waitFor(t, 5*time.Second, "a new capture", func() bool { return len(others()) < len(ents(svc)) })
+	// Retention follows the new capture's rename: wait for it (bounded),
+	// then look at what is left.
+	waitFor(t, 5*time.Second, "the recorder's old capture removed (KEEP=1)", func() bool {
+		return !slices.Contains(ents(svc), "2026-01-01T00-00-00.000Z.json")
 	})
-	time.Sleep(100 * time.Millisecond)
+	got = others()
 	want := []string{".2027-01-02T00-00-00.000Z.json123", ".2027-01-03T00-00-00.000Z.json456", ".2027-01-04T00-00-00.000Z.json789",
 		"2027-01-01T00-00-00.000Z.json", "2028-01-01T00-00-00.000Z.json", "2029-01-01T00-00-00.000Z.json", "2030-01-01T00-00-00.000Z.json"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
