@@ -20,6 +20,7 @@ type Stats struct {
 	PidsCurrent      *uint64 // pids.current
 	PidsMax          *uint64 // pids.max; nil when "max"
 	Pressure         *Pressure
+	MemoryStat       *MemoryStat // memory.stat's breakdown
 }
 
 // Pressure is the avg10 of the cgroup's pressure stall information (v2 and
@@ -95,6 +96,7 @@ func (f *FS) Stats(p string) (Stats, error) {
 		s.PidsMax, _ = sr.limit(pids, "pids.max")
 	}
 	s.Pressure = sr.pressure(v2)
+	s.MemoryStat = sr.memoryStat(v2, mem)
 	return s, errors.Join(sr.errs...)
 }
 
