@@ -101,6 +101,7 @@ type Recorder struct {
 	checker *health.Checker
 	sampler *sample.Sampler
 	scope   *scope // nil without cgroup scoping
+	trace   *trace // the service's fine trace; nil when disabled or unscoped (trace.go)
 
 	samples *ring[capture.Sample]
 	checks  *ring[capture.Check]
@@ -194,6 +195,10 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 	}
 	if !opt.NoCgroup {
 		r.scope = newScope(cfg, opt.CgroupRoot, r.log)
+		if r.scope != nil {
+			r.scope.procRoot = opt.ProcRoot
+		}
+		r.trace = newTrace(cfg, r.scope, opt.ProcRoot)
 	}
 	// The directory last: it is created and locked, nothing in it removed.
 	if r.store, err = capture.Create(cfg.CaptureDir); err != nil {
@@ -273,6 +278,12 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(r.cfg.Interval())
 	defer ticker.Stop()
+	var traceC <-chan time.Time
+	if r.trace != nil {
+		tt := time.NewTicker(r.trace.every)
+		defer tt.Stop()
+		traceC = tt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -281,6 +292,8 @@ func (r *Recorder) Run(ctx context.Context) error {
 			return nil
 		case now := <-ticker.C:
 			r.tick(ctx, now)
+		case now := <-traceC:
+			r.traceTick(now)
 		case c := <-r.checkDone:
 			r.checking = false
 			if ctx.Err() != nil {
@@ -370,6 +383,9 @@ func (r *Recorder) triggerSample(t trigger) capture.Sample {
 // onCheck applies the contract's health rule to one check result.
 func (r *Recorder) onCheck(c capture.Check) {
 	r.checks.push(c)
+	if r.trace != nil {
+		r.trace.onCheck(c, r.cfg.Timeout())
+	}
 	if !c.OK && r.quiet() {
 		r.log.Debug().Str("error", c.Error).Msg("health check failed while the service is down on request")
 		return
@@ -449,6 +465,7 @@ func (r *Recorder) record(t trigger, s capture.Sample) {
 		r.inc.capture.Triggers = append(r.inc.capture.Triggers, tr)
 	}
 	r.inc.capture.Samples = append(r.inc.capture.Samples, s)
+	r.traceInto(&r.inc.capture, &s)
 	r.inc.dirty = true
 	if r.scope != nil && s.Service == nil {
 		r.inc.capture.ServiceMissing = r.scope.missing()
