@@ -72,15 +72,17 @@ func (t *trace) read(path string, now time.Time) bool {
 	if errors.Is(err, cgroup.ErrNotFound) {
 		return false
 	}
+	// A point is small (a capture holds 120 of them): its time to the
+	// millisecond, and the counters that are mostly 0 left out when 0.
 	p := capture.TracePoint{
-		At:               now.UTC(),
+		At:               now.UTC().Round(time.Millisecond),
 		MemoryBytes:      st.MemoryBytes,
 		MemoryPeakBytes:  st.MemoryPeakBytes,
 		OOMKills:         st.OOMKills,
-		MemoryHighEvents: st.MemoryHighEvents,
-		MemoryMaxEvents:  st.MemoryMaxEvents,
-		MemorySomeAvg10:  st.MemorySomeAvg10,
-		MemoryFullAvg10:  st.MemoryFullAvg10,
+		MemoryHighEvents: nonzero(st.MemoryHighEvents),
+		MemoryMaxEvents:  nonzero(st.MemoryMaxEvents),
+		MemorySomeAvg10:  nonzero(st.MemorySomeAvg10),
+		MemoryFullAvg10:  nonzero(st.MemoryFullAvg10),
 		Pids:             len(st.PIDs),
 	}
 	if st.CPUUsageUsec != nil {
@@ -90,6 +92,14 @@ func (t *trace) read(path string, now time.Time) bool {
 	t.push(p)
 	t.signs = t.warning(path, &st)
 	return true
+}
+
+// nonzero is v, or nil when it is 0.
+func nonzero[T uint64 | float64](v *T) *T {
+	if v == nil || *v == 0 {
+		return nil
+	}
+	return v
 }
 
 // push appends p and drops the points older than keep before it.

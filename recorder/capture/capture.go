@@ -48,12 +48,17 @@ type Capture struct {
 	// last one. Absent when the trace is disabled or had no point.
 	ServiceTrace           []TracePoint `json:"service_trace,omitempty"`
 	ServiceIntervalSeconds float64      `json:"service_interval_seconds,omitempty"`
+	// ProcessTable holds, by PID, the name and command line of processes
+	// that older samples leave out of their process objects (which then
+	// have neither): written by Encode, resolved by Decode.
+	ProcessTable map[string]ProcessInfo `json:"process_table,omitempty"`
 	PreflightVersion       string       `json:"preflight_version"`
 }
 
 // TracePoint is one cheap reading of the service's cgroup and its
 // processes: the fine trace between the ring's samples. Pointer fields are
-// null (or absent) where the kernel has no such file.
+// null (or absent) where the kernel has no such file; the event counters
+// and the pressure are also absent when 0. At is to the millisecond.
 type TracePoint struct {
 	At              time.Time `json:"at"`
 	MemoryBytes     *uint64   `json:"memory_bytes"`
@@ -202,8 +207,8 @@ type Pressure struct {
 // the window before the sample; null without a window (see [MinRateWindow]).
 type Process struct {
 	PID        int      `json:"pid"`
-	Name       string   `json:"name"`
-	Cmdline    string   `json:"cmdline"`
+	Name       string   `json:"name,omitempty"`    // absent: in the capture's process_table
+	Cmdline    string   `json:"cmdline,omitempty"` // absent: none (a kernel thread), or in process_table
 	State      string   `json:"state"`
 	CPUPercent *float64 `json:"cpu_percent"`
 	RSSBytes   uint64   `json:"rss_bytes"`
