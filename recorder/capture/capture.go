@@ -51,8 +51,8 @@ type Capture struct {
 	// ProcessTable holds, by PID, the name and command line of processes
 	// that older samples leave out of their process objects (which then
 	// have neither): written by Encode, resolved by Decode.
-	ProcessTable map[string]ProcessInfo `json:"process_table,omitempty"`
-	PreflightVersion       string       `json:"preflight_version"`
+	ProcessTable     map[string]ProcessInfo `json:"process_table,omitempty"`
+	PreflightVersion string                 `json:"preflight_version"`
 }
 
 // TracePoint is one cheap reading of the service's cgroup and its
