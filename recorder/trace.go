@@ -197,7 +197,7 @@ func pointOf(s *capture.Sample) (capture.TracePoint, bool) {
 		Trigger:         s.Trigger,
 	}
 	if pr := svc.Pressure; pr != nil {
-		p.MemorySomeAvg10, p.MemoryFullAvg10 = &pr.MemorySomeAvg10, &pr.MemoryFullAvg10
+		p.MemorySomeAvg10, p.MemoryFullAvg10 = nonzero(&pr.MemorySomeAvg10), nonzero(&pr.MemoryFullAvg10)
 	}
 	for _, proc := range svc.Processes {
 		p.RSSBytes += proc.RSSBytes

@@ -150,6 +150,12 @@ func TestTraceShowsGrowth(t *testing.T) {
 			t.Fatalf("trace not oldest first at %d", i)
 		}
 	}
+	r := preflight(t, nil, "last", "--dir", dir, "scoped")
+	for _, want := range []string{"Service trace (every 1.0s, relative to the failure)", "The service's memory grew", "MiB/s in its last", "← exit"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the report lacks %q:\n%s", want, r.stdout)
+		}
+	}
 }
 
 // TestFDsAtTheirLimit: a service process that opened files up to a soft
