@@ -156,6 +156,9 @@ func TestTraceShowsGrowth(t *testing.T) {
 			t.Errorf("the report lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	if h := preflight(t, nil, "last", "--dir", dir, "--html", "scoped"); !strings.Contains(h.stdout, "trace, every 1.0s") {
+		t.Errorf("the HTML page's memory chart lacks the trace series")
+	}
 }
 
 // TestFDsAtTheirLimit: a service process that opened files up to a soft
