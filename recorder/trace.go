@@ -3,6 +3,7 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,8 +245,12 @@ func (r *Recorder) traceInto(c *capture.Capture, s *capture.Sample) {
 	if n := len(c.ServiceTrace); n > 0 {
 		after = c.ServiceTrace[n-1].At
 	}
-	c.ServiceTrace = append(c.ServiceTrace, r.trace.since(start, after)...)
+	add := r.trace.since(start, after)
 	if p, ok := pointOf(s); ok && p.At.After(after) {
-		c.ServiceTrace = append(c.ServiceTrace, p)
+		// The evidence read at the event may precede a reading taken
+		// before the recorder handled it: oldest first all the same.
+		add = append(add, p)
+		slices.SortStableFunc(add, func(a, b capture.TracePoint) int { return a.At.Compare(b.At) })
 	}
+	c.ServiceTrace = append(c.ServiceTrace, add...)
 }
