@@ -90,19 +90,9 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 	}
 	t.out.PIDs = pidsBuf
 	o := &t.out
-	o.MemoryBytes = sr.uint(v2, "memory.current", 1)
-	if o.MemoryBytes == nil {
-		o.MemoryBytes = sr.uint(mem, "memory.usage_in_bytes", 1)
-	}
-	if v, ok := sr.limit(v2, "memory.max"); ok {
-		o.MemoryMaxBytes = v
-	} else {
-		o.MemoryMaxBytes, _ = sr.limit(mem, "memory.limit_in_bytes")
-	}
-	o.MemoryPeakBytes = sr.uint(v2, "memory.peak", 1)
-	if o.MemoryPeakBytes == nil {
-		o.MemoryPeakBytes = sr.uint(mem, "memory.max_usage_in_bytes", 1)
-	}
+	o.MemoryBytes = sr.memoryBytes(v2, mem)
+	o.MemoryMaxBytes = sr.memoryMax(v2, mem)
+	o.MemoryPeakBytes = sr.memoryPeak(v2, mem)
 	if b := sr.file(v2, "memory.events"); b != nil {
 		o.OOMKills = sr.key(v2, "memory.events", b, "oom_kill")
 		o.MemoryHighEvents = sr.key(v2, "memory.events", b, "high")
@@ -114,14 +104,8 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 	if o.MemoryMaxEvents == nil {
 		o.MemoryMaxEvents = sr.uint(mem, "memory.failcnt", 1)
 	}
-	o.CPUUsageUsec = sr.keyed(v2, "cpu.stat", "usage_usec", 1)
-	if o.CPUUsageUsec == nil {
-		o.CPUUsageUsec = sr.uint(cpuacct, "cpuacct.usage", 1000)
-	}
-	o.PidsCurrent = sr.uint(v2, "pids.current", 1)
-	if o.PidsCurrent == nil {
-		o.PidsCurrent = sr.uint(pids, "pids.current", 1)
-	}
+	o.CPUUsageUsec = sr.cpuUsage(v2, cpuacct)
+	o.PidsCurrent = sr.pidsCurrent(v2, pids)
 	if b := sr.file(v2, "memory.pressure"); b != nil {
 		if v, err := parsePressure(b); err != nil {
 			sr.parseErr(v2, "memory.pressure", err)

@@ -310,22 +310,22 @@ type seriesPoints struct {
 func (sp chartSpec) points(c *capture.Capture) []seriesPoints {
 	var out []seriesPoints
 	for _, se := range sp.series {
-		p := seriesPoints{name: se.name, class: se.class}
-		for i := range c.Samples {
-			v, has := se.value(&c.Samples[i])
-			p.ts, p.vs, p.ok = append(p.ts, c.Samples[i].At), append(p.vs, v), append(p.ok, has)
-		}
-		out = append(out, p)
+		out = append(out, pointsOf(se.name, se.class, c.Samples, func(s *capture.Sample) time.Time { return s.At }, se.value))
 	}
 	for _, se := range sp.trace {
-		p := seriesPoints{name: se.name, class: se.class}
-		for i := range c.ServiceTrace {
-			v, has := se.value(&c.ServiceTrace[i])
-			p.ts, p.vs, p.ok = append(p.ts, c.ServiceTrace[i].At), append(p.vs, v), append(p.ok, has)
-		}
-		out = append(out, p)
+		out = append(out, pointsOf(se.name, se.class, c.ServiceTrace, func(p *capture.TracePoint) time.Time { return p.At }, se.value))
 	}
 	return out
+}
+
+// pointsOf is one series over items: their times and values.
+func pointsOf[T any](name, class string, items []T, at func(*T) time.Time, value func(*T) (float64, bool)) seriesPoints {
+	p := seriesPoints{name: name, class: class}
+	for i := range items {
+		v, has := value(&items[i])
+		p.ts, p.vs, p.ok = append(p.ts, at(&items[i])), append(p.vs, v), append(p.ok, has)
+	}
+	return p
 }
 
 // charts draws the capture's samples, every chart on one time axis, each

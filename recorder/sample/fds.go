@@ -2,7 +2,6 @@ package sample
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"path/filepath"
 	"strconv"
@@ -66,22 +65,12 @@ func countFDs(dir string, buf []byte) (int, error) {
 // direntFDs counts the entries of a linux_dirent64 buffer whose names are
 // numbers (file descriptors).
 func direntFDs(buf []byte) int {
-	const nameOff = 19 // d_ino u64, d_off s64, d_reclen u16, d_type u8
 	n := 0
-	for len(buf) >= nameOff {
-		reclen := int(binary.NativeEndian.Uint16(buf[16:18]))
-		if reclen < nameOff || reclen > len(buf) {
-			break
-		}
-		name := buf[nameOff:reclen]
-		if i := bytes.IndexByte(name, 0); i >= 0 {
-			name = name[:i]
-		}
+	forDirents(buf, func(name []byte) {
 		if _, ok := parseUint(name); ok {
 			n++
 		}
-		buf = buf[reclen:]
-	}
+	})
 	return n
 }
 
