@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -31,6 +30,49 @@ func TestCaptureBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 2,000 processes")
 	}
+	c := budgetCapture(t)
+	data, err := capture.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trace []byte
+	if tj, err := capture.Encode(&capture.Capture{ServiceTrace: c.ServiceTrace}); err == nil {
+		trace = tj
+	}
+	host := c.Samples[20].Processes
+	t.Logf("capture %d bytes (%.1f KiB) at %d host processes: %d samples, %d trace points (≈%d bytes)",
+		len(data), float64(len(data))/1024, host, len(c.Samples), len(c.ServiceTrace), len(trace))
+	if host < 2000 {
+		t.Errorf("the host shows %d processes, want ≥ 2000", host)
+	}
+	if got := len(c.Samples[20].Service.Processes); got != 10 {
+		t.Errorf("the service shows %d processes, want 10", got)
+	}
+	if len(c.ServiceTrace) < 120 || len(c.Samples[20].TopCPU) != 5 {
+		t.Errorf("%d trace points, %d top-CPU processes: want ≥ 120 and 5", len(c.ServiceTrace), len(c.Samples[20].TopCPU))
+	}
+	if len(data) > captureBudget {
+		t.Errorf("capture is %d bytes, over the budget of %d", len(data), captureBudget)
+	}
+}
+
+// BenchmarkCaptureSize encodes the capture of TestCaptureBudget: its size
+// (bytes/capture) and the cost of encoding it.
+func BenchmarkCaptureSize(b *testing.B) {
+	c := budgetCapture(b)
+	var data []byte
+	for b.Loop() {
+		var err error
+		if data, err = capture.Encode(c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(data)), "bytes/capture")
+	b.ReportMetric(float64(c.Samples[len(c.Samples)-1].Processes), "host-procs")
+}
+
+// budgetCapture builds the capture of TestCaptureBudget.
+func budgetCapture(t testing.TB) *capture.Capture {
 	cg := cgrouptest.New(t, "preflight-budget")
 	fifo := filepath.Join(t.TempDir(), "fifo")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
@@ -82,30 +124,5 @@ func TestCaptureBudget(t *testing.T) {
 		}
 	}
 	c.ServiceTrace = tr.since(c.TransitionTime.Add(-tr.keep), time.Time{})
-	data, err := capture.Encode(&c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var trace []byte
-	if tj, err := capture.Encode(&capture.Capture{ServiceTrace: c.ServiceTrace}); err == nil {
-		trace = tj
-	}
-	host := c.Samples[20].Processes
-	t.Logf("capture %d bytes (%.1f KiB) at %d host processes: %d samples, %d trace points (≈%d bytes)",
-		len(data), float64(len(data))/1024, host, len(c.Samples), len(c.ServiceTrace), len(trace))
-	if host < 2000 {
-		t.Errorf("the host shows %d processes, want ≥ 2000", host)
-	}
-	if got := len(c.Samples[20].Service.Processes); got != 10 {
-		t.Errorf("the service shows %d processes, want 10", got)
-	}
-	if len(c.ServiceTrace) < 120 || len(c.Samples[20].TopCPU) != 5 {
-		t.Errorf("%d trace points, %d top-CPU processes: want ≥ 120 and 5", len(c.ServiceTrace), len(c.Samples[20].TopCPU))
-	}
-	if os.Getenv("PREFLIGHT_BUDGET_DUMP") != "" {
-		os.WriteFile(os.Getenv("PREFLIGHT_BUDGET_DUMP"), data, 0o644)
-	}
-	if len(data) > captureBudget {
-		t.Errorf("capture is %d bytes, over the budget of %d", len(data), captureBudget)
-	}
+	return &c
 }
