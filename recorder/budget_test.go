@@ -123,6 +123,6 @@ func budgetCapture(t testing.TB) *capture.Capture {
 			t.Fatal("cgroup not read")
 		}
 	}
-	c.ServiceTrace = tr.since(c.TransitionTime.Add(-tr.keep), time.Time{})
+	c.ServiceTrace = tr.between(c.TransitionTime.Add(-tr.keep), time.Time{}, c.TransitionTime)
 	return &c
 }

@@ -21,6 +21,14 @@
 // ends with the scene at the failure: its samples are the ring as it stood
 // before the first trigger, then one sample per trigger.
 //
+// # The service trace
+//
+// Between samples, every SERVICE_INTERVAL_SECONDS, a cheap reading of the
+// service alone (its cgroup and its processes' stat) goes into a trace of
+// the last TRACE_SECONDS; a capture carries it from TRACE_SECONDS before its
+// first trigger up to its last. While the trace shows warning signs the host
+// is sampled early, bounded (trace.go).
+//
 // # Concurrency
 //
 // One goroutine ([Recorder.Run]) owns all state: the ring, the incident and

@@ -166,11 +166,12 @@ func (t *trace) earlyDue(now time.Time, interval time.Duration, limit int) (stri
 	return t.signs, true
 }
 
-// since returns the points after from (exclusive), not before start.
-func (t *trace) since(start, after time.Time) []capture.TracePoint {
+// between returns the points after after, from start up to end
+// (inclusive).
+func (t *trace) between(start, after, end time.Time) []capture.TracePoint {
 	var out []capture.TracePoint
 	for _, p := range t.points {
-		if !p.At.Before(start) && p.At.After(after) {
+		if !p.At.Before(start) && p.At.After(after) && !p.At.After(end) {
 			out = append(out, p)
 		}
 	}
@@ -234,7 +235,8 @@ func (r *Recorder) traceTick(now time.Time) {
 }
 
 // traceInto adds to c the trace points it lacks: from TRACE_SECONDS before
-// its first trigger up to now, then the point of the trigger's sample s.
+// its first trigger up to the trigger's sample s (not the readings taken
+// while an exit trigger waited for systemd's word), and the point of s.
 func (r *Recorder) traceInto(c *capture.Capture, s *capture.Sample) {
 	if r.trace == nil {
 		return
@@ -245,7 +247,7 @@ func (r *Recorder) traceInto(c *capture.Capture, s *capture.Sample) {
 	if n := len(c.ServiceTrace); n > 0 {
 		after = c.ServiceTrace[n-1].At
 	}
-	add := r.trace.since(start, after)
+	add := r.trace.between(start, after, s.At)
 	if p, ok := pointOf(s); ok && p.At.After(after) {
 		// The evidence read at the event may precede a reading taken
 		// before the recorder handled it: oldest first all the same.

@@ -104,17 +104,18 @@ func TestTraceIntoCapture(t *testing.T) {
 	c := &capture.Capture{TransitionTime: t0}
 	s := capture.Sample{At: t0, Trigger: capture.TriggerExit, Service: &capture.Service{MemoryBytes: u64p(0)}}
 	r.traceInto(c, &s)
-	// The last reading (2 ms after the event) follows the trigger's point.
+	// The last reading, 2 ms after the event, is after the trigger's
+	// sample too: left out.
 	n := len(c.ServiceTrace)
-	if c.ServiceIntervalSeconds != 1 || n != 12 || c.ServiceTrace[n-2].Trigger != capture.TriggerExit ||
+	if c.ServiceIntervalSeconds != 1 || n != 11 || c.ServiceTrace[n-1].Trigger != capture.TriggerExit ||
 		!c.ServiceTrace[0].At.Equal(t0.Add(-10*time.Second+2*time.Millisecond)) {
 		t.Errorf("trace %+v", c.ServiceTrace)
 	}
 	r.trace.push(capture.TracePoint{At: t0.Add(5 * time.Second)})
 	s2 := capture.Sample{At: t0.Add(6 * time.Second), Trigger: capture.TriggerExit, Service: &capture.Service{}}
 	r.traceInto(c, &s2)
-	if len(c.ServiceTrace) != n+2 {
-		t.Errorf("a later trigger added %d points, want 2 (the reading since, its own)", len(c.ServiceTrace)-n)
+	if len(c.ServiceTrace) != n+3 {
+		t.Errorf("a later trigger added %d points, want 3 (the two readings since, its own)", len(c.ServiceTrace)-n)
 	}
 }
 
