@@ -190,7 +190,7 @@ func pointOf(s *capture.Sample) (capture.TracePoint, bool) {
 		at = *svc.ReadAt
 	}
 	p := capture.TracePoint{
-		At:              at,
+		At:              at.Round(time.Millisecond),
 		MemoryBytes:     svc.MemoryBytes,
 		MemoryPeakBytes: svc.MemoryPeakBytes,
 		OOMKills:        svc.OOMKills,
