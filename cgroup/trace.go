@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 )
 
 // TraceStats is the cheap part of a cgroup's evidence, read every second
@@ -35,7 +37,7 @@ type Tracer struct {
 	sr   statReader
 	path string    // the cgroup the dirs are of, as given
 	cp   string    // and cleaned
-	dirs [4]string // its directories in v2, memory, cpuacct, pids ("" where absent)
+	dirs [6]string // its directories in v2, memory, cpuacct, pids, and v2 for memory, pids files ("" where absent)
 	out  TraceStats
 }
 
@@ -59,9 +61,23 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 			return filepath.Join(h, cp)
 		}
 		t.path, t.cp = p, cp
-		t.dirs = [4]string{in(t.fs.v2), in(t.fs.memory), in(t.fs.cpuacct), in(t.fs.pids)}
+		t.dirs = [6]string{in(t.fs.v2), in(t.fs.memory), in(t.fs.cpuacct), in(t.fs.pids), in(t.fs.v2), in(t.fs.v2)}
+		// A cgroup2 hierarchy without the memory or pids controller (hybrid's
+		// unified, as a rule) has none of their files anywhere: not looked
+		// for at every reading.
+		if t.fs.v2 != "" {
+			if b, _, err := t.sr.r.read(filepath.Join(t.fs.v2, "cgroup.controllers"), maxFileSize, false); err == nil {
+				f := strings.Fields(string(b))
+				if !slices.Contains(f, "memory") {
+					t.dirs[4] = ""
+				}
+				if !slices.Contains(f, "pids") {
+					t.dirs[5] = ""
+				}
+			}
+		}
 	}
-	v2, mem, cpuacct, pids := t.dirs[0], t.dirs[1], t.dirs[2], t.dirs[3]
+	v2, mem, cpuacct, pids, v2mem, v2pids := t.dirs[0], t.dirs[1], t.dirs[2], t.dirs[3], t.dirs[4], t.dirs[5]
 	sr := &t.sr
 	sr.errs = sr.errs[:0]
 	pidsBuf := t.out.PIDs[:0]
@@ -90,13 +106,13 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 	}
 	t.out.PIDs = pidsBuf
 	o := &t.out
-	o.MemoryBytes = sr.memoryBytes(v2, mem)
-	o.MemoryMaxBytes = sr.memoryMax(v2, mem)
-	o.MemoryPeakBytes = sr.memoryPeak(v2, mem)
-	if b := sr.file(v2, "memory.events"); b != nil {
-		o.OOMKills = sr.key(v2, "memory.events", b, "oom_kill")
-		o.MemoryHighEvents = sr.key(v2, "memory.events", b, "high")
-		o.MemoryMaxEvents = sr.key(v2, "memory.events", b, "max")
+	o.MemoryBytes = sr.memoryBytes(v2mem, mem)
+	o.MemoryMaxBytes = sr.memoryMax(v2mem, mem)
+	o.MemoryPeakBytes = sr.memoryPeak(v2mem, mem)
+	if b := sr.file(v2mem, "memory.events"); b != nil {
+		o.OOMKills = sr.key(v2mem, "memory.events", b, "oom_kill")
+		o.MemoryHighEvents = sr.key(v2mem, "memory.events", b, "high")
+		o.MemoryMaxEvents = sr.key(v2mem, "memory.events", b, "max")
 	}
 	if o.OOMKills == nil {
 		o.OOMKills = sr.keyed(mem, "memory.oom_control", "oom_kill", 1)
@@ -105,7 +121,7 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 		o.MemoryMaxEvents = sr.uint(mem, "memory.failcnt", 1)
 	}
 	o.CPUUsageUsec = sr.cpuUsage(v2, cpuacct)
-	o.PidsCurrent = sr.pidsCurrent(v2, pids)
+	o.PidsCurrent = sr.pidsCurrent(v2pids, pids)
 	if b := sr.file(v2, "memory.pressure"); b != nil {
 		if v, err := parsePressure(b); err != nil {
 			sr.parseErr(v2, "memory.pressure", err)

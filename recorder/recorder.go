@@ -290,6 +290,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	if r.trace != nil {
 		tt := time.NewTicker(r.trace.every)
 		defer tt.Stop()
+		defer r.trace.procs.Close()
 		traceC = tt.C
 	}
 	for {
