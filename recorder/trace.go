@@ -9,6 +9,7 @@ import (
 
 	"github.com/preflight-rec/preflight/cgroup"
 	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/findings"
 	"github.com/preflight-rec/preflight/recorder/sample"
 )
 
@@ -25,12 +26,15 @@ import (
 // or the episode has taken half the ring (so the ring keeps its older
 // history); a new episode needs the signs to fall first.
 
-// Thresholds of the warning signs.
-const (
-	signMemoryFraction = 0.9  // memory at 90 % of its limit: within 10 %
-	signMemoryPressure = 10.0 // memory PSI some avg10, percent
-	earlyEvery         = time.Second
+// The warning signs' thresholds are the findings': memory at
+// MemoryNearLimitPercent (90 %) of its limit, memory pressure at
+// MemoryPressurePercent (10 %). Early samples come at most every earlyEvery.
+var (
+	signMemoryFraction = findings.Default.MemoryNearLimitPercent / 100
+	signMemoryPressure = findings.Default.MemoryPressurePercent
 )
+
+const earlyEvery = time.Second
 
 // trace is the recorder's service trace and its warning signs. Owned by the
 // recorder's goroutine.
@@ -120,7 +124,7 @@ func (t *trace) warning(path string, st *cgroup.TraceStats) string {
 	var signs []string
 	if m, limit := st.MemoryBytes, st.MemoryMaxBytes; m != nil && limit != nil && *limit > 0 &&
 		float64(*m) >= signMemoryFraction*float64(*limit) {
-		signs = append(signs, "memory within 10% of its limit")
+		signs = append(signs, fmt.Sprintf("memory within %.0f%% of its limit", 100-100*signMemoryFraction))
 	}
 	rose := func(prev, now *uint64) bool { return prev != nil && now != nil && *now > *prev }
 	if path == t.prevPath {
