@@ -20,6 +20,7 @@ type Stats struct {
 	PidsCurrent      *uint64 // pids.current
 	PidsMax          *uint64 // pids.max; nil when "max"
 	Pressure         *Pressure
+	MemoryStat       *MemoryStat // memory.stat's breakdown
 }
 
 // Pressure is the avg10 of the cgroup's pressure stall information (v2 and
@@ -56,19 +57,9 @@ func (f *FS) Stats(p string) (Stats, error) {
 	sr := &statReader{}
 	var s Stats
 
-	s.MemoryBytes = sr.uint(v2, "memory.current", 1)
-	if s.MemoryBytes == nil {
-		s.MemoryBytes = sr.uint(mem, "memory.usage_in_bytes", 1)
-	}
-	if v, ok := sr.limit(v2, "memory.max"); ok {
-		s.MemoryMaxBytes = v
-	} else {
-		s.MemoryMaxBytes, _ = sr.limit(mem, "memory.limit_in_bytes")
-	}
-	s.MemoryPeakBytes = sr.uint(v2, "memory.peak", 1)
-	if s.MemoryPeakBytes == nil {
-		s.MemoryPeakBytes = sr.uint(mem, "memory.max_usage_in_bytes", 1)
-	}
+	s.MemoryBytes = sr.memoryBytes(v2, mem)
+	s.MemoryMaxBytes = sr.memoryMax(v2, mem)
+	s.MemoryPeakBytes = sr.memoryPeak(v2, mem)
 	s.SwapBytes = sr.uint(v2, "memory.swap.current", 1)
 	if s.SwapBytes == nil {
 		s.SwapBytes = sr.keyed(mem, "memory.stat", "swap", 1)
@@ -77,25 +68,59 @@ func (f *FS) Stats(p string) (Stats, error) {
 	if s.OOMKills == nil {
 		s.OOMKills = sr.keyed(mem, "memory.oom_control", "oom_kill", 1)
 	}
-	s.CPUUsageUsec = sr.keyed(v2, "cpu.stat", "usage_usec", 1)
-	if s.CPUUsageUsec == nil {
-		s.CPUUsageUsec = sr.uint(cpuacct, "cpuacct.usage", 1000)
-	}
+	s.CPUUsageUsec = sr.cpuUsage(v2, cpuacct)
 	s.CPUThrottledUsec = sr.keyed(v2, "cpu.stat", "throttled_usec", 1)
 	if s.CPUThrottledUsec == nil {
 		s.CPUThrottledUsec = sr.keyed(cpu, "cpu.stat", "throttled_time", 1000)
 	}
-	s.PidsCurrent = sr.uint(v2, "pids.current", 1)
-	if s.PidsCurrent == nil {
-		s.PidsCurrent = sr.uint(pids, "pids.current", 1)
-	}
+	s.PidsCurrent = sr.pidsCurrent(v2, pids)
 	if v, ok := sr.limit(v2, "pids.max"); ok {
 		s.PidsMax = v
 	} else {
 		s.PidsMax, _ = sr.limit(pids, "pids.max")
 	}
 	s.Pressure = sr.pressure(v2)
+	s.MemoryStat = sr.memoryStat(v2, mem)
 	return s, errors.Join(sr.errs...)
+}
+
+// The values both Stats and a Tracer read, each from the first hierarchy
+// that has it: v2 (or hybrid's unified), then v1.
+
+func (sr *statReader) memoryBytes(v2, mem string) *uint64 {
+	if v := sr.uint(v2, "memory.current", 1); v != nil {
+		return v
+	}
+	return sr.uint(mem, "memory.usage_in_bytes", 1)
+}
+
+func (sr *statReader) memoryMax(v2, mem string) *uint64 {
+	if v, ok := sr.limit(v2, "memory.max"); ok {
+		return v
+	}
+	v, _ := sr.limit(mem, "memory.limit_in_bytes")
+	return v
+}
+
+func (sr *statReader) memoryPeak(v2, mem string) *uint64 {
+	if v := sr.uint(v2, "memory.peak", 1); v != nil {
+		return v
+	}
+	return sr.uint(mem, "memory.max_usage_in_bytes", 1)
+}
+
+func (sr *statReader) cpuUsage(v2, cpuacct string) *uint64 {
+	if v := sr.keyed(v2, "cpu.stat", "usage_usec", 1); v != nil {
+		return v
+	}
+	return sr.uint(cpuacct, "cpuacct.usage", 1000)
+}
+
+func (sr *statReader) pidsCurrent(v2, pids string) *uint64 {
+	if v := sr.uint(v2, "pids.current", 1); v != nil {
+		return v
+	}
+	return sr.uint(pids, "pids.current", 1)
 }
 
 // statReader reads one file at a time into a reused buffer and collects the

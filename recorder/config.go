@@ -41,6 +41,10 @@ type Config struct {
 	TopProcesses     int     `env:"TOP_PROCESSES" envDefault:"5" yaml:"top_processes"`
 	LogLevel         string  `env:"LOG_LEVEL" envDefault:"info" yaml:"log_level"`
 	JournalLines     int     `env:"JOURNAL_LINES" envDefault:"20" yaml:"journal_lines"` // the unit's last journal lines in a capture; 0: none
+	// The service's fine trace: one cheap reading every
+	// ServiceIntervalSeconds (0: none), kept for TraceSeconds.
+	ServiceIntervalSeconds float64 `env:"SERVICE_INTERVAL_SECONDS" envDefault:"1" yaml:"service_interval_seconds"`
+	TraceSeconds           float64 `env:"TRACE_SECONDS" envDefault:"120" yaml:"trace_seconds"`
 }
 
 // Limits of the numeric settings.
@@ -53,6 +57,10 @@ const (
 	maxTop        = 100
 	maxJournal    = 1000
 	maxPathLength = 4096
+	maxTrace      = 3600 // TraceSeconds
+	// maxTracePoints bounds TraceSeconds / ServiceIntervalSeconds: about
+	// 200 bytes of capture each.
+	maxTracePoints = 3600
 )
 
 // The size bound: BufferSamples × (TopProcesses + sampleBase) at most
@@ -288,6 +296,18 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if c.ServiceIntervalSeconds != 0 {
+		if err := checkSeconds(c.ServiceIntervalSeconds, minInterval, maxInterval); err != nil {
+			return bad("ServiceIntervalSeconds", "%s (or 0: no service trace)", err)
+		}
+	}
+	if err := checkSeconds(c.TraceSeconds, 1, maxTrace); err != nil {
+		return bad("TraceSeconds", "%s", err)
+	}
+	if c.ServiceIntervalSeconds != 0 && c.TraceSeconds/c.ServiceIntervalSeconds > maxTracePoints {
+		return bad("TraceSeconds", "%s seconds at SERVICE_INTERVAL_SECONDS %s is more than %d trace points: at most %s",
+			fmtFloat(c.TraceSeconds), fmtFloat(c.ServiceIntervalSeconds), maxTracePoints, fmtFloat(c.ServiceIntervalSeconds*maxTracePoints))
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -304,6 +324,12 @@ func (c *Config) Name(field string) string {
 
 // Interval is the period of health checks and samples.
 func (c *Config) Interval() time.Duration { return seconds(c.IntervalSeconds) }
+
+// ServiceInterval is the period of the service's trace; 0 when disabled.
+func (c *Config) ServiceInterval() time.Duration { return seconds(c.ServiceIntervalSeconds) }
+
+// TraceWindow is how long the service's trace is kept.
+func (c *Config) TraceWindow() time.Duration { return seconds(c.TraceSeconds) }
 
 // Timeout is one health check's deadline.
 func (c *Config) Timeout() time.Duration { return seconds(c.TimeoutSeconds) }

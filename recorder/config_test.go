@@ -28,7 +28,7 @@ func TestUnknownEnv(t *testing.T) {
 // Validate only reads; the derived defaults come from WithDefaults, once.
 func TestValidateChangesNothing(t *testing.T) {
 	cfg := Config{Service: "x", HealthURL: "http://h/", IntervalSeconds: 2, BufferSamples: 1, FailureThreshold: 1,
-		CaptureDir: "/c", Keep: 1, LogLevel: "info"}
+		CaptureDir: "/c", Keep: 1, LogLevel: "info", TraceSeconds: 120}
 	before := cfg
 	if err := cfg.Validate(); err == nil {
 		t.Error("a configuration without its defaults validated")

@@ -17,10 +17,6 @@ import (
 	"github.com/preflight-rec/preflight/recorder/logs"
 )
 
-// traceWindow is how far before the first trigger the kernel's lines are
-// looked for: the trace window (TRACE_SECONDS' default).
-const traceWindow = 120 * time.Second
-
 // lastWordsTimeout bounds one reading of the logs (each journalctl run).
 const lastWordsTimeout = 5 * time.Second
 
@@ -31,7 +27,8 @@ const lastWordsTimeout = 5 * time.Second
 type lastWords struct {
 	kmsg    string // /dev/kmsg
 	journal logs.Journalctl
-	lines   int // JOURNAL_LINES
+	lines   int           // JOURNAL_LINES
+	window  time.Duration // TRACE_SECONDS: how far before the first trigger the kernel's lines are looked for
 	log     zerolog.Logger
 
 	ctx    context.Context
@@ -58,6 +55,7 @@ func newLastWords(cfg Config, opt Options, log zerolog.Logger) *lastWords {
 		kmsg:    cmp.Or(opt.KmsgPath, "/dev/kmsg"),
 		journal: opt.Journalctl,
 		lines:   cfg.JournalLines,
+		window:  cfg.TraceWindow(),
 		log:     log,
 		ctx:     ctx,
 		cancel:  cancel,
@@ -148,7 +146,7 @@ func (w *lastWords) kernel(trigger time.Time, f *logs.Filter) ([]capture.KernelL
 	if len(f.PIDs) == 0 && len(f.Cgroups) == 0 {
 		return nil, "the service's processes and cgroup are unknown"
 	}
-	since := trigger.Add(-traceWindow)
+	since := trigger.Add(-w.window)
 	lines, kerr := logs.ReadKmsg(w.kmsg, since, f)
 	if kerr == nil {
 		return lines, ""

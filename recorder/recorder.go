@@ -21,6 +21,14 @@
 // ends with the scene at the failure: its samples are the ring as it stood
 // before the first trigger, then one sample per trigger.
 //
+// # The service trace
+//
+// Between samples, every SERVICE_INTERVAL_SECONDS, a cheap reading of the
+// service alone (its cgroup and its processes' stat) goes into a trace of
+// the last TRACE_SECONDS; a capture carries it from TRACE_SECONDS before its
+// first trigger up to its last. While the trace shows warning signs the host
+// is sampled early, bounded (trace.go).
+//
 // # Concurrency
 //
 // One goroutine ([Recorder.Run]) owns all state: the ring, the incident and
@@ -108,6 +116,7 @@ type Recorder struct {
 	sampler *sample.Sampler
 	scope   *scope // nil without cgroup scoping
 	words   *lastWords
+	trace   *trace // the service's fine trace; nil when disabled or unscoped (trace.go)
 
 	samples *ring[capture.Sample]
 	checks  *ring[capture.Check]
@@ -201,6 +210,10 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 	}
 	if !opt.NoCgroup {
 		r.scope = newScope(cfg, opt.CgroupRoot, r.log)
+		if r.scope != nil {
+			r.scope.procRoot = opt.ProcRoot
+		}
+		r.trace = newTrace(cfg, r.scope, opt.ProcRoot)
 	}
 	r.words = newLastWords(cfg, opt, r.log)
 	// The directory last: it is created and locked, nothing in it removed.
@@ -282,6 +295,13 @@ func (r *Recorder) Run(ctx context.Context) error {
 	}
 	ticker := time.NewTicker(r.cfg.Interval())
 	defer ticker.Stop()
+	var traceC <-chan time.Time
+	if r.trace != nil {
+		tt := time.NewTicker(r.trace.every)
+		defer tt.Stop()
+		defer r.trace.procs.Close()
+		traceC = tt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -290,6 +310,8 @@ func (r *Recorder) Run(ctx context.Context) error {
 			return nil
 		case now := <-ticker.C:
 			r.tick(ctx, now)
+		case now := <-traceC:
+			r.traceTick(now)
 		case c := <-r.checkDone:
 			r.checking = false
 			if ctx.Err() != nil {
@@ -381,6 +403,9 @@ func (r *Recorder) triggerSample(t trigger) capture.Sample {
 // onCheck applies the contract's health rule to one check result.
 func (r *Recorder) onCheck(c capture.Check) {
 	r.checks.push(c)
+	if r.trace != nil {
+		r.trace.onCheck(c, r.cfg.Timeout())
+	}
 	if !c.OK && r.quiet() {
 		r.log.Debug().Str("error", c.Error).Msg("health check failed while the service is down on request")
 		return
@@ -461,6 +486,7 @@ func (r *Recorder) record(t trigger, s capture.Sample) {
 		r.inc.capture.Triggers = append(r.inc.capture.Triggers, tr)
 	}
 	r.inc.capture.Samples = append(r.inc.capture.Samples, s)
+	r.traceInto(&r.inc.capture, &s)
 	r.inc.dirty = true
 	if r.scope != nil && s.Service == nil {
 		r.inc.capture.ServiceMissing = r.scope.missing()

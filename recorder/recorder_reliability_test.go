@@ -44,7 +44,7 @@ func TestLinkedServiceDirectory(t *testing.T) {
 	dir, elsewhere := t.TempDir(), t.TempDir()
 	os.Symlink(elsewhere, filepath.Join(dir, "svc"))
 	cfg := Config{Service: "svc", HealthURL: "http://127.0.0.1:9/", IntervalSeconds: 1, BufferSamples: 3,
-		FailureThreshold: 1, CaptureDir: dir, Keep: 5, TopProcesses: 1, LogLevel: "info"}
+		FailureThreshold: 1, CaptureDir: dir, Keep: 5, TopProcesses: 1, LogLevel: "info", TraceSeconds: 120}
 	if _, err := New(cfg, Options{Logger: zerolog.Nop(), NoCgroup: true}); err == nil {
 		t.Fatal("New accepted a symbolic link as the service's capture directory")
 	}

@@ -32,7 +32,7 @@ func newTestRecorderOpt(t *testing.T, mod func(*Config), opt Options) *Recorder 
 	t.Cleanup(srv.Close)
 	cfg := Config{
 		Service: "svc", HealthURL: srv.URL, IntervalSeconds: 1, BufferSamples: 3,
-		FailureThreshold: 2, CaptureDir: t.TempDir(), Keep: 50, TopProcesses: 3, LogLevel: "info",
+		FailureThreshold: 2, CaptureDir: t.TempDir(), Keep: 50, TopProcesses: 3, LogLevel: "info", TraceSeconds: 120,
 	}
 	if mod != nil {
 		mod(&cfg)

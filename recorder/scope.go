@@ -29,6 +29,7 @@ type scope struct {
 	systemdWarned bool // the failure to read systemd's view was logged
 
 	root        string
+	procRoot    string           // the proc filesystem, for the processes' file descriptors
 	explicit    bool             // the cgroup path was configured, not looked up
 	follow      *cgroup.Follower // systemd's word over D-Bus; nil where not reachable
 	noUnit      string           // why systemd could not resolve the unit, "" when it did (or is not asked)
@@ -266,6 +267,9 @@ func (s *scope) fill(path string, st *cgroup.Stats, at time.Time, procs []captur
 	if procs == nil {
 		procs = []capture.Process{}
 	}
+	if s.procRoot != "" {
+		sample.AddFDs(s.procRoot, procs)
+	}
 	svc := &capture.Service{Cgroup: path, Processes: procs, Pids: len(procs)}
 	if st == nil {
 		return svc
@@ -287,6 +291,9 @@ func (s *scope) fill(path string, st *cgroup.Stats, at time.Time, procs []captur
 			IOSomeAvg10:     p.IOSomeAvg10,
 			IOFullAvg10:     p.IOFullAvg10,
 		}
+	}
+	if m := st.MemoryStat; m != nil {
+		svc.MemoryStat = &capture.MemoryStat{AnonBytes: m.Anon, FileBytes: m.File, KernelBytes: m.Kernel, ShmemBytes: m.Shmem, SockBytes: m.Sock}
 	}
 	if u := st.CPUUsageUsec; u != nil {
 		svc.CPUPercent = s.cpu.PercentAt(path, *u, 1e6, at) // null over too short a window

@@ -212,7 +212,7 @@ func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
 // configuration fill the derived defaults.
 func TestValidateDoesNotMutate(t *testing.T) {
 	cfg := Config{Service: "svc", HealthURL: "http://127.0.0.1:9/", IntervalSeconds: 2, BufferSamples: 3,
-		FailureThreshold: 1, CaptureDir: t.TempDir(), Keep: 5, TopProcesses: 1, LogLevel: "info"}.WithDefaults()
+		FailureThreshold: 1, CaptureDir: t.TempDir(), Keep: 5, TopProcesses: 1, LogLevel: "info", TraceSeconds: 120}.WithDefaults()
 	before := cfg
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

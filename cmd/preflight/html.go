@@ -220,6 +220,9 @@ func newTimeAxis(c *capture.Capture) timeAxis {
 	for _, t := range c.Triggers {
 		ts = append(ts, t.At)
 	}
+	for _, p := range c.ServiceTrace {
+		ts = append(ts, p.At)
+	}
 	a.t0, a.t1 = slices.MinFunc(ts, time.Time.Compare), slices.MaxFunc(ts, time.Time.Compare)
 	if !a.t1.After(a.t0) {
 		a.t0, a.t1 = a.t0.Add(-time.Second), a.t1.Add(time.Second)
@@ -283,11 +286,48 @@ type chartSpec struct {
 	fixedTop    float64 // the top of the y axis, if fixed (percentages)
 	label       func(float64) string
 	series      []seriesSpec
+	trace       []traceSpec // drawn over the samples' series
 }
 
 type seriesSpec struct {
 	name, class string
 	value       func(*capture.Sample) (float64, bool)
+}
+
+// traceSpec is a series of the service trace's readings.
+type traceSpec struct {
+	name, class string
+	value       func(*capture.TracePoint) (float64, bool)
+}
+
+// seriesPoints is a series' values with their times.
+type seriesPoints struct {
+	name, class string
+	ts          []time.Time
+	vs          []float64
+	ok          []bool
+}
+
+// points are the values of sp's series: the samples', then the trace's.
+func (sp chartSpec) points(c *capture.Capture) []seriesPoints {
+	var out []seriesPoints
+	for _, se := range sp.series {
+		out = append(out, pointsOf(se.name, se.class, c.Samples, func(s *capture.Sample) time.Time { return s.At }, se.value))
+	}
+	for _, se := range sp.trace {
+		out = append(out, pointsOf(se.name, se.class, c.ServiceTrace, func(p *capture.TracePoint) time.Time { return p.At }, se.value))
+	}
+	return out
+}
+
+// pointsOf is one series over items: their times and values.
+func pointsOf[T any](name, class string, items []T, at func(*T) time.Time, value func(*T) (float64, bool)) seriesPoints {
+	p := seriesPoints{name: name, class: class}
+	for i := range items {
+		v, has := value(&items[i])
+		p.ts, p.vs, p.ok = append(p.ts, at(&items[i])), append(p.vs, v), append(p.ok, has)
+	}
+	return p
 }
 
 // charts draws the capture's samples, every chart on one time axis, each
@@ -317,6 +357,10 @@ func charts(c *capture.Capture) ([]htmlChart, string) {
 
 	mem := chartSpec{title: "Service memory", floor: 1 << 20, bytes: true, label: func(v float64) string { return findings.Bytes(uint64(v)) }}
 	mem.series = append(mem.series, seriesSpec{"memory", "s1", svc(func(s *capture.Service) (float64, bool) { return u64(s.MemoryBytes) })})
+	if len(c.ServiceTrace) > 0 {
+		mem.trace = append(mem.trace, traceSpec{"trace, every " + fmtSeconds(c.ServiceIntervalSeconds), "s3",
+			func(p *capture.TracePoint) (float64, bool) { return u64(p.MemoryBytes) }})
+	}
 	if limit := lastLimit(c.Samples); limit > 0 {
 		mem.series = append(mem.series, seriesSpec{"limit", "limit", svc(func(s *capture.Service) (float64, bool) { return u64(s.MemoryMaxBytes) })})
 		mem.note = "limit " + findings.Bytes(limit)
@@ -402,9 +446,10 @@ func charts(c *capture.Capture) ([]htmlChart, string) {
 // left out.
 func drawChart(c *capture.Capture, ax timeAxis, sp chartSpec) (htmlChart, bool) {
 	top, seen := sp.floor, false
-	for _, se := range sp.series {
-		for i := range c.Samples {
-			if v, ok := se.value(&c.Samples[i]); ok {
+	all := sp.points(c)
+	for _, se := range all {
+		for i, v := range se.vs {
+			if se.ok[i] {
 				top, seen = max(top, v), true
 			}
 		}
@@ -444,7 +489,7 @@ func drawChart(c *capture.Capture, ax timeAxis, sp chartSpec) (htmlChart, bool) 
 			l.Anchor = "middle"
 		}
 	}
-	for _, se := range sp.series {
+	for _, se := range all {
 		hs := htmlSeries{Name: se.name, Class: se.class}
 		var run []string
 		end := func() {
@@ -458,13 +503,12 @@ func drawChart(c *capture.Capture, ax timeAxis, sp chartSpec) (htmlChart, bool) 
 			}
 			run = nil
 		}
-		for i := range c.Samples {
-			v, ok := se.value(&c.Samples[i])
-			if !ok {
+		for i, v := range se.vs {
+			if !se.ok[i] {
 				end()
 				continue
 			}
-			run = append(run, fmt.Sprintf("%.1f,%.1f", ax.x(c.Samples[i].At), y(v)))
+			run = append(run, fmt.Sprintf("%.1f,%.1f", ax.x(se.ts[i]), y(v)))
 		}
 		end()
 		if len(hs.Lines)+len(hs.Dots) > 0 {

@@ -31,6 +31,14 @@ func TestMain(m *testing.M) {
 		serveHelper()
 		return
 	}
+	if os.Getenv(growHelperEnv) != "" {
+		growHelper()
+		return
+	}
+	if os.Getenv(fdsHelperEnv) != "" {
+		fdsHelper()
+		return
+	}
 	dir, err := os.MkdirTemp("", "preflight-cli-test")
 	if err != nil {
 		panic(err)

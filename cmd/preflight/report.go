@@ -104,6 +104,10 @@ func writeReport(w io.Writer, c *capture.Capture, path string, o out) error {
 	pre, at := splitSamples(c)
 	b.WriteString("\n" + o.paint(bold, fmt.Sprintf("Timeline (every %s, relative to the failure)", fmtSeconds(c.IntervalSeconds))) + "\n")
 	writeTimeline(b, c, o)
+	if traceFiner(c) {
+		b.WriteString("\n" + o.paint(bold, fmt.Sprintf("Service trace (every %s, relative to the failure)", fmtSeconds(c.ServiceIntervalSeconds))) + "\n")
+		writeTrace(b, c, o)
+	}
 
 	// The last sample before the failure has CPU figures over a whole
 	// interval; the one at the failure may follow it by milliseconds, so its
@@ -454,13 +458,18 @@ func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
 	}
 	t.cols = append(t.cols, col{head: ""}) // the triggers at this sample
 	marks := triggerMarks(c)
+	early := false
 	for i := skipped; i < len(samples); i++ {
 		s := &samples[i]
 		row := []cell{{s: findings.Offset(s.At.Sub(t0))}}
 		for _, cl := range cols {
 			row = append(row, cell{s: orDash(cl.cell(s))})
 		}
-		row = append(row, cell{s: marks[scene+i], sgr: red})
+		mark := marks[scene+i]
+		if s.Early != "" && mark == "" {
+			mark, early = "early", true
+		}
+		row = append(row, cell{s: mark, sgr: red})
 		t.rows = append(t.rows, row)
 	}
 	if scene > 0 {
@@ -477,6 +486,9 @@ func writeTimeline(b *strings.Builder, c *capture.Capture, o out) {
 	}
 	if hasDash(t.rows) {
 		b.WriteString("  '-': no value, or a rate over a window too short to mean anything\n")
+	}
+	if early {
+		b.WriteString("  early: taken before its interval, while the service trace showed warning signs (see the file's \"early\")\n")
 	}
 }
 

@@ -122,6 +122,18 @@ func TestSystemd(t *testing.T) {
 		if svc := pre[len(pre)-1].Service; svc == nil || svc.Cgroup != "/system.slice/"+unit {
 			t.Errorf("service before the failure = %+v, want the cgroup /system.slice/%s", svc, unit)
 		}
+		// dead-drop runs as root: its open files are counted under the
+		// hardened unit only by its CAP_DAC_READ_SEARCH.
+		if !slices.ContainsFunc(pre, func(s capture.Sample) bool {
+			return s.Service != nil && slices.ContainsFunc(s.Service.Processes, func(p capture.Process) bool {
+				return p.PID == pid && p.FDs != nil && *p.FDs > 0 && p.FDLimit != nil
+			})
+		}) {
+			t.Errorf("no sample before the failure has fds and fd_limit of dead-drop's process %d", pid)
+		}
+		if len(c.ServiceTrace) == 0 || c.ServiceIntervalSeconds != 1 {
+			t.Errorf("no service trace (%d points, every %vs)", len(c.ServiceTrace), c.ServiceIntervalSeconds)
+		}
 		seesHost(t, c)
 		if len(c.Triggers) == 0 || c.Triggers[0].Kind != capture.TriggerExit {
 			t.Fatalf("triggers %s, want exit first", kinds(c))
@@ -397,7 +409,10 @@ func TestSystemd(t *testing.T) {
 		uid := lookupID(t, m.path("/etc/passwd"), "preflight")
 		gid := lookupID(t, m.path("/etc/group"), "preflight")
 		status := m.must("cat", fmt.Sprintf("/proc/%d/status", pid))
-		for _, want := range []string{fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", uid, uid, uid, uid), "CapEff:\t0000000000000000", "NoNewPrivs:\t1"} {
+		// One capability: CAP_DAC_READ_SEARCH (bit 2), to count the
+		// service's open files in /proc/PID/fd.
+		for _, want := range []string{fmt.Sprintf("Uid:\t%d\t%d\t%d\t%d", uid, uid, uid, uid), "CapEff:\t0000000000000004",
+			"CapBnd:\t0000000000000004", "NoNewPrivs:\t1"} {
 			if !strings.Contains(status, want) {
 				t.Errorf("recorder's /proc/%d/status lacks %q", pid, want)
 			}

@@ -42,8 +42,17 @@ type Capture struct {
 	Systemd         *Systemd  `json:"systemd,omitempty"`
 	// ServiceMissing says why samples have no service object: the unit or
 	// its cgroup could not be found. "" when the service was seen.
-	ServiceMissing   string `json:"service_missing,omitempty"`
-	PreflightVersion string `json:"preflight_version"`
+	ServiceMissing string `json:"service_missing,omitempty"`
+	// ServiceTrace is the service alone, every ServiceIntervalSeconds,
+	// oldest first: from TraceSeconds before the first trigger up to the
+	// last one. Absent when the trace is disabled or had no point.
+	ServiceTrace           []TracePoint `json:"service_trace,omitempty"`
+	ServiceIntervalSeconds float64      `json:"service_interval_seconds,omitempty"`
+	// ProcessTable holds, by PID, the name and command line of processes
+	// that older samples leave out of their process objects (which then
+	// have neither): written by Encode, resolved by Decode.
+	ProcessTable     map[string]ProcessInfo `json:"process_table,omitempty"`
+	PreflightVersion string                 `json:"preflight_version"`
 
 	// KernelLog is what the kernel logged about the service over the trace
 	// window before the first trigger (OOM kills, segfaults, traps, hung
@@ -72,6 +81,32 @@ type JournalLine struct {
 	At       time.Time `json:"at"`
 	Priority int       `json:"priority"`
 	Text     string    `json:"text"`
+}
+
+// TracePoint is one cheap reading of the service's cgroup and its
+// processes: the fine trace between the ring's samples. Pointer fields are
+// null (or absent) where the kernel has no such file; the event counters
+// and the pressure are also absent when 0. At is to the millisecond.
+type TracePoint struct {
+	At              time.Time `json:"at"`
+	MemoryBytes     *uint64   `json:"memory_bytes"`
+	MemoryPeakBytes *uint64   `json:"memory_peak_bytes,omitempty"`
+	OOMKills        *uint64   `json:"oom_kills,omitempty"`
+	// MemoryHighEvents, MemoryMaxEvents: memory.events high and max (v1:
+	// memory.failcnt for max), cumulative.
+	MemoryHighEvents *uint64 `json:"memory_high_events,omitempty"`
+	MemoryMaxEvents  *uint64 `json:"memory_max_events,omitempty"`
+	// CPUPercent is per one CPU over the window before the point; null
+	// where that window would be shorter than MinRateWindow.
+	CPUPercent      *float64 `json:"cpu_percent"`
+	Pids            int      `json:"pids"`      // processes in the cgroup
+	RSSBytes        uint64   `json:"rss_bytes"` // their resident memory, summed
+	Threads         int      `json:"threads"`   // their threads, summed
+	MemorySomeAvg10 *float64 `json:"memory_some_avg10,omitempty"`
+	MemoryFullAvg10 *float64 `json:"memory_full_avg10,omitempty"`
+	// Trigger is the kind of the trigger this point was read at: the
+	// cgroup's evidence of the trigger's sample.
+	Trigger string `json:"trigger,omitempty"`
 }
 
 // Trigger is one reason the capture was written or updated.
@@ -128,6 +163,11 @@ type Sample struct {
 	// the interval's samples. In the ring before a failure it marks an
 	// earlier incident's trigger.
 	Trigger string `json:"trigger,omitempty"`
+	// Early says why the sample was taken before its interval was up: the
+	// warning signs the service trace saw ("memory within 10% of its
+	// limit", …), while the host cadence is tightened. "" for a sample on
+	// the interval.
+	Early string `json:"early,omitempty"`
 }
 
 // CPU is host CPU time over the window before the sample, in percent of
@@ -195,12 +235,30 @@ type Pressure struct {
 // the window before the sample; null without a window (see [MinRateWindow]).
 type Process struct {
 	PID        int      `json:"pid"`
-	Name       string   `json:"name"`
-	Cmdline    string   `json:"cmdline"`
+	Name       string   `json:"name,omitempty"`    // absent: in the capture's process_table
+	Cmdline    string   `json:"cmdline,omitempty"` // absent: none (a kernel thread), or in process_table
 	State      string   `json:"state"`
 	CPUPercent *float64 `json:"cpu_percent"`
 	RSSBytes   uint64   `json:"rss_bytes"`
 	Threads    int      `json:"threads"`
+	// FDs and FDLimit are the service's processes' open file descriptors
+	// (entries of /proc/PID/fd) and their soft RLIMIT_NOFILE
+	// (/proc/PID/limits); absent where unreadable, for the host's top lists,
+	// and FDLimit where unlimited.
+	FDs     *int    `json:"fds,omitempty"`
+	FDLimit *uint64 `json:"fd_limit,omitempty"`
+}
+
+// MemoryStat is the cgroup's memory by kind, in bytes (memory.stat; v1:
+// total_rss, total_cache, total_shmem and the kmem counters): null where the
+// kernel does not report it. File is page cache (shmem included), which the
+// kernel can reclaim; Anon cannot be reclaimed without swap.
+type MemoryStat struct {
+	AnonBytes   *uint64 `json:"anon_bytes"`
+	FileBytes   *uint64 `json:"file_bytes"`
+	KernelBytes *uint64 `json:"kernel_bytes"`
+	ShmemBytes  *uint64 `json:"shmem_bytes"`
+	SockBytes   *uint64 `json:"sock_bytes"`
 }
 
 // Service is the service's cgroup. Pointer fields are null where the kernel
@@ -219,7 +277,9 @@ type Service struct {
 	Tasks            *uint64   `json:"tasks,omitempty"` // pids.current: tasks (threads) the pids controller counts
 	PidsMax          *uint64   `json:"pids_max,omitempty"`
 	Pressure         *Pressure `json:"pressure,omitempty"`
-	Processes        []Process `json:"processes"`
+	// MemoryStat is memory.stat's breakdown of MemoryBytes.
+	MemoryStat *MemoryStat `json:"memory_stat,omitempty"`
+	Processes  []Process   `json:"processes"`
 	// ReadAt is when the cgroup's files were read, where that is not the
 	// sample's at: in a trigger's sample, the moment of the event itself.
 	ReadAt *time.Time `json:"read_at,omitempty"`

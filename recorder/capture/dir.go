@@ -86,6 +86,7 @@ func ValidService(name string) error {
 // capture the recorder writes: a capture that would be larger is encoded
 // without its oldest samples ([fit]). c is not changed.
 func Encode(c *Capture) ([]byte, error) {
+	c = share(c)
 	data, err := encode(c)
 	if err != nil || len(data) <= MaxFileSize {
 		return data, err
@@ -128,6 +129,7 @@ func Decode(data []byte) (*Capture, error) {
 	if err := Validate(c, data); err != nil {
 		return nil, err
 	}
+	resolve(c)
 	return c, nil
 }
 

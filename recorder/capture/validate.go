@@ -79,6 +79,21 @@ func Validate(c *Capture, data []byte) error {
 		v.time(p+".at", l.At, true)
 		v.num(p+".priority", float64(l.Priority), 0, 7)
 	}
+	v.num("service_interval_seconds", c.ServiceIntervalSeconds, 0, maxSeconds)
+	for i := range c.ServiceTrace {
+		p, tp := "service_trace["+strconv.Itoa(i)+"]", &c.ServiceTrace[i]
+		v.time(p+".at", tp.At, true)
+		v.pnum(p+".cpu_percent", tp.CPUPercent, 0, 100*maxCPUs)
+		v.num(p+".pids", float64(tp.Pids), 0, maxCount)
+		v.num(p+".threads", float64(tp.Threads), 0, maxCount)
+		v.pnum(p+".memory_some_avg10", tp.MemorySomeAvg10, 0, 100+roundSlack)
+		v.pnum(p+".memory_full_avg10", tp.MemoryFullAvg10, 0, 100+roundSlack)
+	}
+	for k := range c.ProcessTable {
+		if pid, err := strconv.Atoi(k); err != nil || pid < 1 || pid > maxPID {
+			v.fail("process_table", "key %q is not a PID", k)
+		}
+	}
 	return v.err
 }
 
@@ -171,6 +186,9 @@ func (v *validator) procs(p string, ps []Process) {
 		v.num(pp+".pid", float64(pr.PID), 1, maxPID)
 		v.pnum(pp+".cpu_percent", pr.CPUPercent, 0, 100*maxCPUs)
 		v.num(pp+".threads", float64(pr.Threads), 0, maxCount)
+		if pr.FDs != nil {
+			v.num(pp+".fds", float64(*pr.FDs), 0, maxCount)
+		}
 	}
 }
 

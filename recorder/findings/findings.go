@@ -55,14 +55,23 @@ type Incident struct {
 	// KernelLog is what the kernel logged about the service (the
 	// capture's kernel_log), oldest first.
 	KernelLog []capture.KernelLine
+	// Trace is the service's fine trace (the capture's service_trace) over
+	// this incident's scene, oldest first; nil without one.
+	Trace []capture.TracePoint
 }
 
 // FromCapture returns the incident of a capture: its scene, without the
 // samples of an earlier incident.
 func FromCapture(c *capture.Capture) Incident {
-	return Incident{Samples: c.Samples[Scene(c):], Failure: c.TransitionTime, Triggers: c.Triggers,
+	scene := Scene(c)
+	trace := c.ServiceTrace
+	if scene > 0 { // not the earlier incident's readings either
+		from := c.Samples[scene-1].At
+		trace = slices.DeleteFunc(slices.Clone(trace), func(p capture.TracePoint) bool { return !p.At.After(from) })
+	}
+	return Incident{Samples: c.Samples[scene:], Failure: c.TransitionTime, Triggers: c.Triggers,
 		Checks: c.Health, Systemd: c.Systemd, Interval: c.IntervalSeconds, ServiceMissing: c.ServiceMissing,
-		KernelLog: c.KernelLog}
+		KernelLog: c.KernelLog, Trace: trace}
 }
 
 // Scene returns the index of the first sample of c that belongs to this
@@ -165,6 +174,25 @@ type Thresholds struct {
 	// triggers.
 	RestartLoopRestarts int
 	RestartLoopExits    int
+
+	// fds-limit: a service process with at least this share of its soft
+	// RLIMIT_NOFILE open.
+	FDsPercent float64
+
+	// page-cache-limit: at the memory limit (MemoryNearLimitPercent), page
+	// cache (file less shmem) at least this share of the memory, and more
+	// than anonymous memory.
+	PageCachePercent float64
+
+	// pressure-stall: the trace's memory pressure (some avg10) at or above
+	// MemoryPressurePercent within StallSeconds before the failure.
+	StallSeconds float64
+
+	// trace-growth: the trace's memory rising (never falling) in at least
+	// TraceGrowthPoints readings in a row up to the failure, by at least
+	// TraceGrowthMinBytes.
+	TraceGrowthPoints   int
+	TraceGrowthMinBytes uint64
 }
 
 // Default are the thresholds preflight uses.
@@ -206,6 +234,15 @@ var Default = Thresholds{
 
 	RestartLoopRestarts: 3,
 	RestartLoopExits:    3,
+
+	FDsPercent: 95,
+
+	PageCachePercent: 50,
+
+	StallSeconds: 10,
+
+	TraceGrowthPoints:   5,
+	TraceGrowthMinBytes: 16 << 20,
 }
 
 // Rule is one named rule. Check returns nil when the rule does not fire.
@@ -221,8 +258,12 @@ var Rules = []Rule{
 	{"segfault", Segfault},
 	{"oom-kill", OOMKill},
 	{"oom-victim", OOMVictim},
+	{"fds-limit", FDsAtLimit},
 	{"processes-stuck", ProcessesStuck},
+	{"page-cache-limit", PageCacheLimit},
 	{"memory-limit", MemoryLimit},
+	{"trace-growth", TraceGrowth},
+	{"pressure-stall", PressureStall},
 	{"host-memory", HostMemory},
 	{"disk-full", DiskFull},
 	{"inodes-full", InodesFull},

@@ -175,6 +175,17 @@ func parseCPUStat(b []byte) (cpuTimes, int, error) {
 // direntPIDs appends to pids the numeric names in a buffer of linux_dirent64
 // records, as filled by getdents64(2): the processes in a /proc listing.
 func direntPIDs(buf []byte, pids []int) []int {
+	forDirents(buf, func(name []byte) {
+		if pid, ok := parseUint(name); ok && pid > 0 && pid <= 1<<31-1 {
+			pids = append(pids, int(pid))
+		}
+	})
+	return pids
+}
+
+// forDirents calls f with the name of every entry of a buffer of
+// linux_dirent64 records, as getdents64(2) fills it.
+func forDirents(buf []byte, f func(name []byte)) {
 	const nameOff = 19 // d_ino u64, d_off s64, d_reclen u16, d_type u8
 	for len(buf) >= nameOff {
 		reclen := int(binary.NativeEndian.Uint16(buf[16:18]))
@@ -185,12 +196,9 @@ func direntPIDs(buf []byte, pids []int) []int {
 		if i := bytes.IndexByte(name, 0); i >= 0 {
 			name = name[:i]
 		}
-		if pid, ok := parseUint(name); ok && pid > 0 && pid <= 1<<31-1 {
-			pids = append(pids, int(pid))
-		}
+		f(name)
 		buf = buf[reclen:]
 	}
-	return pids
 }
 
 // splitCmdline splits the contents of /proc/PID/cmdline into arguments. A

@@ -1,0 +1,150 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// TraceStats is the cheap part of a cgroup's evidence, read every second
+// for the service's fine trace: what moves before a failure. A nil field
+// means this kernel or layout has no such file.
+type TraceStats struct {
+	MemoryBytes     *uint64 // v2 memory.current; v1 memory.usage_in_bytes
+	MemoryMaxBytes  *uint64 // v2 memory.max; v1 memory.limit_in_bytes; nil when unlimited
+	MemoryPeakBytes *uint64 // v2 memory.peak; v1 memory.max_usage_in_bytes
+	OOMKills        *uint64 // v2 memory.events oom_kill; v1 memory.oom_control oom_kill
+	// MemoryHighEvents and MemoryMaxEvents count the times the cgroup hit
+	// its memory.high (throttled) and memory.max (reclaim failed to stay
+	// under it): v2 memory.events high and max; v1 has no high, and
+	// memory.failcnt for max.
+	MemoryHighEvents *uint64
+	MemoryMaxEvents  *uint64
+	CPUUsageUsec     *uint64  // v2 cpu.stat usage_usec; v1 cpuacct.usage (ns → µs)
+	PidsCurrent      *uint64  // pids.current
+	MemorySomeAvg10  *float64 // memory.pressure some avg10 (v2 and hybrid's unified only)
+	MemoryFullAvg10  *float64
+	PIDs             []int // cgroup.procs, reusing the slice of the previous read
+}
+
+// Tracer reads [TraceStats] of one cgroup at a time with one reused buffer
+// and the cgroup's directories joined once: about ten small reads. Not safe
+// for concurrent use.
+type Tracer struct {
+	fs   *FS
+	sr   statReader
+	path string    // the cgroup the dirs are of, as given
+	cp   string    // and cleaned
+	dirs [6]string // its directories in v2, memory, cpuacct, pids, and v2 for memory, pids files ("" where absent)
+	out  TraceStats
+}
+
+// NewTracer returns a Tracer over f.
+func (f *FS) NewTracer() *Tracer { return &Tracer{fs: f} }
+
+// Read reads the trace evidence of the cgroup at p. It returns ErrNotFound
+// when no hierarchy has the cgroup. Like [FS.Stats], a file that cannot be
+// read or parsed for another reason is in the error, the rest still filled.
+// The result's PIDs are valid until the next Read.
+func (t *Tracer) Read(p string) (TraceStats, error) {
+	if p != t.path {
+		cp, err := cleanPath(p)
+		if err != nil {
+			return TraceStats{}, err
+		}
+		in := func(h string) string {
+			if h == "" {
+				return ""
+			}
+			return filepath.Join(h, cp)
+		}
+		t.path, t.cp = p, cp
+		t.dirs = [6]string{in(t.fs.v2), in(t.fs.memory), in(t.fs.cpuacct), in(t.fs.pids), in(t.fs.v2), in(t.fs.v2)}
+		// A cgroup2 hierarchy without the memory or pids controller (hybrid's
+		// unified, as a rule) has none of their files anywhere: not looked
+		// for at every reading.
+		if t.fs.v2 != "" {
+			if b, _, err := t.sr.r.read(filepath.Join(t.fs.v2, "cgroup.controllers"), maxFileSize, false); err == nil {
+				f := strings.Fields(string(b))
+				if !slices.Contains(f, "memory") {
+					t.dirs[4] = ""
+				}
+				if !slices.Contains(f, "pids") {
+					t.dirs[5] = ""
+				}
+			}
+		}
+	}
+	v2, mem, cpuacct, pids, v2mem, v2pids := t.dirs[0], t.dirs[1], t.dirs[2], t.dirs[3], t.dirs[4], t.dirs[5]
+	sr := &t.sr
+	sr.errs = sr.errs[:0]
+	pidsBuf := t.out.PIDs[:0]
+	t.out = TraceStats{}
+	// cgroup.procs first: in the first hierarchy that has the cgroup, which
+	// also says whether it exists at all.
+	found := false
+	for _, h := range t.fs.order {
+		b, _, err := sr.r.read(filepath.Join(h.dir, t.cp, "cgroup.procs"), maxProcsSize, false)
+		if isAbsent(err) {
+			continue
+		}
+		if err != nil {
+			sr.errs = append(sr.errs, wrapRead(err))
+			break
+		}
+		found = true
+		pidsBuf, err = appendPIDs(pidsBuf, b)
+		if err != nil {
+			sr.errs = append(sr.errs, fmt.Errorf("failed to parse %s: %w", filepath.Join(h.dir, t.cp, "cgroup.procs"), err))
+		}
+		break
+	}
+	if !found && len(sr.errs) == 0 {
+		return TraceStats{}, fmt.Errorf("failed to read trace of cgroup %s: %w", p, ErrNotFound)
+	}
+	t.out.PIDs = pidsBuf
+	o := &t.out
+	o.MemoryBytes = sr.memoryBytes(v2mem, mem)
+	o.MemoryMaxBytes = sr.memoryMax(v2mem, mem)
+	o.MemoryPeakBytes = sr.memoryPeak(v2mem, mem)
+	if b := sr.file(v2mem, "memory.events"); b != nil {
+		o.OOMKills = sr.key(v2mem, "memory.events", b, "oom_kill")
+		o.MemoryHighEvents = sr.key(v2mem, "memory.events", b, "high")
+		o.MemoryMaxEvents = sr.key(v2mem, "memory.events", b, "max")
+	}
+	if o.OOMKills == nil {
+		o.OOMKills = sr.keyed(mem, "memory.oom_control", "oom_kill", 1)
+	}
+	if o.MemoryMaxEvents == nil {
+		o.MemoryMaxEvents = sr.uint(mem, "memory.failcnt", 1)
+	}
+	o.CPUUsageUsec = sr.cpuUsage(v2, cpuacct)
+	o.PidsCurrent = sr.pidsCurrent(v2pids, pids)
+	if b := sr.file(v2, "memory.pressure"); b != nil {
+		if v, err := parsePressure(b); err != nil {
+			sr.parseErr(v2, "memory.pressure", err)
+		} else {
+			o.MemorySomeAvg10, o.MemoryFullAvg10 = &v.some, &v.full
+		}
+	}
+	var err error
+	if len(sr.errs) > 0 {
+		err = errors.Join(sr.errs...)
+	}
+	return *o, err
+}
+
+// key returns key of the keyed file b, read from dir/name.
+func (sr *statReader) key(dir, name string, b []byte, key string) *uint64 {
+	v, ok, err := parseKeyed(b, key)
+	if err != nil {
+		sr.parseErr(dir, name, err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	return &v
+}

@@ -1,0 +1,98 @@
+package cgroup
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+// The trace's reading and memory.stat's breakdown, v2 and v1 (hybrid: the
+// v1 memory hierarchy beside a cgroup2 one without the memory controller).
+func TestTraceAndMemoryStat(t *testing.T) {
+	v2 := t.TempDir()
+	writeTree(t, v2, map[string]string{
+		"cgroup.controllers":        "memory pids cpu\n",
+		"x.service/cgroup.procs":    "12\n34\n",
+		"x.service/memory.current":  "104857600\n",
+		"x.service/memory.max":      "134217728\n",
+		"x.service/memory.peak":     "110000000\n",
+		"x.service/memory.events":   "low 0\nhigh 7\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n",
+		"x.service/cpu.stat":        "usage_usec 5000\nuser_usec 4000\nsystem_usec 1000\n",
+		"x.service/pids.current":    "9\n",
+		"x.service/memory.pressure": "some avg10=12.50 avg60=1.00 avg300=0.00 total=1\nfull avg10=3.25 avg60=0.00 avg300=0.00 total=1\n",
+		"x.service/memory.stat":     "anon 20971520\nfile 78643200\nkernel 2097152\nkernel_stack 16384\nshmem 1048576\nsock 4096\n",
+	})
+	f, err := NewFS(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := f.NewTracer()
+	st, err := tr.Read("/x.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want *uint64
+	}{
+		{"memory", st.MemoryBytes, u64(104857600)}, {"max", st.MemoryMaxBytes, u64(134217728)},
+		{"peak", st.MemoryPeakBytes, u64(110000000)}, {"oom_kill", st.OOMKills, u64(1)},
+		{"high", st.MemoryHighEvents, u64(7)}, {"max events", st.MemoryMaxEvents, u64(3)},
+		{"cpu", st.CPUUsageUsec, u64(5000)}, {"pids", st.PidsCurrent, u64(9)},
+	} {
+		if !equalPtr(c.got, c.want) {
+			t.Errorf("%s = %s, want %s", c.name, show(c.got), show(c.want))
+		}
+	}
+	if st.MemorySomeAvg10 == nil || *st.MemorySomeAvg10 != 12.5 || st.MemoryFullAvg10 == nil || *st.MemoryFullAvg10 != 3.25 {
+		t.Errorf("pressure %v %v", st.MemorySomeAvg10, st.MemoryFullAvg10)
+	}
+	if !slices.Equal(st.PIDs, []int{12, 34}) {
+		t.Errorf("pids %v", st.PIDs)
+	}
+	if _, err := tr.Read("/gone.service"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Read(gone) = %v, want ErrNotFound", err)
+	}
+	s, err := f.Stats("/x.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.MemoryStat
+	if m == nil || !equalPtr(m.Anon, u64(20971520)) || !equalPtr(m.File, u64(78643200)) || !equalPtr(m.Kernel, u64(2097152)) ||
+		!equalPtr(m.Shmem, u64(1048576)) || !equalPtr(m.Sock, u64(4096)) {
+		t.Errorf("v2 memory_stat %+v", m)
+	}
+
+	hy := t.TempDir()
+	writeTree(t, hy, map[string]string{
+		"unified/cgroup.controllers":                      "\n",
+		"unified/x.service/cgroup.procs":                  "56\n",
+		"memory/cgroup.procs":                             "1\n",
+		"memory/x.service/cgroup.procs":                   "56\n",
+		"memory/x.service/memory.usage_in_bytes":          "4096000\n",
+		"memory/x.service/memory.limit_in_bytes":          "9223372036854771712\n",
+		"memory/x.service/memory.failcnt":                 "5\n",
+		"memory/x.service/memory.oom_control":             "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+		"memory/x.service/memory.stat":                    "cache 100\nrss 200\ntotal_cache 3000\ntotal_rss 1000\ntotal_shmem 10\n",
+		"memory/x.service/memory.kmem.usage_in_bytes":     "500\n",
+		"memory/x.service/memory.kmem.tcp.usage_in_bytes": "0\n",
+	})
+	f, err = NewFS(hy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = f.NewTracer().Read("/x.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalPtr(st.MemoryBytes, u64(4096000)) || st.MemoryMaxBytes != nil || !equalPtr(st.MemoryMaxEvents, u64(5)) ||
+		st.MemoryHighEvents != nil || !equalPtr(st.OOMKills, u64(2)) || !slices.Equal(st.PIDs, []int{56}) {
+		t.Errorf("v1 trace %+v", st)
+	}
+	s, _ = f.Stats("/x.service")
+	m = s.MemoryStat
+	if m == nil || !equalPtr(m.Anon, u64(1000)) || !equalPtr(m.File, u64(3000)) || !equalPtr(m.Shmem, u64(10)) ||
+		!equalPtr(m.Kernel, u64(500)) || !equalPtr(m.Sock, u64(0)) {
+		t.Errorf("v1 memory_stat %+v", m)
+	}
+}
