@@ -89,6 +89,10 @@ type Options struct {
 	// Now is the wall clock of trigger times and the state file (nil:
 	// time.Now); tests step it back.
 	Now func() time.Time
+	// Host, if set, shares the host's readings with the process's other
+	// recorders (share.go); ProcRoot is then the Host's. nil: the
+	// recorder reads the host alone.
+	Host *sample.Host
 }
 
 // Recorder records one service. Create it with [New], then call [Recorder.Run].
@@ -188,7 +192,7 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 	if r.checker, err = health.New(cfg.HealthURL, cfg.Timeout()); err != nil {
 		return nil, &ConfigError{Name: cfg.Name("HealthURL"), Msg: err.Error()}
 	}
-	if r.sampler, err = sample.New(opt.ProcRoot, cfg.TopProcesses); err != nil {
+	if r.sampler, err = newSampler(opt, cfg.TopProcesses); err != nil {
 		r.checker.Close()
 		return nil, fmt.Errorf("start sampling %s: %w", opt.ProcRoot, err)
 	}
@@ -271,7 +275,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	if r.opt.Ready != nil {
 		r.opt.Ready()
 	}
-	ticker := time.NewTicker(r.cfg.Interval())
+	ticker := newTicker(r.cfg.Interval())
 	defer ticker.Stop()
 	for {
 		select {
@@ -280,6 +284,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.log.Info().Msg("recorder stopped")
 			return nil
 		case now := <-ticker.C:
+			ticker.next()
 			r.tick(ctx, now)
 		case c := <-r.checkDone:
 			r.checking = false
@@ -362,7 +367,7 @@ func (r *Recorder) triggerSample(t trigger) capture.Sample {
 	if r.scope != nil {
 		svc = r.scope.atTrigger(now, t.ev, r.sampler)
 	}
-	s, _ := r.sampler.Sample(now.UTC(), nil)
+	s, _ := r.sampler.SampleFresh(now.UTC(), nil)
 	s.Service = svc
 	return s
 }

@@ -44,77 +44,55 @@ type procRec struct {
 // bounds a process's CPU percent. A process that vanishes or cannot be read
 // or parsed is skipped.
 func (s *Sampler) scan(base map[int]slot, elapsed float64, cpus int) error {
-	dirfd, err := unix.Open(s.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	if err := s.readProcs(&s.own, s.bufs); err != nil {
 		return err
 	}
-	defer unix.Close(dirfd)
+	s.build(&s.own, base, elapsed, cpus)
+	return nil
+}
 
-	s.pids = s.pids[:0]
-	for {
-		n, err := unix.Getdents(dirfd, s.dirBuf)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n <= 0 {
-			break
-		}
-		s.pids = direntPIDs(s.dirBuf[:n], s.pids)
-	}
-
+// build makes s.recs and s.procs from the processes of a reading, their
+// CPU percents against base (see scan).
+func (s *Sampler) build(raw *rawScan, base map[int]slot, elapsed float64, cpus int) {
 	next := s.spare
 	if next == nil {
 		next = make(map[int]slot, len(s.procs))
 	}
 	clear(next)
 	s.recs = s.recs[:0]
-	s.names = s.names[:0]
+	s.names = raw.names
 	maxPct := float64(100 * max(cpus, 1))
-	for _, pid := range s.pids {
-		b, err := s.readStat(dirfd, pid)
-		if err != nil {
-			continue // vanished
-		}
-		st, err := parseStat(b)
-		if err != nil {
-			continue
-		}
-		ticks := st.UTime + st.STime
+	for i := range raw.procs {
+		p := &raw.procs[i]
 		pct := -1.0 // unknown
 		if base != nil && elapsed > 0 {
-			delta := ticks // a new process: all its time is since the base
-			if old, ok := base[pid]; ok && old.start == st.StartTime {
-				delta = ticks - min(old.ticks, ticks)
+			delta := p.ticks // a new process: all its time is since the base
+			if old, ok := base[p.pid]; ok && old.start == p.start {
+				delta = p.ticks - min(old.ticks, p.ticks)
 			}
 			pct = min(float64(delta)/clkTck/elapsed*100, maxPct)
 		}
-		name := st.Comm[:min(len(st.Comm), 1<<16-1)]
-		next[pid] = slot{start: st.StartTime, ticks: ticks, idx: int32(len(s.recs))}
+		next[p.pid] = slot{start: p.start, ticks: p.ticks, idx: int32(len(s.recs))}
 		s.recs = append(s.recs, procRec{
-			pid:     pid,
+			pid:     p.pid,
 			cpu:     pct,
-			rss:     st.RSS,
-			threads: int32(st.NumThreads),
-			state:   st.State,
-			nameOff: uint32(len(s.names)),
-			nameLen: uint16(len(name)),
+			rss:     p.rss,
+			threads: p.threads,
+			state:   p.state,
+			nameOff: p.nameOff,
+			nameLen: p.nameLen,
 		})
-		s.names = append(s.names, name...)
 	}
 	s.spare = nil
 	if !s.procsIsRef {
 		s.spare = s.procs
 	}
 	s.procs, s.procsIsRef = next, false
-	return nil
 }
 
 // readStat reads /proc/PID/stat relative to the open root directory, with
 // one read into the reused buffer.
-func (s *Sampler) readStat(dirfd, pid int) ([]byte, error) {
+func (s *scanBufs) readStat(dirfd, pid int) ([]byte, error) {
 	p := strconv.AppendInt(s.pathBuf[:0], int64(pid), 10)
 	p = append(p, "/stat\x00"...)
 	s.pathBuf = p
@@ -305,7 +283,7 @@ func (s *Sampler) Processes(now time.Time, pids []int) []capture.Process {
 	slices.Sort(sorted)
 	base, elapsed, haveBase := s.refs.base(now)
 	for _, pid := range slices.Compact(sorted) {
-		b, err := s.readStat(dirfd, pid)
+		b, err := s.bufs.readStat(dirfd, pid)
 		if err != nil {
 			continue // vanished
 		}
