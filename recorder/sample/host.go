@@ -78,11 +78,11 @@ type rawProc struct {
 	nameLen uint16
 }
 
-// read takes one reading of the host at now into dst, reusing its slices.
-// The process scan comes right after /proc/stat, before anything that may
-// be slow (statfs), so that its ticks match the elapsed time.
-func (rd *reader) read(now time.Time, dst *rawScan, b *scanBufs) {
-	dst.at = now
+// read takes one reading of the host into dst, reusing its slices; dst.at
+// is the caller's, set just before. The process scan comes right after
+// /proc/stat, before anything that may be slow (statfs), so that its ticks
+// match the elapsed time.
+func (rd *reader) read(dst *rawScan, b *scanBufs) {
 	dst.cpu, dst.cpus, dst.cpuErr = rd.readCPU(b)
 	dst.scanErr = rd.readProcs(dst, b)
 	dst.load = capture.Load{}
@@ -205,7 +205,7 @@ func (h *Host) get(fresh bool) *rawScan {
 	}
 	h.mu.Unlock()
 	b := h.bufs.Get().(*scanBufs)
-	h.rd.read(now, raw, b)
+	h.rd.read(raw, b)
 	h.bufs.Put(b)
 	close(raw.done)
 	return raw

@@ -140,7 +140,8 @@ func (s *Sampler) sample(at time.Time, servicePIDs []int, fresh bool) (capture.S
 	if s.host != nil {
 		raw = s.host.get(fresh)
 	} else {
-		s.read(s.clock(), raw, s.bufs)
+		raw.at = s.clock()
+		s.read(raw, s.bufs)
 	}
 	now := raw.at
 	base, elapsed, haveBase := s.refs.base(now)
