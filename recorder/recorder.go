@@ -351,7 +351,7 @@ func (r *Recorder) takeSample(now time.Time) capture.Sample {
 	if r.scope != nil {
 		path, pids = r.scope.procs()
 	}
-	s, procs := r.sampler.Sample(now.UTC(), pids)
+	s, procs := r.sampler.SampleDue(now, now.UTC(), pids)
 	if r.scope != nil && path != "" {
 		s.Service = r.scope.service(path, now, procs)
 	}

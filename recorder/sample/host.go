@@ -13,14 +13,14 @@ import (
 
 // The host's part of a sample (/proc/stat, every /proc/PID/stat, load,
 // memory, PSI, disks) is the same for every service of a host. A [Host]
-// reads it once for the Samplers of one process: a reading started within
-// [ShareWithin] before a Sampler asks for one serves it (one in flight is
-// waited for), so recorders due at the same moment share one scan whatever
-// their intervals. Each Sampler keeps its own rate window and computes its
+// reads it once for the Samplers of one process: a reading started at most
+// [ShareWithin] before a Sampler was due serves it (one in flight is waited
+// for), so recorders due at the same moment share one scan whatever their
+// intervals. Each Sampler keeps its own rate window and computes its
 // own rates, top lists and service processes from the shared reading.
 
-// ShareWithin is how recent a reading must have started to serve a Sampler
-// of the same Host.
+// ShareWithin is how long before a Sampler was due a reading may have
+// started and still serve it.
 const ShareWithin = 10 * time.Millisecond
 
 // reader reads the host: the part of a sample that is the same for every
@@ -64,6 +64,30 @@ type rawScan struct {
 	disks   []capture.Disk
 
 	done chan struct{} // closed when complete (a Host's readings)
+
+	// The command lines its Samplers read (a Host's readings): the top
+	// lists of Samplers sharing a reading are mostly the same processes.
+	cmdMu sync.Mutex
+	cmds  map[int]string
+}
+
+// cmdline returns pid's command line (Sampler.cmdline), read once for
+// every Sampler sharing the reading.
+func (raw *rawScan) cmdline(pid int, s *Sampler) string {
+	if raw.cmds == nil {
+		return s.cmdline(pid)
+	}
+	raw.cmdMu.Lock()
+	cmd, ok := raw.cmds[pid]
+	raw.cmdMu.Unlock()
+	if ok {
+		return cmd
+	}
+	cmd = s.cmdline(pid)
+	raw.cmdMu.Lock()
+	raw.cmds[pid] = cmd
+	raw.cmdMu.Unlock()
+	return cmd
 }
 
 // rawProc is one process as /proc/PID/stat showed it.
@@ -180,7 +204,7 @@ func (h *Host) Sampler(topN int) (*Sampler, error) {
 		return nil, err
 	}
 	s.host = h
-	raw := h.get(false)
+	raw := h.get(h.clock(), false)
 	if raw.scanErr != nil {
 		return nil, raw.scanErr
 	}
@@ -189,17 +213,17 @@ func (h *Host) Sampler(topN int) (*Sampler, error) {
 }
 
 // get returns a complete reading: with fresh, one started now; else one
-// started within ShareWithin, waiting for it if in flight, or a new one.
-// A new reading is shared with the Samplers that ask next.
-func (h *Host) get(fresh bool) *rawScan {
+// started at most ShareWithin before due (or later), waiting for it if in
+// flight, or a new one. A new reading is shared with the Samplers that ask
+// next.
+func (h *Host) get(due time.Time, fresh bool) *rawScan {
 	h.mu.Lock()
-	now := h.clock()
-	if last := h.last; !fresh && last != nil && now.Sub(last.at) <= ShareWithin {
+	if last := h.last; !fresh && last != nil && due.Sub(last.at) <= ShareWithin {
 		h.mu.Unlock()
 		<-last.done
 		return last
 	}
-	raw := &rawScan{at: now, done: make(chan struct{})}
+	raw := &rawScan{at: h.clock(), done: make(chan struct{}), cmds: map[int]string{}}
 	if h.last == nil || !raw.at.Before(h.last.at) {
 		h.last = raw
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -106,5 +107,38 @@ func TestHostConcurrent(t *testing.T) {
 		if n == 0 {
 			t.Errorf("sampler %d saw no processes", i)
 		}
+	}
+}
+
+// BenchmarkSharedSample is one reading shared by n Samplers of one Host,
+// each with its own rates, top lists and a service process: the cost of a
+// tick of n recorders in one process (n=1 is one recorder on a Host).
+func BenchmarkSharedSample(b *testing.B) {
+	benchPopulation(b)
+	for _, n := range []int{1, 20} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			h, err := NewHost("/proc")
+			if err != nil {
+				b.Fatal(err)
+			}
+			ss := make([]*Sampler, n)
+			for i := range ss {
+				if ss[i], err = h.Sampler(5); err != nil {
+					b.Fatal(err)
+				}
+			}
+			pids := []int{os.Getpid()}
+			procs := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				due := time.Now()
+				got, _ := ss[0].SampleDue(due, due, pids) // a new reading, then shared
+				for _, s := range ss[1:] {
+					s.SampleDue(due, time.Now(), pids)
+				}
+				procs = got.Processes
+			}
+			countProcs(b, procs)
+		})
 	}
 }

@@ -175,7 +175,11 @@ func (s *Sampler) processes(idx []int, cmdlines map[int]string, max int) []captu
 		r := &s.recs[i]
 		cmd, ok := cmdlines[r.pid]
 		if !ok {
-			cmd = s.cmdline(r.pid)
+			if s.cur != nil {
+				cmd = s.cur.cmdline(r.pid, s)
+			} else {
+				cmd = s.cmdline(r.pid)
+			}
 			cmdlines[r.pid] = cmd
 		}
 		out = append(out, capture.Process{

@@ -28,6 +28,7 @@ type Sampler struct {
 	refs  window[reading]  // the readings rates are computed against
 
 	own  rawScan   // the latest reading, without a Host
+	cur  *rawScan  // the reading of the sample being taken
 	bufs *scanBufs // the buffers of its own readings and of Processes
 
 	procs      map[int]slot // the processes of the latest scan
@@ -121,28 +122,38 @@ func (s *Sampler) keepRaw(raw *rawScan) {
 // (nil when unknown); it returns the host sample (Service left nil: the caller fills it) and the
 // process objects of those PIDs (sorted by PID, vanished ones skipped), computed from the same scan
 // of /proc. Rates are over the window of window.go, on the sampler's monotonic clock: null (and no
-// top-CPU list) when no reading lies far enough back. A Host's Sampler shares a reading started
-// within ShareWithin. Not safe for concurrent use.
+// top-CPU list) when no reading lies far enough back. A Host's Sampler shares a reading started at
+// most ShareWithin before now. Not safe for concurrent use.
 func (s *Sampler) Sample(at time.Time, servicePIDs []int) (capture.Sample, []capture.Process) {
-	return s.sample(at, servicePIDs, false)
+	return s.sample(s.clock(), at, servicePIDs, false)
+}
+
+// SampleDue is Sample for a sample due at due (a time.Now reading, such as
+// a tick's): a Host's Sampler shares a reading started at most ShareWithin
+// before due, so that recorders due together share one however late each
+// gets to it.
+func (s *Sampler) SampleDue(due, at time.Time, servicePIDs []int) (capture.Sample, []capture.Process) {
+	return s.sample(due, at, servicePIDs, false)
 }
 
 // SampleFresh is Sample from a reading started now, never an earlier one:
 // the sample at a trigger, whose host part follows the service's evidence.
 // A Host's other Samplers may share it.
 func (s *Sampler) SampleFresh(at time.Time, servicePIDs []int) (capture.Sample, []capture.Process) {
-	return s.sample(at, servicePIDs, true)
+	return s.sample(time.Time{}, at, servicePIDs, true)
 }
 
-func (s *Sampler) sample(at time.Time, servicePIDs []int, fresh bool) (capture.Sample, []capture.Process) {
+func (s *Sampler) sample(due, at time.Time, servicePIDs []int, fresh bool) (capture.Sample, []capture.Process) {
 	out := capture.Sample{At: at, TopCPU: []capture.Process{}, TopMemory: []capture.Process{}}
 	raw := &s.own
 	if s.host != nil {
-		raw = s.host.get(fresh)
+		raw = s.host.get(due, fresh)
 	} else {
 		raw.at = s.clock()
 		s.read(raw, s.bufs)
 	}
+	s.cur = raw
+	defer func() { s.cur = nil }()
 	now := raw.at
 	base, elapsed, haveBase := s.refs.base(now)
 
