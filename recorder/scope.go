@@ -85,7 +85,9 @@ func newScope(cfg Config, root string, log zerolog.Logger) *scope {
 			return p, err
 		}
 	}
-	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log})
+	// Where notifications cover the cgroup, a look once an interval (see
+	// cgroup.WatchOptions.Covered): an idle recorder wakes for little else.
+	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log, Covered: cfg.Interval()})
 	return s
 }
 
