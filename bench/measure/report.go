@@ -204,7 +204,7 @@ func (r *results) markdown() string {
 
 	if perSecond, idle, sample, ok := r.idleAt30(); ok {
 		b.WriteString("## Idle cost per second\n\n")
-		fmt.Fprintf(&b, "Measured side by side, each in its own cgroup, over %d windows of %v after 3 s of start-up; medians. The watcher looks at `cgroup.procs` and the OOM counter at the short cadence (WatchOptions.Poll, default 50 ms) and on inotify events of `cgroup.events`; it runs here in a process of its own (`bench/measure child watch`), watching a cgroup that holds one `sleep`. \"The recorder between samples\" runs with an interval of 86400 s, so it takes no sample in the windows: its watcher plus the Go runtime.\n\n", c.idleWindows, c.idleWindow)
+		fmt.Fprintf(&b, "Measured side by side, each in its own cgroup, over %d windows of %v after 3 s of start-up; medians. The watcher wakes on its notifications (inotify on `cgroup.events`, pidfds, the OOM eventfd) and looks every second besides (WatchOptions.Safety); the first line's watcher looks every 50 ms (WatchOptions.Poll, its cadence where notifications do not cover the cgroup). It runs here in a process of its own (`bench/measure child watch`), watching a cgroup that holds one `sleep`. \"The recorder between samples\" runs with an interval of 86400 s, so it takes no sample in the windows, and its watcher, covered by notifications, looks once an interval (WatchOptions.Covered): the Go runtime and little else.\n\n", c.idleWindows, c.idleWindow)
 		b.WriteString("| process | CPU per second | of one core |\n|---|---:|---:|\n")
 		for _, ic := range r.idle {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", ic.Name, dur(ic.PerSecond), pct(ic.PerSecond))
