@@ -67,8 +67,17 @@ type rawScan struct {
 
 	// The command lines its Samplers read (a Host's readings): the top
 	// lists of Samplers sharing a reading are mostly the same processes.
-	cmdMu sync.Mutex
-	cmds  map[int]string
+	cmdMu  sync.Mutex
+	cmds   map[int]string
+	builds map[*rawScan]*built // by the base reading of the rates
+}
+
+// built is a Host's reading made into records, their CPU percents against
+// one base reading: shared by the Samplers whose rates have that base
+// (Samplers of one interval on one grid), never changed.
+type built struct {
+	recs  []procRec
+	procs map[int]slot
 }
 
 // cmdline returns pid's command line (Sampler.cmdline), read once for
@@ -223,7 +232,7 @@ func (h *Host) get(due time.Time, fresh bool) *rawScan {
 		<-last.done
 		return last
 	}
-	raw := &rawScan{at: h.clock(), done: make(chan struct{}), cmds: map[int]string{}}
+	raw := &rawScan{at: h.clock(), done: make(chan struct{}), cmds: map[int]string{}, builds: map[*rawScan]*built{}}
 	if h.last == nil || !raw.at.Before(h.last.at) {
 		h.last = raw
 	}

@@ -59,8 +59,40 @@ func (s *Sampler) build(raw *rawScan, base map[int]slot, elapsed float64, cpus i
 		next = make(map[int]slot, len(s.procs))
 	}
 	clear(next)
-	s.recs = s.recs[:0]
+	s.recs = fill(raw, base, elapsed, cpus, s.recs[:0], next)
 	s.names = raw.names
+	s.spare = nil
+	if !s.procsIsRef {
+		s.spare = s.procs
+	}
+	s.procs, s.procsIsRef = next, false
+}
+
+// buildShared is build for a Host's reading: the records and the map are
+// made once per reading and base reading (baseRaw), shared by every
+// Sampler whose rates have that base, and never changed after.
+func (s *Sampler) buildShared(raw, baseRaw *rawScan, base map[int]slot, elapsed float64, cpus int) {
+	raw.cmdMu.Lock()
+	b := raw.builds[baseRaw]
+	raw.cmdMu.Unlock()
+	if b == nil {
+		b = &built{procs: make(map[int]slot, len(raw.procs))}
+		b.recs = fill(raw, base, elapsed, cpus, make([]procRec, 0, len(raw.procs)), b.procs)
+		raw.cmdMu.Lock()
+		if other := raw.builds[baseRaw]; other != nil {
+			b = other
+		} else {
+			raw.builds[baseRaw] = b
+		}
+		raw.cmdMu.Unlock()
+	}
+	s.recs, s.procs, s.names = b.recs, b.procs, raw.names
+}
+
+// fill appends to recs the processes of a reading, their CPU percents
+// against base over elapsed seconds (nil: unknown), and records each in
+// next.
+func fill(raw *rawScan, base map[int]slot, elapsed float64, cpus int, recs []procRec, next map[int]slot) []procRec {
 	maxPct := float64(100 * max(cpus, 1))
 	for i := range raw.procs {
 		p := &raw.procs[i]
@@ -72,8 +104,8 @@ func (s *Sampler) build(raw *rawScan, base map[int]slot, elapsed float64, cpus i
 			}
 			pct = min(float64(delta)/clkTck/elapsed*100, maxPct)
 		}
-		next[p.pid] = slot{start: p.start, ticks: p.ticks, idx: int32(len(s.recs))}
-		s.recs = append(s.recs, procRec{
+		next[p.pid] = slot{start: p.start, ticks: p.ticks, idx: int32(len(recs))}
+		recs = append(recs, procRec{
 			pid:     p.pid,
 			cpu:     pct,
 			rss:     p.rss,
@@ -83,11 +115,7 @@ func (s *Sampler) build(raw *rawScan, base map[int]slot, elapsed float64, cpus i
 			nameLen: p.nameLen,
 		})
 	}
-	s.spare = nil
-	if !s.procsIsRef {
-		s.spare = s.procs
-	}
-	s.procs, s.procsIsRef = next, false
+	return recs
 }
 
 // readStat reads /proc/PID/stat relative to the open root directory, with

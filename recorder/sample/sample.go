@@ -47,6 +47,7 @@ type reading struct {
 	cpu   cpuTimes
 	cpuOK bool
 	procs map[int]slot
+	raw   *rawScan // the Host's reading it was made from; nil without a Host
 }
 
 // New returns a Sampler reading the proc filesystem at procRoot (normally "/proc"; tests pass a
@@ -107,15 +108,15 @@ func newSamplerOn(rd *reader, clock func() time.Time, topN int) (*Sampler, error
 func (s *Sampler) keep(now time.Time, r reading) {
 	evicted, pushed := s.refs.push(now, r)
 	s.procsIsRef = pushed
-	if pushed && evicted.procs != nil {
+	if pushed && evicted.procs != nil && s.host == nil { // a Host's maps are shared
 		s.spare = evicted.procs
 	}
 }
 
 // keepRaw makes a Host's reading the baseline.
 func (s *Sampler) keepRaw(raw *rawScan) {
-	s.build(raw, nil, 0, raw.cpus)
-	s.keep(raw.at, reading{cpu: raw.cpu, cpuOK: raw.cpuErr == nil, procs: s.procs})
+	s.buildShared(raw, nil, nil, 0, raw.cpus)
+	s.keep(raw.at, reading{cpu: raw.cpu, cpuOK: raw.cpuErr == nil, procs: s.procs, raw: raw})
 }
 
 // Sample takes one sample stamped at (its wall time). servicePIDs are the PIDs of the service's cgroup
@@ -185,8 +186,16 @@ func (s *Sampler) sample(due, at time.Time, servicePIDs []int, fresh bool) (capt
 	if haveBase {
 		baseProcs = base.procs
 	}
-	s.build(raw, baseProcs, elapsed.Seconds(), raw.cpus)
-	s.keep(now, reading{cpu: raw.cpu, cpuOK: raw.cpuErr == nil, procs: s.procs})
+	if s.host != nil {
+		var baseRaw *rawScan
+		if haveBase {
+			baseRaw = base.raw
+		}
+		s.buildShared(raw, baseRaw, baseProcs, elapsed.Seconds(), raw.cpus)
+	} else {
+		s.build(raw, baseProcs, elapsed.Seconds(), raw.cpus)
+	}
+	s.keep(now, reading{cpu: raw.cpu, cpuOK: raw.cpuErr == nil, procs: s.procs, raw: s.refRaw(raw)})
 	out.Processes = len(s.recs)
 	cmdlines := make(map[int]string, 2*s.topN+len(servicePIDs))
 	if haveBase {
@@ -199,6 +208,15 @@ func (s *Sampler) sample(due, at time.Time, servicePIDs []int, fresh bool) (capt
 		service = s.processes(s.serviceIdx(servicePIDs), cmdlines, MaxCmdline)
 	}
 	return out, service
+}
+
+// refRaw is raw as a reference's reading: nil for a Sampler's own, which
+// the next sample overwrites.
+func (s *Sampler) refRaw(raw *rawScan) *rawScan {
+	if s.host == nil {
+		return nil
+	}
+	return raw
 }
 
 // readCPU reads the /proc/stat counters and the number of CPUs.
