@@ -283,11 +283,6 @@ func (r *results) goals() string {
 		row(fmt.Sprintf("idle recorder at the default 30 s interval < %.2f %% of one core", goalIdlePercent),
 			fmt.Sprintf("%s per second = %s (measured over %v)", dur(ic.PerSecond), pct(ic.PerSecond), time.Duration(len(ic.Windows))*30*time.Second),
 			float64(ic.PerSecond)/float64(time.Second)*100 < goalIdlePercent)
-		if m, ok := cost(r.idle30, idle30Missing); ok {
-			row(fmt.Sprintf("the same, its unit not found, < %.2f %%", goalIdlePercent),
-				fmt.Sprintf("%s per second = %s", dur(m.PerSecond), pct(m.PerSecond)),
-				float64(m.PerSecond)/float64(time.Second)*100 < goalIdlePercent)
-		}
 	} else if perSecond, _, _, ok := r.idleAt30(); ok {
 		row(fmt.Sprintf("idle recorder at the default 30 s interval < %.2f %% of one core", goalIdlePercent),
 			fmt.Sprintf("%s per second = %s (computed, see below)", dur(perSecond), pct(perSecond)),
