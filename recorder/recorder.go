@@ -103,6 +103,10 @@ type Options struct {
 	// over the system journal).
 	KmsgPath   string
 	Journalctl logs.Journalctl
+	// Host, if set, shares the host's readings with the process's other
+	// recorders (share.go); ProcRoot is then the Host's. nil: the
+	// recorder reads the host alone.
+	Host *sample.Host
 }
 
 // Recorder records one service. Create it with [New], then call [Recorder.Run].
@@ -204,7 +208,7 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 	if r.checker, err = health.New(cfg.HealthURL, cfg.Timeout()); err != nil {
 		return nil, &ConfigError{Name: cfg.Name("HealthURL"), Msg: err.Error()}
 	}
-	if r.sampler, err = sample.New(opt.ProcRoot, cfg.TopProcesses); err != nil {
+	if r.sampler, err = newSampler(opt, cfg.TopProcesses); err != nil {
 		r.checker.Close()
 		return nil, fmt.Errorf("start sampling %s: %w", opt.ProcRoot, err)
 	}
@@ -293,7 +297,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 	if r.opt.Ready != nil {
 		r.opt.Ready()
 	}
-	ticker := time.NewTicker(r.cfg.Interval())
+	ticker := newTicker(r.cfg.Interval())
 	defer ticker.Stop()
 	var traceC <-chan time.Time
 	if r.trace != nil {
@@ -309,6 +313,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.log.Info().Msg("recorder stopped")
 			return nil
 		case now := <-ticker.C:
+			ticker.next()
 			r.tick(ctx, now)
 		case now := <-traceC:
 			r.traceTick(now)
@@ -379,7 +384,7 @@ func (r *Recorder) takeSample(now time.Time) capture.Sample {
 	if r.scope != nil {
 		path, pids = r.scope.procs()
 	}
-	s, procs := r.sampler.Sample(now.UTC(), pids)
+	s, procs := r.sampler.SampleDue(now, now.UTC(), pids)
 	if r.scope != nil && path != "" {
 		s.Service = r.scope.service(path, now, procs)
 	}
@@ -395,7 +400,7 @@ func (r *Recorder) triggerSample(t trigger) capture.Sample {
 	if r.scope != nil {
 		svc = r.scope.atTrigger(now, t.ev, r.sampler)
 	}
-	s, _ := r.sampler.Sample(now.UTC(), nil)
+	s, _ := r.sampler.SampleFresh(now.UTC(), nil)
 	s.Service = svc
 	return s
 }

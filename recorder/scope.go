@@ -86,7 +86,11 @@ func newScope(cfg Config, root string, log zerolog.Logger) *scope {
 			return p, err
 		}
 	}
-	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log})
+	// Where notifications cover the cgroup, the watcher looks when asked at
+	// each tick (procs), in the tick's wake-up, and on its own only if the
+	// ticks stop (cgroup.WatchOptions.Covered): an idle recorder wakes for
+	// little else.
+	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log, Covered: 2 * cfg.Interval()})
 	return s
 }
 
@@ -204,8 +208,10 @@ func (s *scope) wait() {
 	}
 }
 
-// procs returns the cgroup watched now and its processes.
+// procs returns the cgroup watched now and its processes, and asks the
+// watcher for a look (cgroup.Watcher.Look).
 func (s *scope) procs() (string, []int) {
+	s.w.Look()
 	path := s.w.Path()
 	if path == "" {
 		return "", nil

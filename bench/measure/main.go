@@ -41,6 +41,10 @@ type config struct {
 	latencyRuns int
 	idleWindow  time.Duration
 	idleWindows int
+	scaleWindow time.Duration
+	// idleDefaultWindows is the number of 30 s windows of the idle run at
+	// the default interval.
+	idleDefaultWindows int
 }
 
 func main() {
@@ -60,6 +64,8 @@ func main() {
 	flag.IntVar(&c.latencyRuns, "latency-runs", 50, "kill -9 → capture runs per process count")
 	flag.DurationVar(&c.idleWindow, "idle-window", 10*time.Second, "length of one idle measurement window")
 	flag.IntVar(&c.idleWindows, "idle-windows", 3, "idle measurement windows")
+	flag.DurationVar(&c.scaleWindow, "scale-window", 20*time.Second, "length of one window of the 1 vs 20 services run (-reps windows)")
+	flag.IntVar(&c.idleDefaultWindows, "idle30-windows", 4, "30 s windows of the idle run at the default interval (0: skip it)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "measure:", err)
@@ -139,6 +145,12 @@ func run(c config) (err error) {
 	}
 	if len(res.pops) > 0 && res.pops[0].idle != nil {
 		res.idle = res.pops[0].idle
+		res.idle30 = res.pops[0].idle30
+	}
+	for _, p := range res.pops {
+		if p.scale != nil {
+			res.scale, res.scaleProcs = p.scale, p.procs
+		}
 	}
 	report := res.markdown()
 	fmt.Print(report)
@@ -185,6 +197,8 @@ type popResult struct {
 	warm    []kit.Floors // one per repetition, 5 passes back to back before the window
 	reps    [][]kit.ToolCost
 	idle    []kit.IdleCost
+	idle30  []kit.IdleCost // at the default interval
+	scale   []kit.IdleCost // 1 vs 20 services
 	latency kit.LatencyResult
 }
 
@@ -268,6 +282,17 @@ func (s *session) population(extra int, idle bool) (*popResult, error) {
 		if res.idle, err = s.idle(); err != nil {
 			return nil, err
 		}
+		if c.idleDefaultWindows > 0 {
+			fmt.Fprintf(os.Stderr, "-- idle at the default interval, %d windows of 30 s\n", c.idleDefaultWindows)
+			if res.idle30, err = s.idleDefault(); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "-- 1 vs %d services, %d windows of %v\n", scaleService, c.reps, c.scaleWindow)
+		if res.scale, err = s.scale(tag); err != nil {
+			return nil, err
+		}
 	}
 	if c.latencyRuns > 0 {
 		fmt.Fprintf(os.Stderr, "-- kill -9 → durable capture, %d runs\n", c.latencyRuns)
@@ -336,7 +361,7 @@ func (s *session) idle() ([]kit.IdleCost, error) {
 	}
 	subjects := []kit.IdleSubject{
 		{Name: "a Go process that only sleeps", Start: command(self, "child", "sleep")},
-		{Name: "the cgroup watcher alone (cgroup.Watcher, default 50 ms look)", Start: command(self, "child", "watch", svc.Path)},
+		{Name: "the cgroup watcher alone (cgroup.Watcher, default options)", Start: command(self, "child", "watch", svc.Path)},
 		{Name: "the cgroup watcher alone, WatchOptions.Poll = 1 s", Start: command(self, "child", "watch", svc.Path, "1s")},
 		{Name: idleRecorder, Start: recorder("idle")},
 		{Name: "the recorder between samples, GOMAXPROCS=1", Start: recorder("idle-gomaxprocs1", "GOMAXPROCS=1")},

@@ -22,6 +22,7 @@ const (
 	goalCaptureKiB   = 64
 	goalLatency      = 100 * time.Millisecond
 	goalIdlePercent  = 0.05
+	goalScaleFactor  = 1.5 // 20 services in one process vs one (issue 16)
 	defaultInterval  = 30.0
 )
 
@@ -77,6 +78,20 @@ type results struct {
 	started time.Time
 	pops    []*popResult
 	idle    []kit.IdleCost
+	idle30  []kit.IdleCost // measured at the default interval
+	scale   []kit.IdleCost // 1 vs 20 services
+	// scaleProcs is the host's processes during the scale run.
+	scaleProcs int
+}
+
+// cost returns the named subject's cost.
+func cost(cs []kit.IdleCost, name string) (kit.IdleCost, bool) {
+	for _, c := range cs {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return kit.IdleCost{}, false
 }
 
 // toolSummary is one tool's medians over the repetitions.
@@ -189,7 +204,7 @@ func (r *results) markdown() string {
 
 	if perSecond, idle, sample, ok := r.idleAt30(); ok {
 		b.WriteString("## Idle cost per second\n\n")
-		fmt.Fprintf(&b, "Measured side by side, each in its own cgroup, over %d windows of %v after 3 s of start-up; medians. The watcher looks at `cgroup.procs` and the OOM counter at the short cadence (WatchOptions.Poll, default 50 ms) and on inotify events of `cgroup.events`; it runs here in a process of its own (`bench/measure child watch`), watching a cgroup that holds one `sleep`. \"The recorder between samples\" runs with an interval of 86400 s, so it takes no sample in the windows: its watcher plus the Go runtime.\n\n", c.idleWindows, c.idleWindow)
+		fmt.Fprintf(&b, "Measured side by side, each in its own cgroup, over %d windows of %v after 3 s of start-up; medians. The watcher wakes on its notifications (inotify on `cgroup.events`, pidfds, the OOM eventfd) and looks every second besides (WatchOptions.Safety); WatchOptions.Poll, the cadence where notifications do not cover the cgroup (default 50 ms), changes nothing here. It runs here in a process of its own (`bench/measure child watch`), watching a cgroup that holds one `sleep`. \"The recorder between samples\" runs with an interval of 86400 s, so it takes no sample in the windows, and its watcher, covered by notifications, looks once an interval (WatchOptions.Covered): the Go runtime and little else.\n\n", c.idleWindows, c.idleWindow)
 		b.WriteString("| process | CPU per second | of one core |\n|---|---:|---:|\n")
 		for _, ic := range r.idle {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", ic.Name, dur(ic.PerSecond), pct(ic.PerSecond))
@@ -199,6 +214,8 @@ func (r *results) markdown() string {
 			dur(idle), procs(r.pops[0].procs), dur(r.pops[0].tool(kit.ToolPreflight).cpu), dur(idle), dur(sample))
 	}
 
+	b.WriteString(r.scaleSection())
+	b.WriteString(r.idle30Section())
 	b.WriteString("## Capture size\n\n")
 	b.WriteString("The capture each side-by-side run ends with: the service's process killed after the ring is full, with the defaults (a ring of 20 samples, top 5), so 21 samples (the ring plus the one taken at the trigger), one process in the service's cgroup, this host's disks.\n\n")
 	b.WriteString("| processes | samples | bytes |\n|---:|---:|---:|\n")
@@ -254,7 +271,19 @@ func (r *results) goals() string {
 		row(fmt.Sprintf("kill -9 → durable capture, median ≤ %v (%s processes, %d runs)", goalLatency, procs(p.procs), len(p.latency.Durable)),
 			fmt.Sprintf("median %s, worst %s", dur(med), dur(time.Duration(kit.Max(kit.Durations(p.latency.Durable))))), med <= goalLatency)
 	}
-	if perSecond, _, _, ok := r.idleAt30(); ok {
+	if one, ok := cost(r.scale, scaleOne); ok {
+		shared, _ := cost(r.scale, scaleShared)
+		apart, _ := cost(r.scale, scaleApart)
+		row(fmt.Sprintf("%d services in one process ≤ %.1f × one service's CPU (%s processes, interval 1 s)", scaleService, goalScaleFactor, procs(r.scaleProcs)),
+			fmt.Sprintf("%s vs %s per second (%.2f ×; as %d processes: %.1f ×)", dur(shared.PerSecond), dur(one.PerSecond),
+				float64(shared.PerSecond)/float64(one.PerSecond), scaleService, float64(apart.PerSecond)/float64(one.PerSecond)),
+			float64(shared.PerSecond) <= goalScaleFactor*float64(one.PerSecond))
+	}
+	if ic, ok := cost(r.idle30, idle30); ok {
+		row(fmt.Sprintf("idle recorder at the default 30 s interval < %.2f %% of one core", goalIdlePercent),
+			fmt.Sprintf("%s per second = %s (measured over %v)", dur(ic.PerSecond), pct(ic.PerSecond), time.Duration(len(ic.Windows))*30*time.Second),
+			float64(ic.PerSecond)/float64(time.Second)*100 < goalIdlePercent)
+	} else if perSecond, _, _, ok := r.idleAt30(); ok {
 		row(fmt.Sprintf("idle recorder at the default 30 s interval < %.2f %% of one core", goalIdlePercent),
 			fmt.Sprintf("%s per second = %s (computed, see below)", dur(perSecond), pct(perSecond)),
 			float64(perSecond)/float64(time.Second)*100 < goalIdlePercent)
@@ -294,4 +323,47 @@ func size(b float64) string {
 func medWorst(ds []time.Duration) string {
 	v := kit.Durations(ds)
 	return dur(time.Duration(kit.Median(v))) + " / " + dur(time.Duration(kit.Max(v)))
+}
+
+// scaleSection is the 1 vs 20 services table.
+func (r *results) scaleSection() string {
+	if len(r.scale) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	b.WriteString("## One service or twenty\n\n")
+	fmt.Fprintf(&b, "At %s processes, side by side, each in a cgroup of its own: one `preflight start --config` recording 1 service, one recording %d, and %d `preflight start` processes recording one each (as %d instances of the template unit `preflight@` would). Every service: a tcp health check on loopback, interval 1 s, a cgroup holding one `sleep`. CPU time of each cgroup per second of wall time over %d windows of %v after 5 s of start-up; medians, and each window's figure.\n\n",
+		procs(r.scaleProcs), scaleService, scaleService, scaleService, len(r.scale[0].Windows), r.cfg.scaleWindow)
+	b.WriteString("| what | CPU per second | of one core | × one service | windows |\n|---|---:|---:|---:|---|\n")
+	one, _ := cost(r.scale, scaleOne)
+	for _, c := range r.scale {
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %s |\n", c.Name, dur(c.PerSecond), pct(c.PerSecond), float64(c.PerSecond)/float64(one.PerSecond), windows(c.Windows))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// idle30Section is the idle run at the default interval.
+func (r *results) idle30Section() string {
+	if len(r.idle30) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	b.WriteString("## Idle at the default interval, measured\n\n")
+	fmt.Fprintf(&b, "Recorders at the default 30 s interval, side by side, each in a cgroup of its own, watching a cgroup that holds one `sleep` (the second one has no cgroup and a unit systemd cannot find: it looks the unit up again every second), health checks against a loopback HTTP server. CPU time of each cgroup (cgroup2 `cpu.stat` `usage_usec`) over %d windows of 30 s, after 5 s of start-up, so that each window holds exactly one sample; medians, and each window's figure. `go run ./bench/measure -procs 0 -reps 1 -latency-runs 0` runs it alone, with the rest at the host's processes.\n\n", len(r.idle30[0].Windows))
+	b.WriteString("| process | CPU per second | of one core | windows |\n|---|---:|---:|---|\n")
+	for _, c := range r.idle30 {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.Name, dur(c.PerSecond), pct(c.PerSecond), windows(c.Windows))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// windows lists each window's CPU per second.
+func windows(ws []time.Duration) string {
+	parts := make([]string, len(ws))
+	for i, w := range ws {
+		parts[i] = dur(w)
+	}
+	return strings.Join(parts, ", ")
 }

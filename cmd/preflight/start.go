@@ -88,9 +88,13 @@ func runStart(ctx context.Context, args []string, e env) error {
 	var ready sync.WaitGroup
 	ready.Add(len(cfgs))
 	recs := make([]*recorder.Recorder, 0, len(cfgs))
+	host, err := recorder.SharedHost(len(cfgs))
+	if err != nil {
+		return err
+	}
 	for _, cfg := range cfgs {
 		log := newLogger(e, cfg.LogLevel)
-		r, err := recorder.New(cfg, recorder.Options{Logger: log, Version: Version, Ready: ready.Done})
+		r, err := recorder.New(cfg, recorder.Options{Logger: log, Version: Version, Ready: ready.Done, Host: host})
 		if err != nil {
 			for _, r := range recs {
 				r.Close()

@@ -94,30 +94,30 @@ type statfsResult struct {
 
 // disks reads the mount table and statfs's the selected mounts
 // concurrently, waiting at most s.statfsTimeout in all.
-func (s *Sampler) disks() []capture.Disk {
+func (rd *reader) disks() []capture.Disk {
 	disks := []capture.Disk{}
-	table, err := s.fs.GetMounts()
+	table, err := rd.fs.GetMounts()
 	if err != nil {
 		return disks
 	}
 	mounts := selectMounts(table)
 	results := make([]chan statfsResult, len(mounts))
-	s.stuckMu.Lock()
+	rd.stuckMu.Lock()
 	for i, m := range mounts {
-		if s.stuck[m.point] {
+		if rd.stuck[m.point] {
 			continue
 		}
 		ch := make(chan statfsResult, 1)
 		results[i] = ch
 		go func() {
 			var r statfsResult
-			r.err = s.statfs(m.point, &r.st)
+			r.err = rd.statfs(m.point, &r.st)
 			ch <- r
 		}()
 	}
-	s.stuckMu.Unlock()
+	rd.stuckMu.Unlock()
 
-	timer := time.NewTimer(s.statfsTimeout)
+	timer := time.NewTimer(rd.statfsTimeout)
 	defer timer.Stop()
 	expired := false
 	for i, m := range mounts {
@@ -143,7 +143,7 @@ func (s *Sampler) disks() []capture.Disk {
 			}
 		}
 		if !got {
-			s.markStuck(m.point, ch)
+			rd.markStuck(m.point, ch)
 			continue
 		}
 		if r.err != nil {
@@ -157,14 +157,14 @@ func (s *Sampler) disks() []capture.Disk {
 }
 
 // markStuck skips point in later samples until its pending statfs returns.
-func (s *Sampler) markStuck(point string, pending <-chan statfsResult) {
-	s.stuckMu.Lock()
-	s.stuck[point] = true
-	s.stuckMu.Unlock()
+func (rd *reader) markStuck(point string, pending <-chan statfsResult) {
+	rd.stuckMu.Lock()
+	rd.stuck[point] = true
+	rd.stuckMu.Unlock()
 	go func() {
 		<-pending
-		s.stuckMu.Lock()
-		delete(s.stuck, point)
-		s.stuckMu.Unlock()
+		rd.stuckMu.Lock()
+		delete(rd.stuck, point)
+		rd.stuckMu.Unlock()
 	}()
 }

@@ -44,77 +44,83 @@ type procRec struct {
 // bounds a process's CPU percent. A process that vanishes or cannot be read
 // or parsed is skipped.
 func (s *Sampler) scan(base map[int]slot, elapsed float64, cpus int) error {
-	dirfd, err := unix.Open(s.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	if err := s.readProcs(&s.own, s.bufs); err != nil {
 		return err
 	}
-	defer unix.Close(dirfd)
+	s.build(&s.own, base, elapsed, cpus)
+	return nil
+}
 
-	s.pids = s.pids[:0]
-	for {
-		n, err := unix.Getdents(dirfd, s.dirBuf)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n <= 0 {
-			break
-		}
-		s.pids = direntPIDs(s.dirBuf[:n], s.pids)
-	}
-
+// build makes s.recs and s.procs from the processes of a reading, their
+// CPU percents against base (see scan).
+func (s *Sampler) build(raw *rawScan, base map[int]slot, elapsed float64, cpus int) {
 	next := s.spare
 	if next == nil {
 		next = make(map[int]slot, len(s.procs))
 	}
 	clear(next)
-	s.recs = s.recs[:0]
-	s.names = s.names[:0]
-	maxPct := float64(100 * max(cpus, 1))
-	for _, pid := range s.pids {
-		b, err := s.readStat(dirfd, pid)
-		if err != nil {
-			continue // vanished
-		}
-		st, err := parseStat(b)
-		if err != nil {
-			continue
-		}
-		ticks := st.UTime + st.STime
-		pct := -1.0 // unknown
-		if base != nil && elapsed > 0 {
-			delta := ticks // a new process: all its time is since the base
-			if old, ok := base[pid]; ok && old.start == st.StartTime {
-				delta = ticks - min(old.ticks, ticks)
-			}
-			pct = min(float64(delta)/clkTck/elapsed*100, maxPct)
-		}
-		name := st.Comm[:min(len(st.Comm), 1<<16-1)]
-		next[pid] = slot{start: st.StartTime, ticks: ticks, idx: int32(len(s.recs))}
-		s.recs = append(s.recs, procRec{
-			pid:     pid,
-			cpu:     pct,
-			rss:     st.RSS,
-			threads: int32(st.NumThreads),
-			state:   st.State,
-			nameOff: uint32(len(s.names)),
-			nameLen: uint16(len(name)),
-		})
-		s.names = append(s.names, name...)
-	}
+	s.recs = fill(raw, base, elapsed, cpus, s.recs[:0], next)
+	s.names = raw.names
 	s.spare = nil
 	if !s.procsIsRef {
 		s.spare = s.procs
 	}
 	s.procs, s.procsIsRef = next, false
-	return nil
+}
+
+// buildShared is build for a Host's reading: the records and the map are
+// made once per reading and base reading (baseRaw), shared by every
+// Sampler whose rates have that base, and never changed after.
+func (s *Sampler) buildShared(raw, baseRaw *rawScan, base map[int]slot, elapsed float64, cpus int) {
+	raw.cmdMu.Lock()
+	b := raw.builds[baseRaw]
+	raw.cmdMu.Unlock()
+	if b == nil {
+		b = &built{procs: make(map[int]slot, len(raw.procs))}
+		b.recs = fill(raw, base, elapsed, cpus, make([]procRec, 0, len(raw.procs)), b.procs)
+		raw.cmdMu.Lock()
+		if other := raw.builds[baseRaw]; other != nil {
+			b = other
+		} else {
+			raw.builds[baseRaw] = b
+		}
+		raw.cmdMu.Unlock()
+	}
+	s.recs, s.procs, s.names = b.recs, b.procs, raw.names
+}
+
+// fill appends to recs the processes of a reading, their CPU percents
+// against base over elapsed seconds (nil: unknown), and records each in
+// next.
+func fill(raw *rawScan, base map[int]slot, elapsed float64, cpus int, recs []procRec, next map[int]slot) []procRec {
+	maxPct := float64(100 * max(cpus, 1))
+	for i := range raw.procs {
+		p := &raw.procs[i]
+		pct := -1.0 // unknown
+		if base != nil && elapsed > 0 {
+			delta := p.ticks // a new process: all its time is since the base
+			if old, ok := base[p.pid]; ok && old.start == p.start {
+				delta = p.ticks - min(old.ticks, p.ticks)
+			}
+			pct = min(float64(delta)/clkTck/elapsed*100, maxPct)
+		}
+		next[p.pid] = slot{start: p.start, ticks: p.ticks, idx: int32(len(recs))}
+		recs = append(recs, procRec{
+			pid:     p.pid,
+			cpu:     pct,
+			rss:     p.rss,
+			threads: p.threads,
+			state:   p.state,
+			nameOff: p.nameOff,
+			nameLen: p.nameLen,
+		})
+	}
+	return recs
 }
 
 // readStat reads /proc/PID/stat relative to the open root directory, with
 // one read into the reused buffer.
-func (s *Sampler) readStat(dirfd, pid int) ([]byte, error) {
+func (s *scanBufs) readStat(dirfd, pid int) ([]byte, error) {
 	p := strconv.AppendInt(s.pathBuf[:0], int64(pid), 10)
 	p = append(p, "/stat\x00"...)
 	s.pathBuf = p
@@ -197,7 +203,11 @@ func (s *Sampler) processes(idx []int, cmdlines map[int]string, max int) []captu
 		r := &s.recs[i]
 		cmd, ok := cmdlines[r.pid]
 		if !ok {
-			cmd = s.cmdline(r.pid)
+			if s.cur != nil {
+				cmd = s.cur.cmdline(r.pid, s)
+			} else {
+				cmd = s.cmdline(r.pid)
+			}
 			cmdlines[r.pid] = cmd
 		}
 		out = append(out, capture.Process{
@@ -305,7 +315,7 @@ func (s *Sampler) Processes(now time.Time, pids []int) []capture.Process {
 	slices.Sort(sorted)
 	base, elapsed, haveBase := s.refs.base(now)
 	for _, pid := range slices.Compact(sorted) {
-		b, err := s.readStat(dirfd, pid)
+		b, err := s.bufs.readStat(dirfd, pid)
 		if err != nil {
 			continue // vanished
 		}

@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -14,18 +13,23 @@ import (
 	"github.com/preflight-rec/preflight/recorder/capture"
 )
 
-// Sampler takes host samples. It keeps the previous /proc/stat counters and,
-// for each process present at the previous scan, its identity and CPU time.
+// Sampler takes host samples. It keeps the reference readings of its rates:
+// the /proc/stat counters and, for each process, its identity and CPU time.
+// A Sampler made by [New] reads the host itself; one made by
+// [Host.Sampler] shares the host's readings with the other Samplers of
+// that Host.
 type Sampler struct {
-	root          string
-	fs            procfs.FS
-	topN          int
-	pageSize      uint64
-	statfs        func(path string, st *unix.Statfs_t) error
-	statfsTimeout time.Duration
+	*reader
+	host     *Host // nil: the Sampler reads the host itself
+	topN     int
+	pageSize uint64
 
 	clock func() time.Time // the monotonic clock of the rates (window.go)
 	refs  window[reading]  // the readings rates are computed against
+
+	own  rawScan   // the latest reading, without a Host
+	cur  *rawScan  // the reading of the sample being taken
+	bufs *scanBufs // the buffers of its own readings and of Processes
 
 	procs      map[int]slot // the processes of the latest scan
 	procsIsRef bool         // procs is also a reference reading's
@@ -33,15 +37,8 @@ type Sampler struct {
 	recs       []procRec    // the processes of the latest scan, in listing order
 	names      []byte       // their command names
 
-	pids    []int
-	dirBuf  []byte
-	statBuf []byte
-	pathBuf []byte
-	fileBuf []byte
+	fileBuf []byte // command lines
 	topIdx  []int
-
-	stuckMu sync.Mutex
-	stuck   map[string]bool // mount points whose statfs has hung
 }
 
 // reading is what a rate is computed against: the /proc/stat counters and
@@ -50,6 +47,7 @@ type reading struct {
 	cpu   cpuTimes
 	cpuOK bool
 	procs map[int]slot
+	raw   *rawScan // the Host's reading it was made from; nil without a Host
 }
 
 // New returns a Sampler reading the proc filesystem at procRoot (normally "/proc"; tests pass a
@@ -62,29 +60,16 @@ func New(procRoot string, topN int) (*Sampler, error) {
 
 // newSampler is New with the rates' clock and statfs injected.
 func newSampler(procRoot string, topN int, clock func() time.Time, statfs func(string, *unix.Statfs_t) error) (*Sampler, error) {
-	if topN < 0 {
-		return nil, fmt.Errorf("failed to create sampler: top processes %d is negative", topN)
-	}
-	fs, err := procfs.NewFS(procRoot)
+	rd, err := newReader(procRoot, statfs)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open proc filesystem: %w", err)
+		return nil, err
 	}
-	s := &Sampler{
-		root:          procRoot,
-		fs:            fs,
-		topN:          topN,
-		pageSize:      uint64(os.Getpagesize()),
-		statfs:        statfs,
-		statfsTimeout: defaultStatfsTimeout,
-		clock:         clock,
-		procs:         map[int]slot{},
-		spare:         map[int]slot{},
-		dirBuf:        make([]byte, 32<<10),
-		statBuf:       make([]byte, 4096),
-		stuck:         map[string]bool{},
+	s, err := newSamplerOn(rd, clock, topN)
+	if err != nil {
+		return nil, err
 	}
 	now := clock()
-	cpu, cpus, err := s.readCPU()
+	cpu, cpus, err := s.readCPU(s.bufs)
 	if err != nil {
 		return nil, err
 	}
@@ -95,58 +80,122 @@ func newSampler(procRoot string, topN int, clock func() time.Time, statfs func(s
 	return s, nil
 }
 
+func newReader(procRoot string, statfs func(string, *unix.Statfs_t) error) (*reader, error) {
+	fs, err := procfs.NewFS(procRoot)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open proc filesystem: %w", err)
+	}
+	return &reader{root: procRoot, fs: fs, statfs: statfs, statfsTimeout: defaultStatfsTimeout, stuck: map[string]bool{}}, nil
+}
+
+func newSamplerOn(rd *reader, clock func() time.Time, topN int) (*Sampler, error) {
+	if topN < 0 {
+		return nil, fmt.Errorf("failed to create sampler: top processes %d is negative", topN)
+	}
+	return &Sampler{
+		reader:   rd,
+		topN:     topN,
+		pageSize: uint64(os.Getpagesize()),
+		clock:    clock,
+		bufs:     newBufs(),
+		procs:    map[int]slot{},
+		spare:    map[int]slot{},
+	}, nil
+}
+
 // keep offers the reading r, whose procs is the latest scan's map, as a
 // reference of the rates, and recycles the map a reference gives up.
 func (s *Sampler) keep(now time.Time, r reading) {
 	evicted, pushed := s.refs.push(now, r)
 	s.procsIsRef = pushed
-	if pushed && evicted.procs != nil {
+	if pushed && evicted.procs != nil && s.host == nil { // a Host's maps are shared
 		s.spare = evicted.procs
 	}
+}
+
+// keepRaw makes a Host's reading the baseline.
+func (s *Sampler) keepRaw(raw *rawScan) {
+	s.buildShared(raw, nil, nil, 0, raw.cpus)
+	s.keep(raw.at, reading{cpu: raw.cpu, cpuOK: raw.cpuErr == nil, procs: s.procs, raw: raw})
 }
 
 // Sample takes one sample stamped at (its wall time). servicePIDs are the PIDs of the service's cgroup
 // (nil when unknown); it returns the host sample (Service left nil: the caller fills it) and the
 // process objects of those PIDs (sorted by PID, vanished ones skipped), computed from the same scan
 // of /proc. Rates are over the window of window.go, on the sampler's monotonic clock: null (and no
-// top-CPU list) when no reading lies far enough back. Not safe for concurrent use.
+// top-CPU list) when no reading lies far enough back. A Host's Sampler shares a reading started at
+// most ShareWithin before now. Not safe for concurrent use.
 func (s *Sampler) Sample(at time.Time, servicePIDs []int) (capture.Sample, []capture.Process) {
+	return s.sample(s.clock(), at, servicePIDs, false)
+}
+
+// SampleDue is Sample for a sample due at due (a time.Now reading, such as
+// a tick's): a Host's Sampler shares a reading started at most ShareWithin
+// before due, so that recorders due together share one however late each
+// gets to it.
+func (s *Sampler) SampleDue(due, at time.Time, servicePIDs []int) (capture.Sample, []capture.Process) {
+	return s.sample(due, at, servicePIDs, false)
+}
+
+// SampleFresh is Sample from a reading started now, never an earlier one:
+// the sample at a trigger, whose host part follows the service's evidence.
+// A Host's other Samplers may share it.
+func (s *Sampler) SampleFresh(at time.Time, servicePIDs []int) (capture.Sample, []capture.Process) {
+	return s.sample(time.Time{}, at, servicePIDs, true)
+}
+
+func (s *Sampler) sample(due, at time.Time, servicePIDs []int, fresh bool) (capture.Sample, []capture.Process) {
 	out := capture.Sample{At: at, TopCPU: []capture.Process{}, TopMemory: []capture.Process{}}
-	now := s.clock()
+	raw := &s.own
+	if s.host != nil {
+		raw = s.host.get(due, fresh)
+	} else {
+		raw.at = s.clock()
+		s.read(raw, s.bufs)
+	}
+	s.cur = raw
+	defer func() { s.cur = nil }()
+	now := raw.at
 	base, elapsed, haveBase := s.refs.base(now)
 
-	cpu, cpus, cpuErr := s.readCPU()
-	if cpuErr == nil {
+	if raw.cpuErr == nil {
 		if haveBase && base.cpuOK {
-			out.CPU = cpuPercents(base.cpu, cpu)
+			out.CPU = cpuPercents(base.cpu, raw.cpu)
 		}
-		out.CPU.CPUs = cpus
+		out.CPU.CPUs = raw.cpus
 	}
 	if haveBase {
 		w := round2(elapsed.Seconds())
 		out.CPU.WindowSeconds = &w
 	}
-	// The scan comes right after /proc/stat, before anything that may be
-	// slow (statfs), so that its ticks match the elapsed time.
+	out.Load = raw.load
+	if raw.memory != nil {
+		out.Memory = *raw.memory
+	}
+	if raw.pres != nil {
+		p := *raw.pres
+		out.Pressure = &p
+	}
+	out.Disks = append([]capture.Disk{}, raw.disks...)
+
+	service := []capture.Process{}
+	if raw.scanErr != nil {
+		return out, service // the references stay as they were
+	}
 	var baseProcs map[int]slot
 	if haveBase {
 		baseProcs = base.procs
 	}
-	scanErr := s.scan(baseProcs, elapsed.Seconds(), cpus)
-	if l, err := s.fs.LoadAvg(); err == nil {
-		out.Load = capture.Load{Load1: l.Load1, Load5: l.Load5, Load15: l.Load15}
+	if s.host != nil {
+		var baseRaw *rawScan
+		if haveBase {
+			baseRaw = base.raw
+		}
+		s.buildShared(raw, baseRaw, baseProcs, elapsed.Seconds(), raw.cpus)
+	} else {
+		s.build(raw, baseProcs, elapsed.Seconds(), raw.cpus)
 	}
-	if m, err := s.fs.Meminfo(); err == nil {
-		out.Memory = memory(m)
-	}
-	out.Pressure = s.pressure()
-	out.Disks = s.disks()
-
-	service := []capture.Process{}
-	if scanErr != nil {
-		return out, service // the references stay as they were
-	}
-	s.keep(now, reading{cpu: cpu, cpuOK: cpuErr == nil, procs: s.procs})
+	s.keep(now, reading{cpu: raw.cpu, cpuOK: raw.cpuErr == nil, procs: s.procs, raw: s.refRaw(raw)})
 	out.Processes = len(s.recs)
 	cmdlines := make(map[int]string, 2*s.topN+len(servicePIDs))
 	if haveBase {
@@ -161,14 +210,23 @@ func (s *Sampler) Sample(at time.Time, servicePIDs []int) (capture.Sample, []cap
 	return out, service
 }
 
+// refRaw is raw as a reference's reading: nil for a Sampler's own, which
+// the next sample overwrites.
+func (s *Sampler) refRaw(raw *rawScan) *rawScan {
+	if s.host == nil {
+		return nil
+	}
+	return raw
+}
+
 // readCPU reads the /proc/stat counters and the number of CPUs.
-func (s *Sampler) readCPU() (cpuTimes, int, error) {
-	path := filepath.Join(s.root, "stat")
-	b, err := readFile(path, &s.fileBuf, 0)
+func (rd *reader) readCPU(b *scanBufs) (cpuTimes, int, error) {
+	path := filepath.Join(rd.root, "stat")
+	data, err := readFile(path, &b.fileBuf, 0)
 	if err != nil {
 		return cpuTimes{}, 0, fmt.Errorf("failed to read cpu times: %w", err)
 	}
-	t, cpus, err := parseCPUStat(b)
+	t, cpus, err := parseCPUStat(data)
 	if err != nil {
 		return cpuTimes{}, 0, fmt.Errorf("failed to parse %s: %w", path, err)
 	}
@@ -228,7 +286,7 @@ func memory(m procfs.Meminfo) capture.Memory {
 // pressure reads the avg10 of cpu, memory and io pressure; nil when the
 // kernel has no PSI (the files do not exist, fs.ErrNotExist, or PSI is
 // disabled) or they cannot be read.
-func (s *Sampler) pressure() *capture.Pressure {
+func (rd *reader) pressure() *capture.Pressure {
 	var p capture.Pressure
 	for _, r := range []struct {
 		resource   string
@@ -238,7 +296,7 @@ func (s *Sampler) pressure() *capture.Pressure {
 		{"memory", &p.MemorySomeAvg10, &p.MemoryFullAvg10},
 		{"io", &p.IOSomeAvg10, &p.IOFullAvg10},
 	} {
-		st, err := s.fs.PSIStatsForResource(r.resource)
+		st, err := rd.fs.PSIStatsForResource(r.resource)
 		if err != nil {
 			return nil
 		}

@@ -24,6 +24,10 @@ type RecorderConfig struct {
 	Dir       string   // --dir
 	LogFile   string   // a copy of its stderr; "": none
 	Env       []string // more environment, e.g. GOMAXPROCS=1
+	// Config, if set, is a YAML file for --config: the recorders are its
+	// services, and the fields above but Bin, Dir, LogFile and Env are
+	// unused.
+	Config string
 }
 
 // LogLine is one line of the recorder's JSON log, with the moment the
@@ -47,6 +51,9 @@ type Recorder struct {
 // StartRecorder starts the recorder in cg and follows its log.
 func StartRecorder(c RecorderConfig, cg *Cgroup) (*Recorder, error) {
 	cmd := exec.Command(c.Bin, "start", "--dir", c.Dir)
+	if c.Config != "" {
+		cmd = exec.Command(c.Bin, "start", "--config", c.Config, "--dir", c.Dir)
+	}
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"PREFLIGHT_SERVICE=" + c.Service,
@@ -54,10 +61,13 @@ func StartRecorder(c RecorderConfig, cg *Cgroup) (*Recorder, error) {
 		"PREFLIGHT_INTERVAL_SECONDS=" + strconv.FormatFloat(c.Interval, 'f', -1, 64),
 		"PREFLIGHT_LOG_LEVEL=info",
 	}
-	if c.Buffer > 0 {
+	if c.Config != "" {
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PREFLIGHT_LOG_LEVEL=info"}
+	}
+	if c.Buffer > 0 && c.Config == "" {
 		cmd.Env = append(cmd.Env, "PREFLIGHT_BUFFER_SAMPLES="+strconv.Itoa(c.Buffer))
 	}
-	if c.Cgroup != "" {
+	if c.Cgroup != "" && c.Config == "" {
 		cmd.Env = append(cmd.Env, "PREFLIGHT_CGROUP="+c.Cgroup)
 	}
 	cmd.Env = append(cmd.Env, c.Env...)
