@@ -62,10 +62,9 @@
 //   - inotify on the directory that holds the cgroup's: its rmdir and mkdir.
 //
 // Where these cover the cgroup (cgroup2 and hybrid hosts), a safety look
-// runs every Safety (default 1 s), or, where the OOM counter is notified
-// too, every Covered after the last look (the recorder sets twice its
-// interval and asks for a look at each tick: Watcher.Look), and nothing
-// else wakes the watcher: an idle watcher costs about 0.15 ms of CPU per second on a 2-CPU
+// runs every Safety (default 1 s), or every Covered where the OOM counter
+// is notified too (the recorder's interval), and nothing else wakes the
+// watcher: an idle watcher costs about 0.15 ms of CPU per second on a 2-CPU
 // virtual machine with a look every second, against 4–5 ms with a look
 // every 50 ms, almost all of it the Go runtime waking up
 // (BenchmarkWatcherIdle). Where they do not, a

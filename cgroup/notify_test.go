@@ -346,23 +346,3 @@ func TestRealStartupForkIsNotARestart(t *testing.T) {
 	waitFor(t, "the daemon alone", func() bool { return slices.Equal(w.PIDs(), []int{child}) })
 	expectQuiet(t, w, 200*time.Millisecond)
 }
-
-// A process that joins is not notified: with Safety and Covered of an hour,
-// only a look asked for (Look, the recorder's tick) sees it.
-func TestRealLookAsked(t *testing.T) {
-	f := realFS(t)
-	cg := newRealCgroup(t, f)
-	a := cgrouptest.StartSleep(t)
-	cg.Move(t, a.PID)
-	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{Poll: time.Hour, Safety: time.Hour, Covered: time.Hour})
-	runWatcher(t, w)
-	<-w.Ready()
-	b := cgrouptest.StartSleep(t)
-	cg.Move(t, b.PID)
-	time.Sleep(100 * time.Millisecond)
-	if got := w.PIDs(); slices.Contains(got, b.PID) {
-		t.Fatalf("PIDs %v hold %d before any look", got, b.PID)
-	}
-	w.Look()
-	waitFor(t, "the asked look to see the process that joined", func() bool { return slices.Contains(w.PIDs(), b.PID) })
-}

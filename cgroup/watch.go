@@ -67,10 +67,8 @@ type WatchOptions struct {
 	// Covered, when longer than Safety, is the cadence of the look where
 	// notifications cover everything a look can find: the cgroup's
 	// cgroup.events, a pidfd for each of its processes, and its OOM counter
-	// (v2 memory.events, or v1's eventfd). A look asked for ([Watcher.Look])
-	// restarts it. The recorder sets twice its interval and asks for a look
-	// at each tick: each wake-up costs an idle process more than the look,
-	// so the look rides on the tick's. Default: Safety.
+	// (v2 memory.events, or v1's eventfd). The recorder sets its interval:
+	// each wake-up costs an idle process more than the look. Default: Safety.
 	Covered time.Duration
 	Logger  *zerolog.Logger // nil: silent
 }
@@ -91,7 +89,6 @@ type Watcher struct {
 	found   atomic.Bool // the cgroup existed at the last look
 	dropped atomic.Uint64
 	started atomic.Bool
-	lookReq chan struct{} // Look's requests
 	// testDo, set before Run, lets a test run a function on Run's
 	// goroutine, e.g. a look (nil, never ready, otherwise).
 	testDo chan func()
@@ -169,7 +166,6 @@ func (f *FS) NewWatcher(t Target, o WatchOptions) *Watcher {
 		ready:    make(chan struct{}),
 		cur:      attachment{procsFD: -1, oomFD: -1},
 		oomNotes: make(chan struct{}, 1),
-		lookReq:  make(chan struct{}, 1),
 	}
 	w.procs.exited = make(chan struct{}, 1)
 	if w.poll <= 0 {
@@ -286,9 +282,6 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if step++; w.m.oom == noteBase && step < len(oomRechecks) {
 				recheck.Reset(time.Until(noteAt.Add(oomRechecks[step])))
 			}
-		case <-w.lookReq:
-			w.look()
-			looks.restart() // the next periodic look a whole period from this one
 		case f := <-w.testDo:
 			f()
 		case e, ok := <-fsEvents:
@@ -387,25 +380,6 @@ func (c *cadence) set(d time.Duration) {
 }
 
 func (c *cadence) stop() { c.t.Stop() }
-
-// restart starts the period anew from now, if it runs.
-func (c *cadence) restart() {
-	if c.d > 0 {
-		c.t.Reset(c.d)
-	}
-}
-
-// Look asks the watcher for a look at once, without waiting for it: a
-// caller awake anyway (the recorder at its tick) spares the watcher a
-// wake-up of its own. Where notifications cover the cgroup, the periodic
-// look then waits a whole Covered. Safe for concurrent use; a request
-// made while one is pending is the same request.
-func (w *Watcher) Look() {
-	select {
-	case w.lookReq <- struct{}{}:
-	default:
-	}
-}
 
 // stop closes every descriptor the watcher holds and waits for the
 // goroutines that wait on them.

@@ -86,11 +86,9 @@ func newScope(cfg Config, root string, log zerolog.Logger) *scope {
 			return p, err
 		}
 	}
-	// Where notifications cover the cgroup, the watcher looks when asked at
-	// each tick (procs), in the tick's wake-up, and on its own only if the
-	// ticks stop (cgroup.WatchOptions.Covered): an idle recorder wakes for
-	// little else.
-	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log, Covered: 2 * cfg.Interval()})
+	// Where notifications cover the cgroup, a look once an interval (see
+	// cgroup.WatchOptions.Covered): an idle recorder wakes for little else.
+	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log, Covered: cfg.Interval()})
 	return s
 }
 
@@ -208,10 +206,8 @@ func (s *scope) wait() {
 	}
 }
 
-// procs returns the cgroup watched now and its processes, and asks the
-// watcher for a look (cgroup.Watcher.Look).
+// procs returns the cgroup watched now and its processes.
 func (s *scope) procs() (string, []int) {
-	s.w.Look()
 	path := s.w.Path()
 	if path == "" {
 		return "", nil

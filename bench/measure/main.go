@@ -361,7 +361,7 @@ func (s *session) idle() ([]kit.IdleCost, error) {
 	}
 	subjects := []kit.IdleSubject{
 		{Name: "a Go process that only sleeps", Start: command(self, "child", "sleep")},
-		{Name: "the cgroup watcher alone (cgroup.Watcher, default options)", Start: command(self, "child", "watch", svc.Path)},
+		{Name: "the cgroup watcher alone (cgroup.Watcher, default 50 ms look)", Start: command(self, "child", "watch", svc.Path)},
 		{Name: "the cgroup watcher alone, WatchOptions.Poll = 1 s", Start: command(self, "child", "watch", svc.Path, "1s")},
 		{Name: idleRecorder, Start: recorder("idle")},
 		{Name: "the recorder between samples, GOMAXPROCS=1", Start: recorder("idle-gomaxprocs1", "GOMAXPROCS=1")},
