@@ -61,9 +61,9 @@ type Event struct {
 
 // WatchOptions tune a [Watcher]. Zero values mean the defaults.
 type WatchOptions struct {
-	Poll    time.Duration // cadence of the look where notifications do not cover the cgroup; default 50 ms
-	Safety  time.Duration // cadence of the look where they do; default 1 s
-	Resolve time.Duration // cadence of the unit lookup while its cgroup is unknown or gone; default 1 s
+	Poll    time.Duration   // cadence of the look where notifications do not cover the cgroup; default 50 ms
+	Safety  time.Duration   // cadence of the look where they do; default 1 s
+	Resolve time.Duration   // cadence of the unit lookup while its cgroup is unknown or gone; default 1 s
 	// Covered, when longer than Safety, is the cadence of the look where
 	// notifications cover everything a look can find: the cgroup's
 	// cgroup.events, a pidfd for each of its processes, and its OOM counter
