@@ -62,12 +62,9 @@
 //   - inotify on the directory that holds the cgroup's: its rmdir and mkdir.
 //
 // Where these cover the cgroup (cgroup2 and hybrid hosts), a safety look
-// runs every Safety (default 1 s), or every Covered where the OOM counter
-// is notified too (the recorder's interval), and nothing else wakes the
-// watcher: an idle watcher costs about 0.15 ms of CPU per second on a 2-CPU
-// virtual machine with a look every second, against 4–5 ms with a look
-// every 50 ms, almost all of it the Go runtime waking up
-// (BenchmarkWatcherIdle). Where they do not, a
+// runs every Safety (default 1 s) and nothing else wakes the watcher: an idle watcher costs about 0.2 ms of CPU per second on a 2-CPU
+// virtual machine, against 4–5 ms with a look every 50 ms, almost all of it
+// the Go runtime waking up (BenchmarkWatcherIdle). Where they do not, a
 // look runs every Poll (default 50 ms): without inotify, without cgroup2
 // (legacy: no cgroup.events), with more than 64 processes, where
 // pidfd_open is refused or missing (PIDFD_NONBLOCK needs Linux 5.10), or
@@ -78,7 +75,7 @@
 // before the next one waits for the safety look.
 //
 // Processes joining are not notified, so "every process replaced" compares
-// with the last look, which may be up to Covered old: a process that forked
+// with the last look, which may be up to Safety old: a process that forked
 // a child within that time and then exited would read as replaced by it.
 // Such a fork is what a daemon does at start-up (systemd's Type=forking),
 // so a set of processes replaced within a second (minReplacedAge) of the

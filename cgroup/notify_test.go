@@ -199,20 +199,6 @@ func TestRealCadence(t *testing.T) {
 		t.Errorf("one process again: %+v, want %+v", got, want)
 	}
 
-	// Covered: where notifications cover everything, looks at that cadence.
-	long := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{Covered: time.Hour})
-	runWatcher(t, long)
-	<-long.Ready()
-	var oomNotified bool
-	onRun(long, func() { oomNotified = long.cur.oomWatch || long.cur.notify != nil })
-	want.look = time.Hour
-	if !oomNotified {
-		want.look = DefaultSafety // no notified OOM counter: the safety look stays
-	}
-	if got := stateOf(long); got != want {
-		t.Errorf("one process, Covered 1 h: %+v, want %+v", got, want)
-	}
-
 	// An absent cgroup given as a path: its parent directory is watched.
 	absent := f.NewWatcher(Target{Path: cg.Path + "/absent"}, WatchOptions{})
 	runWatcher(t, absent)

@@ -64,12 +64,6 @@ type WatchOptions struct {
 	Poll    time.Duration   // cadence of the look where notifications do not cover the cgroup; default 50 ms
 	Safety  time.Duration   // cadence of the look where they do; default 1 s
 	Resolve time.Duration   // cadence of the unit lookup while its cgroup is unknown or gone; default 1 s
-	// Covered, when longer than Safety, is the cadence of the look where
-	// notifications cover everything a look can find: the cgroup's
-	// cgroup.events, a pidfd for each of its processes, and its OOM counter
-	// (v2 memory.events, or v1's eventfd). The recorder sets its interval:
-	// each wake-up costs an idle process more than the look. Default: Safety.
-	Covered time.Duration
 	Logger  *zerolog.Logger // nil: silent
 }
 
@@ -81,7 +75,6 @@ type Watcher struct {
 	target  Target
 	poll    time.Duration
 	safety  time.Duration
-	covered time.Duration
 	resolve time.Duration
 	log     zerolog.Logger
 
@@ -159,7 +152,6 @@ func (f *FS) NewWatcher(t Target, o WatchOptions) *Watcher {
 		target:   t,
 		poll:     o.Poll,
 		safety:   o.Safety,
-		covered:  o.Covered,
 		resolve:  o.Resolve,
 		log:      zerolog.Nop(),
 		events:   make(chan Event, eventBuffer),
@@ -339,10 +331,8 @@ func (w *Watcher) lookEvery() time.Duration {
 		return w.safety
 	case !w.eventsOK, !w.procs.covered, w.cur.oomWatch && !w.oomOK:
 		return w.poll
-	case w.cur.oomWatch || w.cur.notify != nil:
-		return max(w.safety, w.covered) // every change is notified
 	}
-	return w.safety // an OOM kill of a process that joined since the last look is not
+	return w.safety
 }
 
 // resolveEvery returns the period of the unit lookup: Resolve while the

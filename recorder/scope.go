@@ -86,9 +86,7 @@ func newScope(cfg Config, root string, log zerolog.Logger) *scope {
 			return p, err
 		}
 	}
-	// Where notifications cover the cgroup, a look once an interval (see
-	// cgroup.WatchOptions.Covered): an idle recorder wakes for little else.
-	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log, Covered: cfg.Interval()})
+	s.w = fs.NewWatcher(target, cgroup.WatchOptions{Logger: &s.log})
 	return s
 }
 
