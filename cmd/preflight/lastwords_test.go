@@ -71,8 +71,11 @@ func TestOOMKernelLog(t *testing.T) {
 		t.Logf("kernel_log %s: %s", l.At.Sub(c.TransitionTime), l.Text)
 		if k, ok := logs.ParseOOMKill(l.Text); ok && k.PID == p.PID {
 			killed = l.Text
-			if !k.Memcg || k.AnonRSSBytes < 16<<20 || k.AnonRSSBytes > 40<<20 {
-				t.Errorf("the victim's line %q: want a memory cgroup kill with 16–40 MiB anonymous", l.Text)
+			// At least most of the 32 MiB limit; more is possible (pages the
+			// process touched before it was moved in are not charged to a
+			// v1 cgroup, and the race detector's shadow is anonymous too).
+			if !k.Memcg || k.AnonRSSBytes < 16<<20 || k.AnonRSSBytes > 512<<20 {
+				t.Errorf("the victim's line %q: want a memory cgroup kill with 16–512 MiB anonymous", l.Text)
 			}
 			if d := l.At.Sub(c.TransitionTime); d > time.Second || d < -5*time.Second {
 				t.Errorf("the kill logged at %s from the trigger: the monotonic stamp was converted wrongly", d)
