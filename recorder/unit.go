@@ -14,10 +14,12 @@ import (
 //   - every trigger gets the unit's state as systemd reported it after the
 //     trigger, up to the restart (wordFor);
 //   - a stop, restart or reload systemd runs on request (a job of that
-//     type, started while the unit was up) is not a failure: exit triggers
-//     during it are held and dropped if the job ends with Result=success;
-//     health failures are not counted; the unit inactive on request is
-//     "stopped"; when it is up again, recording resumes with a fresh ring;
+//     type, started while the unit was up, or a job under which the unit
+//     enters a stop state with Result=success: stoppingOnRequest) is not
+//     a failure: exit triggers during it are held and dropped if the job
+//     ends with Result=success; health failures are not counted; the unit
+//     inactive on request is "stopped"; when it is up again, recording
+//     resumes with a fresh ring;
 //   - the exit of a control process (ExecStartPre=, ExecStop=,
 //     ExecReload=: systemd's ControlPID) is not the service's;
 //   - any other exit trigger is held until systemd has reacted (the unit
@@ -63,6 +65,44 @@ func requested(job string) bool {
 		return false
 	}
 	return true
+}
+
+// stoppingOnRequest reports whether st shows systemd stopping the unit
+// for a job though the job's type no longer says stop or restart: a
+// restart job becomes a start job once its stop half is done, and
+// systemd's signals coalesce, so its type may read "start" by the time it
+// is asked (the Follower asks when the job appears). What systemd 252
+// does (src/core/service.c, src/core/job.c):
+//
+//   - the stop states (SubState stop, stop-sigterm, stop-sigkill,
+//     stop-post) are entered through service_enter_stop() (service_stop()
+//     on a stop or restart job; or service_enter_running() when the main
+//     process exited cleanly: no job then), through service_enter_signal()
+//     from service_enter_running() when the service failed (Result then
+//     says how, not success), or through service_enter_stop_by_notify()
+//     (STOPPING=1, no job). A crash that leaves processes behind in other
+//     states goes through final-sigterm, not stop-sigterm.
+//   - job_finish_and_invalidate() patches a JOB_RESTART whose stop half is
+//     done into a JOB_START, same job id: a start job on a unit going
+//     down is the second half of a restart.
+//
+// So a stop state with Result=success and a job present, on a unit that
+// was active (a start job on an active unit is done at once), is a stop
+// on request; as is the unit reported inactive with Result=success under
+// the same job it had while active (the stop states coalesced away). A
+// stop that times out (Result=timeout) or fails is not matched here, and
+// a failure later in the job is one when the job ends (onUnitState).
+func stoppingOnRequest(prev, st cgroup.UnitState) bool {
+	if st.JobID == 0 || st.Result != "success" || prev.ActiveState != "active" && prev.ActiveState != "reloading" {
+		return false
+	}
+	switch st.SubState {
+	case "stop", "stop-sigterm", "stop-sigkill", "stop-post":
+		return st.ActiveState == "deactivating"
+	case "dead":
+		return st.ActiveState == "inactive" && st.JobID == prev.JobID
+	}
+	return false
 }
 
 // isDown reports whether the state says the service went down.
@@ -180,6 +220,12 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 	case u.deliberate == "" && requested(st.Job) && prev.SubState != "auto-restart" && prev.ActiveState != "failed":
 		u.deliberate, u.wasDown = st.Job, isDown(st)
 		log.Info().Msg("systemd runs a requested " + st.Job + ": not a failure")
+	case u.deliberate == "" && stoppingOnRequest(prev, st):
+		u.deliberate, u.wasDown = "restart", true
+		if st.Job != "start" {
+			u.deliberate = "stop"
+		}
+		log.Info().Msg("systemd stops the unit under a job (now " + st.Job + "): a requested " + u.deliberate + ", not a failure")
 	case u.deliberate != "" && st.JobID == 0:
 		job := u.deliberate
 		u.deliberate = ""

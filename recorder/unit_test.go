@@ -271,3 +271,64 @@ func TestOOMDuringRequestedRestart(t *testing.T) {
 		t.Errorf("triggers %v, want the oom alone", kinds(c))
 	}
 }
+
+// TestRestartSeenAsStartJob: systemctl restart as the slow e2e-v2 guest
+// saw it (packaging/e2ev2, restart #1): the cgroup emptied before any
+// signal, and by the time the Follower asked, the restart job was the
+// start job it becomes once its stop half is done. The unit stopping
+// under that job with Result=success is the restart: no capture, and the
+// health failure meanwhile does not count.
+func TestRestartSeenAsStartJob(t *testing.T) {
+	r := followed(t)
+	r.onTrigger(exitTrigger(513))
+	for _, st := range []cgroup.UnitState{
+		{ActiveState: "active", SubState: "running", Result: "success", Job: "start", JobID: 21, MainPID: intp(513)},
+		{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 21, MainPID: intp(513)},
+	} {
+		st.At = time.Now()
+		r.onUnitState(st)
+	}
+	r.onCheck(check(false, "connection refused"))
+	for _, st := range []cgroup.UnitState{
+		{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 21, MainPID: intp(0)},
+		{ActiveState: "inactive", SubState: "dead", Result: "success", Job: "start", JobID: 21, MainPID: intp(0)},
+		{ActiveState: "active", SubState: "running", Result: "success", Job: "start", JobID: 21, MainPID: intp(617)},
+	} {
+		st.At = time.Now()
+		r.onUnitState(st)
+	}
+	r.decideHeld(time.Now().Add(time.Minute)) // however long it waited
+	if n := captureCount(t, r); n != 0 || !r.quiet() {
+		t.Fatalf("%d captures, quiet %v while the job runs; want none, quiet", n, r.quiet())
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(617)})
+	if n := captureCount(t, r); n != 0 || r.quiet() || r.unhealthy || len(r.samples.snapshot()) != 0 {
+		t.Errorf("after the restart: %d captures, quiet %v, unhealthy %v, %d samples; want none, a fresh start",
+			n, r.quiet(), r.unhealthy, len(r.samples.snapshot()))
+	}
+}
+
+// TestStoppingOnRequest: which states say systemd stops the unit for a
+// job whose type no longer says so, and which do not.
+func TestStoppingOnRequest(t *testing.T) {
+	up := cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success", Job: "start", JobID: 4}
+	for _, c := range []struct {
+		name     string
+		prev, st cgroup.UnitState
+		want     bool
+	}{
+		{"restart past its stop half", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 4}, true},
+		{"ExecStop= running", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop", Result: "success", Job: "unknown", JobID: 4}, true},
+		{"stop states coalesced away", up, cgroup.UnitState{ActiveState: "inactive", SubState: "dead", Result: "success", Job: "start", JobID: 4}, true},
+		{"clean exit: no job", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success"}, false},
+		{"crash: Result says so", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "signal", Job: "start", JobID: 4}, false},
+		{"stop timed out", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigkill", Result: "timeout", Job: "start", JobID: 4}, false},
+		{"leftover processes after a crash", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "final-sigterm", Result: "success", Job: "start", JobID: 4}, false},
+		{"dead, then a start job", cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success"}, cgroup.UnitState{ActiveState: "inactive", SubState: "dead", Result: "success", Job: "start", JobID: 5}, false},
+		{"stopping during a start", cgroup.UnitState{ActiveState: "activating", SubState: "start-post", Result: "success", Job: "start", JobID: 4}, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 4}, false},
+	} {
+		if got := stoppingOnRequest(c.prev, c.st); got != c.want {
+			t.Errorf("%s: stoppingOnRequest %v, want %v", c.name, got, c.want)
+		}
+	}
+}
