@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,25 @@ const (
 // notifications (memory.events at a limit, which the kernel already rate
 // limits to one per 10 ms) reuses the read of the last 10 ms.
 const minEvidenceGap = 10 * time.Millisecond
+
+// The close watch: while the cgroup's memory is within a tenth of its limit
+// (memory.current ≥ 90 % of memory.max, as the latest evidence read says),
+// the watcher reads its evidence and looks every closeEvery, notified or
+// not. An OOM kill's evidence (memory.events oom_kill, memory.peak) lives
+// only as long as the cgroup, and systemd, notified of the same kill,
+// may remove the cgroup tens of milliseconds later (OOMPolicy=stop): the
+// kernel's memory.events notification can reach the watcher after that
+// (it goes through a workqueue and a 10 ms rate limit, and on a loaded
+// host waits for a CPU). Polling close to the limit leaves the last read
+// before the removal holding the kill. It is bounded: a spell near the
+// limit is watched every closeEvery for closeFast, then every closeSlow
+// until the memory falls below 90 % (BenchmarkNotifiedLook measures one
+// read and look).
+const (
+	closeEvery = 10 * time.Millisecond
+	closeSlow  = 100 * time.Millisecond
+	closeFast  = 30 * time.Second
+)
 
 // eventBuffer is the capacity of [Watcher.Events].
 const eventBuffer = 64
@@ -120,6 +140,7 @@ type Watcher struct {
 	lastEv     *Stats
 	lastEvAt   time.Time
 	lastEvPath string
+	nearSince  time.Time // when the close watch began; zero when off
 }
 
 // candidate is the cgroup's directory in one hierarchy.
@@ -239,9 +260,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 	w.maintain()
 	w.look()
 	close(w.ready)
-	looks, resolve := newCadence(), newCadence()
+	looks, resolve, closeLooks := newCadence(), newCadence(), newCadence()
 	defer looks.stop()
 	defer resolve.stop()
+	defer closeLooks.stop()
 	// After a v1 OOM notification: look again at oomRechecks until the
 	// oom_kill counter moves.
 	recheck := time.NewTimer(time.Hour)
@@ -253,9 +275,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 	for {
 		looks.set(w.lookEvery())
 		resolve.set(w.resolveEvery())
+		closeLooks.set(w.closeEvery(time.Now()))
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-closeLooks.t.C:
+			w.lookClose()
 		case <-looks.t.C:
 			w.look()
 			if w.cur.ok && w.cur.oomFile == "" && time.Since(w.oomSought) >= w.resolve {
@@ -426,15 +451,48 @@ func (w *Watcher) setPath(p string) {
 	w.mu.Unlock()
 }
 
+// closeEvery returns the period of the close watch: closeEvery while the
+// latest evidence read of the watched cgroup shows its memory within a
+// tenth of its limit (closeSlow after closeFast of that), else 0.
+func (w *Watcher) closeEvery(now time.Time) time.Duration {
+	st := w.lastEv
+	near := w.cur.ok && w.lastEvPath == w.runPath && st != nil && st.MemoryBytes != nil &&
+		st.MemoryMaxBytes != nil && *st.MemoryMaxBytes > 0 && *st.MemoryBytes >= *st.MemoryMaxBytes-*st.MemoryMaxBytes/10
+	switch {
+	case !near:
+		if !w.nearSince.IsZero() {
+			w.log.Debug().Str("path", w.runPath).Msg("memory below 90 % of its limit: close watch off")
+		}
+		w.nearSince = time.Time{}
+		return 0
+	case w.nearSince.IsZero():
+		w.nearSince = now
+		w.log.Debug().Str("path", w.runPath).Msg("memory within 10 % of its limit: close watch on")
+	case now.Sub(w.nearSince) >= closeFast:
+		return closeSlow
+	}
+	return closeEvery
+}
+
+// lookClose is the look of the close watch: the evidence read, then the
+// look, as at a notified wake-up.
+func (w *Watcher) lookClose() {
+	w.lookEvidence(true)
+}
+
 // lookNotified is the look of a wake-up by a notification (a process
 // exited, the cgroup's files changed, the v1 OOM eventfd): the cgroup is
 // likely to have news, and systemd may remove it at any moment, so its
 // evidence is read first, to stand in for the read after the look if the
 // cgroup is gone by then.
-func (w *Watcher) lookNotified() {
+func (w *Watcher) lookNotified() { w.lookEvidence(false) }
+
+// lookEvidence reads the cgroup's evidence (unless one was read within
+// minEvidenceGap and force is false), then looks.
+func (w *Watcher) lookEvidence(force bool) {
 	var pre *Stats
 	var preAt time.Time
-	if w.cur.ok && (w.lastEvPath != w.runPath || time.Since(w.lastEvAt) >= minEvidenceGap) {
+	if w.cur.ok && (force || w.lastEvPath != w.runPath || time.Since(w.lastEvAt) >= minEvidenceGap) {
 		preAt = time.Now()
 		if st, err := w.fs.Stats(w.runPath); err == nil || !errors.Is(err, ErrNotFound) {
 			pre = &st
@@ -442,6 +500,25 @@ func (w *Watcher) lookNotified() {
 		}
 	}
 	w.lookWith(pre, preAt)
+}
+
+// preOOM appends the OOM kill the evidence read just before the look holds
+// when the look itself could not read it: systemd removed the cgroup (or
+// its memory.events) between the two reads. pre is taken for the
+// machine's cgroup: were the cgroup removed and created again in between,
+// the new one's counter would have to pass the old one's, which a fresh
+// cgroup's does not do that fast.
+func (w *Watcher) preOOM(l look, pre *Stats, out []change) []change {
+	m := &w.m
+	if pre == nil || pre.OOMKills == nil || !m.known || !m.hasOOM || *pre.OOMKills <= m.oom {
+		return out
+	}
+	if l.exists && l.id == m.id && l.hasOOM && l.oom >= *pre.OOMKills {
+		return out // the look has it: the machine reports it
+	}
+	out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(m.oom, 10) + " → " + strconv.FormatUint(*pre.OOMKills, 10)})
+	m.oom = *pre.OOMKills
+	return out
 }
 
 // look reads the cgroup once, feeds the machine and sends what it found.
@@ -456,7 +533,7 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	l.at = time.Now()
 	w.found.Store(l.exists)
 	w.prevBuf = append(w.prevBuf[:0], w.m.last...)
-	w.out = w.m.step(l, w.out[:0])
+	w.out = w.m.step(l, w.preOOM(l, pre, w.out[:0]))
 	w.mu.Lock()
 	w.pids = append(w.pids[:0], l.pids...)
 	w.mu.Unlock()
