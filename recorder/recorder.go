@@ -435,7 +435,9 @@ func (r *Recorder) onTrigger(t trigger) {
 		return
 	}
 	if len(r.unit.held) > 0 && r.unit.deliberate == "" {
-		r.releaseHeld(true) // an oom or health trigger: the held exits were failures
+		r.unit.oomNext = t.kind == capture.TriggerOOM // its own, not one on systemd's word
+		r.releaseHeld(true)                           // an oom or health trigger: the held exits were failures
+		r.unit.oomNext = false
 	}
 	r.record(t, s)
 }

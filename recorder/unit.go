@@ -48,6 +48,7 @@ type unitTrack struct {
 	stopped    bool               // the unit is inactive on request
 	held       []heldTrigger
 	hold       *time.Timer
+	oomNext    bool // an oom trigger is about to be recorded: none from systemd's word (oomFromWord)
 }
 
 // heldTrigger is an exit trigger waiting for systemd's word, with the
@@ -382,6 +383,50 @@ func (r *Recorder) updateWords(now time.Time) {
 		r.inc.dirty = true
 		r.write()
 	}
+	r.oomFromWord()
+}
+
+// oomDetail is the detail of an oom trigger recorded on systemd's word.
+const oomDetail = "systemd reported Result=oom-kill; the cgroup's oom_kill was not read before it went"
+
+// oomFromWord records an oom trigger where systemd's word on a trigger of
+// the open incident is Result=oom-kill but the watcher saw no OOM kill:
+// the cgroup was removed (OOMPolicy=stop) before its counter was read
+// after the kill. Its sample is that of the incident's trigger whose
+// evidence was read last, as it was read (its read_at says when): nothing
+// in it is made up, so its oom_kills may well still be the count before
+// the kill.
+func (r *Recorder) oomFromWord() {
+	if r.inc == nil || r.unit.oomNext {
+		return
+	}
+	c := &r.inc.capture
+	best := -1
+	var bestAt time.Time
+	for i, tr := range c.Triggers {
+		if tr.Kind == capture.TriggerOOM {
+			return
+		}
+		if tr.Systemd == nil || tr.Systemd.Result != "oom-kill" {
+			continue
+		}
+		k := len(c.Samples) - len(c.Triggers) + i
+		if k < 0 || k >= len(c.Samples) {
+			continue
+		}
+		at := c.Samples[k].At
+		if svc := c.Samples[k].Service; svc != nil && svc.ReadAt != nil {
+			at = *svc.ReadAt
+		}
+		if best < 0 || at.After(bestAt) {
+			best, bestAt = i, at
+		}
+	}
+	if best < 0 {
+		return
+	}
+	k := len(c.Samples) - len(c.Triggers) + best
+	r.record(trigger{kind: capture.TriggerOOM, at: c.Triggers[best].At, detail: oomDetail}, c.Samples[k])
 }
 
 // sameWord reports whether two words say the same but for when systemd

@@ -332,3 +332,70 @@ func TestStoppingOnRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestOOMOnSystemdsWord: the cgroup removed before the watcher read its
+// OOM counter after the kill (e2e-v2, OOMPolicy=stop): systemd's word
+// Result=oom-kill still records an oom trigger, with the sample of the
+// exit, as read (its read_at, its oom_kills as they were).
+func TestOOMOnSystemdsWord(t *testing.T) {
+	r := followed(t)
+	readAt := time.Now().Add(-70 * time.Millisecond)
+	zero, peak := uint64(0), uint64(64<<20)
+	tr := exitTrigger(1313, 1371)
+	tr.detail = "cgroup removed (last pids 1313,1371)"
+	tr.ev.Stats, tr.ev.StatsAt = &cgroup.Stats{OOMKills: &zero, MemoryPeakBytes: &peak, MemoryBytes: &peak}, readAt
+	// The exit's sample as scope.atTrigger makes it of the event's evidence.
+	at := readAt.UTC()
+	es := r.triggerSample(tr)
+	es.Service = &capture.Service{Cgroup: "/system.slice/svc.service", OOMKills: &zero, MemoryPeakBytes: &peak, MemoryBytes: &peak, ReadAt: &at}
+	if !r.holdExit(tr, es) {
+		t.Fatal("the exit was not held for systemd's word")
+	}
+	for _, st := range []cgroup.UnitState{
+		{ActiveState: "active", SubState: "running", Result: "oom-kill", MainPID: intp(1313)},
+		{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", ExecMainCode: "killed", ExecMainStatus: intp(15), MainPID: intp(0)},
+	} {
+		st.At = time.Now()
+		r.onUnitState(st)
+	}
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit || got[1] != capture.TriggerOOM {
+		t.Fatalf("triggers %v, want the exit, then an oom on systemd's word", got)
+	}
+	oom := c.Triggers[1]
+	s := c.Samples[len(c.Samples)-1]
+	if oom.Detail != oomDetail || !oom.At.Equal(tr.at.UTC()) || oom.Systemd == nil || oom.Systemd.Result != "oom-kill" {
+		t.Errorf("oom trigger %+v: want detail %q at the exit's time with systemd's oom-kill", oom, oomDetail)
+	}
+	if s.Trigger != capture.TriggerOOM || s.Service == nil || s.Service.ReadAt == nil || !s.Service.ReadAt.Equal(readAt.UTC()) ||
+		s.Service.OOMKills == nil || *s.Service.OOMKills != 0 || *s.Service.MemoryPeakBytes != peak {
+		t.Errorf("oom trigger's sample %+v: want the exit's evidence as read (oom_kills 0, read_at %v)", s.Service, readAt)
+	}
+	// systemd saying it again adds nothing.
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "failed", SubState: "failed", Result: "oom-kill"})
+	if _, c = readOnly(t, r); len(c.Triggers) != 2 {
+		t.Errorf("triggers %v after systemd's next report, want 2", kinds(c))
+	}
+}
+
+// TestOOMSeenIsNotDoubled: where the watcher saw the kill, systemd's
+// Result=oom-kill adds no second oom trigger.
+func TestOOMSeenIsNotDoubled(t *testing.T) {
+	r := followed(t)
+	r.onTrigger(exitTrigger(100))
+	r.onTrigger(trigger{kind: capture.TriggerOOM, at: time.Now(), detail: "oom_kill 0 → 1", ev: &cgroup.Event{Kind: cgroup.KindOOM}})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill"})
+	_, c := readOnly(t, r)
+	n := 0
+	for _, tr := range c.Triggers {
+		if tr.Kind == capture.TriggerOOM {
+			n++
+			if tr.Detail == oomDetail {
+				t.Errorf("an oom trigger on systemd's word next to the watcher's")
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("triggers %v: want one oom", kinds(c))
+	}
+}

@@ -1,0 +1,91 @@
+package cgroup
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestWatcherOOMFromEvidenceBeforeTheLook: the evidence read at a
+// notified wake-up holds the OOM kill, then systemd removes the cgroup
+// before the look reads the counter (e2e-v2, OOMPolicy=stop): the kill is
+// reported, with that evidence, before the removal.
+func TestWatcherOOMFromEvidenceBeforeTheLook(t *testing.T) {
+	f, root := v2Tree(t)
+	const path = "/system.slice/dead-drop.service"
+	dir := filepath.Join(root, path)
+	writeTree(t, dir, map[string]string{"cgroup.procs": "1313\n1371\n", "memory.events": "max 90\noom 0\noom_kill 0\n",
+		"memory.current": "67108864\n", "memory.max": "67108864\n", "memory.peak": "67108864\n"})
+	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
+	w.setPath(path)
+	w.look()
+	writeTree(t, dir, map[string]string{"memory.events": "max 95\noom 1\noom_kill 1\n"})
+	preAt := time.Now()
+	pre, err := f.Stats(path)
+	if err != nil || pre.OOMKills == nil || *pre.OOMKills != 1 {
+		t.Fatalf("evidence %+v, %v: want oom_kill 1", pre, err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	w.lookWith(&pre, preAt)
+	var got []Event
+	for len(w.events) > 0 {
+		got = append(got, <-w.events)
+	}
+	kinds := func() (k []string) {
+		for _, e := range got {
+			k = append(k, e.Kind+": "+e.Detail)
+		}
+		return k
+	}
+	want := []string{"oom: oom_kill 0 → 1", "exit: cgroup removed (last pids 1313,1371)"}
+	if !slices.Equal(kinds(), want) {
+		t.Fatalf("events %q, want %q", kinds(), want)
+	}
+	if st := got[0].Stats; st == nil || *st.OOMKills != 1 || *st.MemoryPeakBytes != 67108864 || !got[0].StatsAt.Equal(preAt) {
+		t.Errorf("the oom's evidence %+v at %v: want the read before the look, at %v", st, got[0].StatsAt, preAt)
+	}
+}
+
+// TestWatcherCloseWatch: the close watch is on only while the latest
+// evidence shows the memory within 10 % of its limit, and slows after
+// closeFast.
+func TestWatcherCloseWatch(t *testing.T) {
+	f, root := v2Tree(t)
+	const path = "/system.slice/dead-drop.service"
+	dir := filepath.Join(root, path)
+	writeTree(t, dir, map[string]string{"cgroup.procs": "1313\n", "memory.events": "oom_kill 0\n",
+		"memory.current": "10485760\n", "memory.max": "67108864\n"})
+	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
+	w.setPath(path)
+	w.look()
+	t0 := time.Date(2026, 12, 1, 15, 40, 33, 0, time.UTC)
+	w.lookNotified()
+	if d := w.closeEvery(t0); d != 0 {
+		t.Errorf("at 16 %% of the limit: close watch every %v, want off", d)
+	}
+	writeTree(t, dir, map[string]string{"memory.current": "60397978\n"}) // 90 % of 64 MiB
+	w.lastEvAt = time.Time{} // the evidence is closeEvidence old
+	w.lookClose()
+	if d := w.closeEvery(t0); d != closeEvery {
+		t.Errorf("at 90 %% of the limit: close watch every %v, want %v", d, closeEvery)
+	}
+	if d := w.closeEvery(t0.Add(closeFast)); d != closeSlow {
+		t.Errorf("after %v near the limit: every %v, want %v", closeFast, d, closeSlow)
+	}
+	writeTree(t, dir, map[string]string{"memory.current": "33554432\n"})
+	w.lastEvAt = time.Time{} // the evidence is closeEvidence old
+	w.lookClose()
+	if d := w.closeEvery(t0.Add(closeFast)); d != 0 {
+		t.Errorf("back at 50 %%: close watch every %v, want off", d)
+	}
+	writeTree(t, dir, map[string]string{"memory.max": "max\n", "memory.current": "67108864\n"})
+	w.lastEvAt = time.Time{} // the evidence is closeEvidence old
+	w.lookClose()
+	if d := w.closeEvery(t0); d != 0 {
+		t.Errorf("no limit: close watch every %v, want off", d)
+	}
+}
