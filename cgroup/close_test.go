@@ -68,7 +68,7 @@ func TestWatcherCloseWatch(t *testing.T) {
 		t.Errorf("at 16 %% of the limit: close watch every %v, want off", d)
 	}
 	writeTree(t, dir, map[string]string{"memory.current": "60397978\n"}) // 90 % of 64 MiB
-	w.lastEvAt = time.Time{} // the evidence is closeEvidence old
+	w.lastEvAt = time.Time{}                                             // the evidence is closeEvidence old
 	w.lookClose()
 	if d := w.closeEvery(t0); d != closeEvery {
 		t.Errorf("at 90 %% of the limit: close watch every %v, want %v", d, closeEvery)
