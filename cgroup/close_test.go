@@ -67,8 +67,9 @@ func TestWatcherCloseWatch(t *testing.T) {
 	if d := w.closeEvery(t0); d != 0 {
 		t.Errorf("at 16 %% of the limit: close watch every %v, want off", d)
 	}
-	writeTree(t, dir, map[string]string{"memory.current": "60397978\n"}) // 90 % of 64 MiB
-	w.lastEvAt = time.Time{}                                             // the evidence is closeEvidence old
+	// 90 % of 64 MiB, and the evidence closeEvidence old.
+	writeTree(t, dir, map[string]string{"memory.current": "60397978\n"})
+	w.lastEvAt = time.Time{}
 	w.lookClose()
 	if d := w.closeEvery(t0); d != closeEvery {
 		t.Errorf("at 90 %% of the limit: close watch every %v, want %v", d, closeEvery)
@@ -77,13 +78,13 @@ func TestWatcherCloseWatch(t *testing.T) {
 		t.Errorf("after %v near the limit: every %v, want %v", closeFast, d, closeSlow)
 	}
 	writeTree(t, dir, map[string]string{"memory.current": "33554432\n"})
-	w.lastEvAt = time.Time{} // the evidence is closeEvidence old
+	w.lastEvAt = time.Time{}
 	w.lookClose()
 	if d := w.closeEvery(t0.Add(closeFast)); d != 0 {
 		t.Errorf("back at 50 %%: close watch every %v, want off", d)
 	}
 	writeTree(t, dir, map[string]string{"memory.max": "max\n", "memory.current": "67108864\n"})
-	w.lastEvAt = time.Time{} // the evidence is closeEvidence old
+	w.lastEvAt = time.Time{}
 	w.lookClose()
 	if d := w.closeEvery(t0); d != 0 {
 		t.Errorf("no limit: close watch every %v, want off", d)
