@@ -262,11 +262,22 @@ func (r *Recorder) quiet() bool { return r.unit.deliberate != "" || r.unit.stopp
 
 // holdExit holds an exit trigger until systemd's word, or drops it when
 // it is a control process's. It reports whether it took the trigger.
+//
+// A health trigger while exit triggers are held is held with them: the
+// service is down, and whether on request is what systemd's word will say
+// (a restart's health check may fail before systemd's signals arrive).
 func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
+	now := time.Now()
+	if r.unit.on && t.kind == capture.TriggerHealth && len(r.unit.held) > 0 && len(r.unit.held) < maxTriggers {
+		r.unit.held = append(r.unit.held, heldTrigger{t: t, s: s})
+		if r.unit.deliberate == "" {
+			r.decideHeld(now)
+		}
+		return true
+	}
 	if !r.unit.on || t.kind != capture.TriggerExit || t.ev == nil {
 		return false
 	}
-	now := time.Now()
 	if r.unit.isControl(t.ev.Gone, now) {
 		r.log.Debug().Str("detail", t.detail).Msg("a control process of the unit ended: not the service")
 		return true
@@ -303,7 +314,7 @@ func (r *Recorder) decideHeld(now time.Time) {
 			return
 		}
 		u.held = u.held[1:]
-		if u.isControl(h.t.ev.Gone, now) { // systemd named it since
+		if h.t.ev != nil && u.isControl(h.t.ev.Gone, now) { // systemd named it since
 			r.log.Debug().Str("detail", h.t.detail).Msg("a control process of the unit ended: not the service")
 			continue
 		}
@@ -319,7 +330,7 @@ func (r *Recorder) releaseHeld(failure bool) {
 		if failure {
 			r.record(h.t, h.s)
 		} else {
-			r.log.Info().Str("trigger", h.t.kind).Str("detail", h.t.detail).Msg("processes ended by a requested stop or restart: no capture")
+			r.log.Info().Str("trigger", h.t.kind).Str("detail", h.t.detail).Msg("down for a requested stop or restart: no capture")
 		}
 	}
 }

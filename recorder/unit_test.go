@@ -281,6 +281,7 @@ func TestOOMDuringRequestedRestart(t *testing.T) {
 func TestRestartSeenAsStartJob(t *testing.T) {
 	r := followed(t)
 	r.onTrigger(exitTrigger(513))
+	r.onCheck(check(false, "connection refused")) // before systemd's word: held with the exit
 	for _, st := range []cgroup.UnitState{
 		{ActiveState: "active", SubState: "running", Result: "success", Job: "start", JobID: 21, MainPID: intp(513)},
 		{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 21, MainPID: intp(513)},
@@ -397,5 +398,22 @@ func TestOOMSeenIsNotDoubled(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("triggers %v: want one oom", kinds(c))
+	}
+}
+
+// TestHealthHeldWithExit: a health failure while an exit waits for
+// systemd's word waits with it, and is recorded with it when systemd
+// reports the crash.
+func TestHealthHeldWithExit(t *testing.T) {
+	r := followed(t)
+	r.onTrigger(exitTrigger(100))
+	r.onCheck(check(false, "connection refused"))
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures before systemd's word", n)
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "auto-restart", Result: "signal", MainPID: intp(0)})
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit || got[1] != capture.TriggerHealth {
+		t.Errorf("triggers %v, want the exit, then the health failure", got)
 	}
 }
