@@ -32,8 +32,9 @@ const minEvidenceGap = 10 * time.Millisecond
 // The close watch: while the cgroup's memory is within a tenth of its limit
 // (memory.current ≥ 90 % of memory.max, as the latest evidence read says),
 // the watcher looks every closeEvery, notified or not, and reads its
-// evidence before the look every closeEvidence. An OOM kill's evidence (memory.events oom_kill, memory.peak) lives
-// only as long as the cgroup, and systemd, notified of the same kill,
+// evidence before the look every closeEvidence. An OOM kill's evidence
+// (memory.events oom_kill, memory.peak) lives only as long as the
+// cgroup, and systemd, notified of the same kill,
 // may remove the cgroup tens of milliseconds later (OOMPolicy=stop): the
 // kernel's memory.events notification can reach the watcher after that
 // (it goes through a workqueue and a 10 ms rate limit, and on a loaded
