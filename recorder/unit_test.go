@@ -359,6 +359,10 @@ func TestOOMOnSystemdsWord(t *testing.T) {
 		st.At = time.Now()
 		r.onUnitState(st)
 	}
+	if _, c := readOnly(t, r); len(c.Triggers) != 1 {
+		t.Fatalf("triggers %v before systemd's word is final, want the exit alone", kinds(c))
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "start", Result: "success", Job: "start", JobID: 30})
 	_, c := readOnly(t, r)
 	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit || got[1] != capture.TriggerOOM {
 		t.Fatalf("triggers %v, want the exit, then an oom on systemd's word", got)
@@ -372,8 +376,8 @@ func TestOOMOnSystemdsWord(t *testing.T) {
 		s.Service.OOMKills == nil || *s.Service.OOMKills != 0 || *s.Service.MemoryPeakBytes != peak {
 		t.Errorf("oom trigger's sample %+v: want the exit's evidence as read (oom_kills 0, read_at %v)", s.Service, readAt)
 	}
-	// systemd saying it again adds nothing.
-	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "failed", SubState: "failed", Result: "oom-kill"})
+	// systemd reporting more adds nothing.
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(1400)})
 	if _, c = readOnly(t, r); len(c.Triggers) != 2 {
 		t.Errorf("triggers %v after systemd's next report, want 2", kinds(c))
 	}
