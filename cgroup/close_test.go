@@ -90,3 +90,33 @@ func TestWatcherCloseWatch(t *testing.T) {
 		t.Errorf("no limit: close watch every %v, want off", d)
 	}
 }
+
+// TestEvidenceMostKnown: a read racing the removal (memory.current still
+// there, memory.peak gone) gives way to the read before the look.
+func TestEvidenceMostKnown(t *testing.T) {
+	f, root := v2Tree(t)
+	const path = "/system.slice/dead-drop.service"
+	dir := filepath.Join(root, path)
+	writeTree(t, dir, map[string]string{"cgroup.procs": "2981\n", "memory.events": "oom_kill 0\n",
+		"memory.current": "67059712\n", "memory.max": "67108864\n", "memory.peak": "67112960\n"})
+	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
+	w.setPath(path)
+	w.look()
+	writeTree(t, dir, map[string]string{"memory.events": "oom_kill 1\n"})
+	preAt := time.Now()
+	pre, err := f.Stats(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"memory.peak", "memory.max"} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTree(t, dir, map[string]string{"memory.current": "28672\n"})
+	w.lookWith(&pre, preAt)
+	e := <-w.events
+	if e.Kind != KindOOM || e.Stats == nil || e.Stats.MemoryPeakBytes == nil || *e.Stats.MemoryPeakBytes != 67112960 || !e.StatsAt.Equal(preAt) {
+		t.Errorf("event %s %q, evidence %+v at %v: want the oom with the fuller read before the look (at %v)", e.Kind, e.Detail, e.Stats, e.StatsAt, preAt)
+	}
+}

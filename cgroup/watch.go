@@ -563,14 +563,15 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 }
 
 // evidence reads the cgroup's evidence at once, after the look l that saw
-// an event. Where the cgroup is gone by then (or going: its files read as
-// absent), it falls back to pre, read just before the look, then to the
-// evidence of the previous event or notified wake-up of the same cgroup,
-// if younger than Safety. The look's OOM counter is the floor of OOMKills:
+// an event. Where the cgroup is gone by then (or going: some or all of its
+// files read as absent), it falls back to pre, read just before the look,
+// then to the evidence of the previous event or notified wake-up of the
+// same cgroup, if younger than Safety: whichever holds more values. The look's OOM counter is the floor of OOMKills:
 // the counter the event is about is never lost to a removal.
 func (w *Watcher) evidence(l look, pre *Stats, preAt time.Time) (*Stats, time.Time) {
 	var st *Stats
-	at := time.Now()
+	now := time.Now()
+	at := now
 	if w.runPath != "" {
 		s, err := w.fs.Stats(w.runPath)
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -580,11 +581,13 @@ func (w *Watcher) evidence(l look, pre *Stats, preAt time.Time) (*Stats, time.Ti
 			st = &s
 		}
 	}
-	switch {
-	case st.usable():
-	case pre.usable():
+	// The read that holds the most, the fresher of two that hold as much:
+	// a read racing the removal finds some files gone (memory.current
+	// read, memory.peak no longer), and then an earlier read says more.
+	if pre.known() > st.known() {
 		st, at = pre, preAt
-	case w.lastEv.usable() && w.lastEvPath == w.runPath && at.Sub(w.lastEvAt) < w.safety:
+	}
+	if w.lastEv.known() > st.known() && w.lastEvPath == w.runPath && now.Sub(w.lastEvAt) < w.safety {
 		st, at = w.lastEv, w.lastEvAt
 	}
 	if st != nil && l.hasOOM && (st.OOMKills == nil || *st.OOMKills < l.oom) {
@@ -604,6 +607,24 @@ func (w *Watcher) keepEvidence(st *Stats, at time.Time) {
 	if st.usable() {
 		w.lastEv, w.lastEvAt, w.lastEvPath = st, at, w.runPath
 	}
+}
+
+// known counts the values s holds (0 for nil).
+func (s *Stats) known() int {
+	if s == nil {
+		return 0
+	}
+	n := 0
+	for _, v := range []*uint64{s.MemoryBytes, s.MemoryMaxBytes, s.MemoryPeakBytes, s.SwapBytes, s.OOMKills,
+		s.CPUUsageUsec, s.CPUThrottledUsec, s.PidsCurrent, s.PidsMax} {
+		if v != nil {
+			n++
+		}
+	}
+	if s.Pressure != nil {
+		n++
+	}
+	return n
 }
 
 // usable reports whether s says anything: a cgroup being removed reads as

@@ -405,10 +405,10 @@ const oomDetail = "systemd reported Result=oom-kill; the cgroup's oom_kill was n
 // the cgroup was removed (OOMPolicy=stop) before its counter was read
 // after the kill. It waits for the word to be final (the unit up again,
 // or wordSettle), by when an oom event of the watcher would have come.
-// Its sample is that of the incident's trigger whose
-// evidence was read last, as it was read (its read_at says when): nothing
-// in it is made up, so its oom_kills may well still be the count before
-// the kill.
+// Its sample is that of the incident's exit trigger (the watcher's
+// evidence, not a health check's read) whose evidence was read last, as
+// it was read (its read_at says when): nothing in it is made up, so its
+// oom_kills may well still be the count before the kill.
 func (r *Recorder) oomFromWord() {
 	if r.inc == nil || r.unit.oomNext {
 		return
@@ -420,7 +420,7 @@ func (r *Recorder) oomFromWord() {
 		if tr.Kind == capture.TriggerOOM {
 			return
 		}
-		if tr.Systemd == nil || tr.Systemd.Result != "oom-kill" || i >= len(r.inc.wordFinal) || !r.inc.wordFinal[i] {
+		if tr.Kind != capture.TriggerExit || tr.Systemd == nil || tr.Systemd.Result != "oom-kill" || i >= len(r.inc.wordFinal) || !r.inc.wordFinal[i] {
 			continue
 		}
 		k := len(c.Samples) - len(c.Triggers) + i
