@@ -120,3 +120,35 @@ func TestEvidenceMostKnown(t *testing.T) {
 		t.Errorf("event %s %q, evidence %+v at %v: want the oom with the fuller read before the look (at %v)", e.Kind, e.Detail, e.Stats, e.StatsAt, preAt)
 	}
 }
+
+// TestOOMInExitEvidence: the look's read of the counter failed as the
+// cgroup emptied, but the evidence read for the exit holds the kill: it
+// is reported, first, with that evidence.
+func TestOOMInExitEvidence(t *testing.T) {
+	f, root := v2Tree(t)
+	const path = "/system.slice/dead-drop.service"
+	dir := filepath.Join(root, path)
+	writeTree(t, dir, map[string]string{"cgroup.procs": "1571\n", "memory.events": "oom_kill 0\n", "memory.peak": "67112960\n"})
+	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
+	w.setPath(path)
+	w.look()
+	writeTree(t, dir, map[string]string{"cgroup.procs": "", "memory.events": "oom_kill 1\n"})
+	w.cur.oomFile = "" // as dropOOM leaves it after a failed read
+	w.look()
+	var got []string
+	var oomStats *Stats
+	for len(w.events) > 0 {
+		e := <-w.events
+		got = append(got, e.Kind+": "+e.Detail)
+		if e.Kind == KindOOM {
+			oomStats = e.Stats
+		}
+	}
+	want := []string{"oom: oom_kill 0 → 1", "exit: cgroup emptied (last pids 1571)"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if oomStats == nil || *oomStats.OOMKills != 1 || *oomStats.MemoryPeakBytes != 67112960 {
+		t.Errorf("the oom's evidence %+v: want the exit's read, oom_kill 1", oomStats)
+	}
+}

@@ -541,6 +541,7 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	l.at = time.Now()
 	w.found.Store(l.exists)
 	w.prevBuf = append(w.prevBuf[:0], w.m.last...)
+	base, baseOK, id := w.m.oom, w.m.known && w.m.hasOOM, w.m.id
 	w.out = w.m.step(l, w.preOOM(l, pre, w.out[:0]))
 	w.mu.Lock()
 	w.pids = append(w.pids[:0], l.pids...)
@@ -548,6 +549,16 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	if len(w.out) > 0 {
 		at := time.Now()
 		st, stAt := w.evidence(l, pre, preAt)
+		// The evidence of an exit holds an OOM kill the look did not
+		// report (its read of the counter failed as the cgroup went):
+		// reported first, with that evidence.
+		if baseOK && st != nil && st.OOMKills != nil && *st.OOMKills > base &&
+			!slices.ContainsFunc(w.out, func(c change) bool { return c.kind == KindOOM }) {
+			w.out = slices.Insert(w.out, 0, change{KindOOM, "oom_kill " + strconv.FormatUint(base, 10) + " → " + strconv.FormatUint(*st.OOMKills, 10)})
+			if w.m.known && w.m.id == id && w.m.oom < *st.OOMKills {
+				w.m.oom = *st.OOMKills
+			}
+		}
 		for _, c := range w.out {
 			e := Event{Kind: c.kind, At: at, Path: w.runPath, Detail: c.detail,
 				PIDs: slices.Clone(l.pids), Stats: st, StatsAt: stAt}
