@@ -421,3 +421,17 @@ func TestHealthHeldWithExit(t *testing.T) {
 		t.Errorf("triggers %v, want the exit, then the health failure", got)
 	}
 }
+
+// TestNoOOMOnSystemdsWordFromHealth: systemd's Result=oom-kill on a
+// health trigger alone records no oom: a health check's read is not the
+// watcher's evidence, and the watcher's own oom may still come.
+func TestNoOOMOnSystemdsWordFromHealth(t *testing.T) {
+	r := followed(t)
+	r.onCheck(check(false, "connection refused"))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill"})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "start", Result: "success", Job: "start", JobID: 31})
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 1 || got[0] != capture.TriggerHealth {
+		t.Errorf("triggers %v, want the health failure alone", got)
+	}
+}
