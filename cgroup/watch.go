@@ -502,7 +502,11 @@ func (w *Watcher) lookEvidence(force bool) {
 	var preAt time.Time
 	if w.cur.ok && (force || w.lastEvPath != w.runPath || time.Since(w.lastEvAt) >= minEvidenceGap) {
 		preAt = time.Now()
-		if st, err := w.fs.Stats(w.runPath); err == nil || !errors.Is(err, ErrNotFound) {
+		st, err := w.fs.Stats(w.runPath)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			w.log.Debug().Err(err).Str("path", w.runPath).Msg("cgroup evidence partly unreadable")
+		}
+		if err == nil || !errors.Is(err, ErrNotFound) {
 			pre = &st
 			w.keepEvidence(pre, preAt)
 		}
@@ -686,10 +690,13 @@ func (w *Watcher) read() look {
 		} else {
 			b, _, err = w.r.read(w.cur.oomFile, maxFileSize, false)
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			l.oom, l.hasOOM, _ = parseKeyed(b, "oom_kill")
-		} else {
+		case isAbsent(err):
 			w.dropOOM() // maintain looks for it again
+		default: // kept: the next look reads it again
+			w.log.Debug().Err(err).Str("path", w.cur.oomFile).Msg("OOM counter unreadable")
 		}
 	}
 	return l
