@@ -295,6 +295,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				continue // cut short by shutdown: says nothing about the service
 			}
+			r.takeEvents(events) // seen before this result: theirs come first
 			r.onCheck(c)
 			r.writeState(false)
 		case t := <-events:

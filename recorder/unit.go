@@ -455,3 +455,20 @@ func sameWord(a, b *capture.Systemd) bool {
 		x.Unit == y.Unit && x.Job == y.Job && x.Result == y.Result && x.ExecMainCode == y.ExecMainCode &&
 		x.ControlGroup == y.ControlGroup && x.ActiveState == y.ActiveState && x.SubState == y.SubState
 }
+
+// takeEvents takes the cgroup events waiting, without blocking: select
+// picks at random among ready cases, and a kill's exit is seen before the
+// health check that fails for it.
+func (r *Recorder) takeEvents(events <-chan trigger) {
+	for {
+		select {
+		case t, ok := <-events:
+			if !ok {
+				return
+			}
+			r.onTrigger(t)
+		default:
+			return
+		}
+	}
+}

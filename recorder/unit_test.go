@@ -435,3 +435,21 @@ func TestNoOOMOnSystemdsWordFromHealth(t *testing.T) {
 		t.Errorf("triggers %v, want the health failure alone", got)
 	}
 }
+
+// TestEventsBeforeCheck: an exit waiting on the channel when a failed
+// check's result is taken goes first (select would pick at random).
+func TestEventsBeforeCheck(t *testing.T) {
+	r := followed(t)
+	events := make(chan trigger, 1)
+	events <- exitTrigger(100)
+	r.takeEvents(events)
+	r.onCheck(check(false, "connection refused"))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "auto-restart", Result: "signal", MainPID: intp(0)})
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit {
+		t.Errorf("triggers %v, want the exit first", got)
+	}
+	if len(events) != 0 {
+		t.Error("the event was not taken")
+	}
+}
