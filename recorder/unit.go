@@ -403,9 +403,11 @@ const oomDetail = "systemd reported Result=oom-kill; the cgroup's oom_kill was n
 // oomFromWord records an oom trigger where systemd's word on a trigger of
 // the open incident is Result=oom-kill but the watcher saw no OOM kill:
 // the cgroup was removed (OOMPolicy=stop) before its counter was read
-// after the kill. It waits for the word to be final (the unit up again,
-// or wordSettle), by when an oom event of the watcher would have come.
-// Its sample is that of the incident's exit trigger (the watcher's
+// after the kill. Only an exit's word counts: the watcher sends an OOM
+// kill it read before the exit that ends the cgroup, so an oom of its own
+// is recorded already if there is one (a health check's word may come
+// before the watcher's oom; and the word need not be final: systemd's
+// signals may lag the incident's end). Its sample is that of the incident's exit trigger (the watcher's
 // evidence, not a health check's read) whose evidence was read last, as
 // it was read (its read_at says when): nothing in it is made up, so its
 // oom_kills may well still be the count before the kill.
@@ -420,7 +422,7 @@ func (r *Recorder) oomFromWord() {
 		if tr.Kind == capture.TriggerOOM {
 			return
 		}
-		if tr.Kind != capture.TriggerExit || tr.Systemd == nil || tr.Systemd.Result != "oom-kill" || i >= len(r.inc.wordFinal) || !r.inc.wordFinal[i] {
+		if tr.Kind != capture.TriggerExit || tr.Systemd == nil || tr.Systemd.Result != "oom-kill" {
 			continue
 		}
 		k := len(c.Samples) - len(c.Triggers) + i
