@@ -152,3 +152,31 @@ func TestOOMInExitEvidence(t *testing.T) {
 		t.Errorf("the oom's evidence %+v: want the exit's read, oom_kill 1", oomStats)
 	}
 }
+
+// TestOOMReadAsTheCgroupGoes: the look reads the OOM counter first, so a
+// look that then finds the cgroup removed still reports the kill, before
+// the removal.
+func TestOOMReadAsTheCgroupGoes(t *testing.T) {
+	f, root := v2Tree(t)
+	const path = "/system.slice/dead-drop.service"
+	dir := filepath.Join(root, path)
+	writeTree(t, dir, map[string]string{"cgroup.procs": "3275\n", "memory.events": "oom_kill 0\n"})
+	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
+	w.setPath(path)
+	w.look()
+	writeTree(t, dir, map[string]string{"memory.events": "oom_kill 1\n"})
+	// Going: cgroup.procs already gone, memory.events not yet.
+	if err := os.Remove(filepath.Join(dir, "cgroup.procs")); err != nil {
+		t.Fatal(err)
+	}
+	w.look()
+	var got []string
+	for len(w.events) > 0 {
+		e := <-w.events
+		got = append(got, e.Kind+": "+e.Detail)
+	}
+	want := []string{"oom: oom_kill 0 → 1", "exit: cgroup removed (last pids 3275)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+}

@@ -56,6 +56,16 @@ func (f *FS) Stats(p string) (Stats, error) {
 	sr := &statReader{}
 	var s Stats
 
+	// The OOM counter and the peak first: a read racing the cgroup's
+	// removal keeps what it read before the files went.
+	s.OOMKills = sr.keyed(v2, "memory.events", "oom_kill", 1)
+	if s.OOMKills == nil {
+		s.OOMKills = sr.keyed(mem, "memory.oom_control", "oom_kill", 1)
+	}
+	s.MemoryPeakBytes = sr.uint(v2, "memory.peak", 1)
+	if s.MemoryPeakBytes == nil {
+		s.MemoryPeakBytes = sr.uint(mem, "memory.max_usage_in_bytes", 1)
+	}
 	s.MemoryBytes = sr.uint(v2, "memory.current", 1)
 	if s.MemoryBytes == nil {
 		s.MemoryBytes = sr.uint(mem, "memory.usage_in_bytes", 1)
@@ -65,17 +75,9 @@ func (f *FS) Stats(p string) (Stats, error) {
 	} else {
 		s.MemoryMaxBytes, _ = sr.limit(mem, "memory.limit_in_bytes")
 	}
-	s.MemoryPeakBytes = sr.uint(v2, "memory.peak", 1)
-	if s.MemoryPeakBytes == nil {
-		s.MemoryPeakBytes = sr.uint(mem, "memory.max_usage_in_bytes", 1)
-	}
 	s.SwapBytes = sr.uint(v2, "memory.swap.current", 1)
 	if s.SwapBytes == nil {
 		s.SwapBytes = sr.keyed(mem, "memory.stat", "swap", 1)
-	}
-	s.OOMKills = sr.keyed(v2, "memory.events", "oom_kill", 1)
-	if s.OOMKills == nil {
-		s.OOMKills = sr.keyed(mem, "memory.oom_control", "oom_kill", 1)
 	}
 	s.CPUUsageUsec = sr.keyed(v2, "cpu.stat", "usage_usec", 1)
 	if s.CPUUsageUsec == nil {

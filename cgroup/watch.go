@@ -522,14 +522,21 @@ func (w *Watcher) lookEvidence(force bool) {
 // cgroup's does not do that fast.
 func (w *Watcher) preOOM(l look, pre *Stats, out []change) []change {
 	m := &w.m
-	if pre == nil || pre.OOMKills == nil || !m.known || !m.hasOOM || *pre.OOMKills <= m.oom {
+	var n uint64
+	if pre != nil && pre.OOMKills != nil {
+		n = *pre.OOMKills
+	}
+	if l.goneOK && l.gone > n {
+		n = l.gone // read by the look before it found the cgroup gone
+	}
+	if !m.known || !m.hasOOM || n <= m.oom {
 		return out
 	}
-	if l.exists && l.id == m.id && l.hasOOM && l.oom >= *pre.OOMKills {
+	if l.exists && l.id == m.id && l.hasOOM && l.oom >= n {
 		return out // the look has it: the machine reports it
 	}
-	out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(m.oom, 10) + " → " + strconv.FormatUint(*pre.OOMKills, 10)})
-	m.oom = *pre.OOMKills
+	out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(m.oom, 10) + " → " + strconv.FormatUint(n, 10)})
+	m.oom = n
 	return out
 }
 
@@ -605,8 +612,12 @@ func (w *Watcher) evidence(l look, pre *Stats, preAt time.Time) (*Stats, time.Ti
 	if w.lastEv.known() > st.known() && w.lastEvPath == w.runPath && now.Sub(w.lastEvAt) < w.safety {
 		st, at = w.lastEv, w.lastEvAt
 	}
-	if st != nil && l.hasOOM && (st.OOMKills == nil || *st.OOMKills < l.oom) {
-		c, n := *st, l.oom // st may be shared with an event sent already
+	floor, ok := l.oom, l.hasOOM
+	if !l.exists && l.goneOK {
+		floor, ok = l.gone, true
+	}
+	if st != nil && ok && (st.OOMKills == nil || *st.OOMKills < floor) {
+		c, n := *st, floor // st may be shared with an event sent already
 		c.OOMKills = &n
 		st = &c
 	}
@@ -653,7 +664,13 @@ func (s *Stats) usable() bool {
 func (w *Watcher) read() look {
 	var b []byte
 	var err error
+	// The OOM counter first, of the cgroup as last seen: where the look
+	// then finds it removed (or re-created), the counter it read is kept
+	// (gone): the kill that had systemd remove it is not lost to the race.
+	var gone uint64
+	var goneOK bool
 	if w.cur.ok {
+		gone, goneOK = w.readOOM()
 		id := w.cur.id
 		if w.cur.procsFD >= 0 {
 			b, err = w.r.readFD(w.cur.procsFD, w.cur.cand.procs, maxProcsSize)
@@ -664,16 +681,27 @@ func (w *Watcher) read() look {
 			w.detach() // removed (ENODEV, ENOENT) or re-created: find it again
 		}
 	}
-	if !w.cur.ok {
-		for _, c := range w.cands {
-			if b, err = w.attach(c); err == nil {
-				break
-			}
-		}
-		if !w.cur.ok {
-			return look{}
+	if w.cur.ok {
+		l := w.lookAt(b)
+		l.oom, l.hasOOM = gone, goneOK
+		return l
+	}
+	for _, c := range w.cands {
+		if b, err = w.attach(c); err == nil {
+			break
 		}
 	}
+	if !w.cur.ok {
+		return look{gone: gone, goneOK: goneOK}
+	}
+	l := w.lookAt(b)
+	l.gone, l.goneOK = gone, goneOK
+	l.oom, l.hasOOM = w.readOOM()
+	return l
+}
+
+// lookAt is the look at the attached cgroup whose cgroup.procs read b.
+func (w *Watcher) lookAt(b []byte) look {
 	l := look{exists: true, id: w.cur.id, primary: w.cur.cand.dir == w.cands[0].dir}
 	pids, err := appendPIDs(w.pidBuf[:0], b)
 	if err != nil {
@@ -684,22 +712,32 @@ func (w *Watcher) read() look {
 	}
 	slices.Sort(pids)
 	w.pidBuf, l.pids = pids, pids
-	if w.cur.oomFile != "" {
-		if w.cur.oomFD >= 0 {
-			b, err = w.r.readFD(w.cur.oomFD, w.cur.oomFile, maxFileSize)
-		} else {
-			b, _, err = w.r.read(w.cur.oomFile, maxFileSize, false)
-		}
-		switch {
-		case err == nil:
-			l.oom, l.hasOOM, _ = parseKeyed(b, "oom_kill")
-		case isAbsent(err):
-			w.dropOOM() // maintain looks for it again
-		default: // kept: the next look reads it again
-			w.log.Debug().Err(err).Str("path", w.cur.oomFile).Msg("OOM counter unreadable")
-		}
-	}
 	return l
+}
+
+// readOOM reads the attached cgroup's OOM counter; false when it has none
+// or the read failed.
+func (w *Watcher) readOOM() (uint64, bool) {
+	if !w.cur.ok || w.cur.oomFile == "" {
+		return 0, false
+	}
+	var b []byte
+	var err error
+	if w.cur.oomFD >= 0 {
+		b, err = w.r.readFD(w.cur.oomFD, w.cur.oomFile, maxFileSize)
+	} else {
+		b, _, err = w.r.read(w.cur.oomFile, maxFileSize, false)
+	}
+	switch {
+	case err == nil:
+		v, ok, _ := parseKeyed(b, "oom_kill")
+		return v, ok
+	case isAbsent(err):
+		w.dropOOM() // maintain looks for it again
+	default: // kept: the next look reads it again
+		w.log.Debug().Err(err).Str("path", w.cur.oomFile).Msg("OOM counter unreadable")
+	}
+	return 0, false
 }
 
 // attach opens the cgroup's files in the hierarchy of c and returns the
