@@ -659,8 +659,8 @@ func (s *Stats) usable() bool {
 	return s != nil && (s.MemoryBytes != nil || s.OOMKills != nil || s.CPUUsageUsec != nil || s.PidsCurrent != nil)
 }
 
-// read is one look: cgroup.procs (with its inode as the cgroup's identity)
-// and the OOM counter.
+// read is one look: the OOM counter, then cgroup.procs (with its inode as
+// the cgroup's identity).
 func (w *Watcher) read() look {
 	var b []byte
 	var err error
