@@ -19,6 +19,10 @@ type look struct {
 	pids   []int  // ascending
 	oom    uint64 // oom_kill counter
 	hasOOM bool
+	// gone is the OOM counter of the cgroup of the previous look, read
+	// just before the look found it removed or re-created.
+	gone   uint64
+	goneOK bool
 	at     time.Time // when the look was made (zero in tests that do not care)
 	// primary: the cgroup was found in the first hierarchy looked up (the
 	// v2 one on unified and hybrid hosts), not a fallback to a v1

@@ -57,16 +57,18 @@ func (f *FS) Stats(p string) (Stats, error) {
 	sr := &statReader{}
 	var s Stats
 
-	s.MemoryBytes = sr.memoryBytes(v2, mem)
-	s.MemoryMaxBytes = sr.memoryMax(v2, mem)
-	s.MemoryPeakBytes = sr.memoryPeak(v2, mem)
-	s.SwapBytes = sr.uint(v2, "memory.swap.current", 1)
-	if s.SwapBytes == nil {
-		s.SwapBytes = sr.keyed(mem, "memory.stat", "swap", 1)
-	}
+	// The OOM counter and the peak first: a read racing the cgroup's
+	// removal keeps what it read before the files went.
 	s.OOMKills = sr.keyed(v2, "memory.events", "oom_kill", 1)
 	if s.OOMKills == nil {
 		s.OOMKills = sr.keyed(mem, "memory.oom_control", "oom_kill", 1)
+	}
+	s.MemoryPeakBytes = sr.memoryPeak(v2, mem)
+	s.MemoryBytes = sr.memoryBytes(v2, mem)
+	s.MemoryMaxBytes = sr.memoryMax(v2, mem)
+	s.SwapBytes = sr.uint(v2, "memory.swap.current", 1)
+	if s.SwapBytes == nil {
+		s.SwapBytes = sr.keyed(mem, "memory.stat", "swap", 1)
 	}
 	s.CPUUsageUsec = sr.cpuUsage(v2, cpuacct)
 	s.CPUThrottledUsec = sr.keyed(v2, "cpu.stat", "throttled_usec", 1)

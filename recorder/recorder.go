@@ -322,6 +322,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				continue // cut short by shutdown: says nothing about the service
 			}
+			r.takeEvents(events) // seen before this result: theirs come first
 			r.onCheck(c)
 			r.writeState(false)
 		case t := <-events:
@@ -465,7 +466,9 @@ func (r *Recorder) onTrigger(t trigger) {
 		return
 	}
 	if len(r.unit.held) > 0 && r.unit.deliberate == "" {
-		r.releaseHeld(true) // an oom or health trigger: the held exits were failures
+		r.unit.oomNext = t.kind == capture.TriggerOOM // its own, not one on systemd's word
+		r.releaseHeld(true)                           // an oom or health trigger: the held exits were failures
+		r.unit.oomNext = false
 	}
 	r.record(t, s)
 }

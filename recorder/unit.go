@@ -14,10 +14,12 @@ import (
 //   - every trigger gets the unit's state as systemd reported it after the
 //     trigger, up to the restart (wordFor);
 //   - a stop, restart or reload systemd runs on request (a job of that
-//     type, started while the unit was up) is not a failure: exit triggers
-//     during it are held and dropped if the job ends with Result=success;
-//     health failures are not counted; the unit inactive on request is
-//     "stopped"; when it is up again, recording resumes with a fresh ring;
+//     type, started while the unit was up, or a job under which the unit
+//     enters a stop state with Result=success: stoppingOnRequest) is not
+//     a failure: exit triggers during it are held and dropped if the job
+//     ends with Result=success; health failures are not counted; the unit
+//     inactive on request is "stopped"; when it is up again, recording
+//     resumes with a fresh ring;
 //   - the exit of a control process (ExecStartPre=, ExecStop=,
 //     ExecReload=: systemd's ControlPID) is not the service's;
 //   - any other exit trigger is held until systemd has reacted (the unit
@@ -46,6 +48,7 @@ type unitTrack struct {
 	stopped    bool               // the unit is inactive on request
 	held       []heldTrigger
 	hold       *time.Timer
+	oomNext    bool // an oom trigger is about to be recorded: none from systemd's word (oomFromWord)
 }
 
 // heldTrigger is an exit trigger waiting for systemd's word, with the
@@ -63,6 +66,44 @@ func requested(job string) bool {
 		return false
 	}
 	return true
+}
+
+// stoppingOnRequest reports whether st shows systemd stopping the unit
+// for a job though the job's type no longer says stop or restart: a
+// restart job becomes a start job once its stop half is done, and
+// systemd's signals coalesce, so its type may read "start" by the time it
+// is asked (the Follower asks when the job appears). What systemd 252
+// does (src/core/service.c, src/core/job.c):
+//
+//   - the stop states (SubState stop, stop-sigterm, stop-sigkill,
+//     stop-post) are entered through service_enter_stop() (service_stop()
+//     on a stop or restart job; or service_enter_running() when the main
+//     process exited cleanly: no job then), through service_enter_signal()
+//     from service_enter_running() when the service failed (Result then
+//     says how, not success), or through service_enter_stop_by_notify()
+//     (STOPPING=1, no job). A crash that leaves processes behind in other
+//     states goes through final-sigterm, not stop-sigterm.
+//   - job_finish_and_invalidate() patches a JOB_RESTART whose stop half is
+//     done into a JOB_START, same job id: a start job on a unit going
+//     down is the second half of a restart.
+//
+// So a stop state with Result=success and a job present, on a unit that
+// was active (a start job on an active unit is done at once), is a stop
+// on request; as is the unit reported inactive with Result=success under
+// the same job it had while active (the stop states coalesced away). A
+// stop that times out (Result=timeout) or fails is not matched here, and
+// a failure later in the job is one when the job ends (onUnitState).
+func stoppingOnRequest(prev, st cgroup.UnitState) bool {
+	if st.JobID == 0 || st.Result != "success" || prev.ActiveState != "active" && prev.ActiveState != "reloading" {
+		return false
+	}
+	switch st.SubState {
+	case "stop", "stop-sigterm", "stop-sigkill", "stop-post":
+		return st.ActiveState == "deactivating"
+	case "dead":
+		return st.ActiveState == "inactive" && st.JobID == prev.JobID
+	}
+	return false
 }
 
 // isDown reports whether the state says the service went down.
@@ -180,6 +221,12 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 	case u.deliberate == "" && requested(st.Job) && prev.SubState != "auto-restart" && prev.ActiveState != "failed":
 		u.deliberate, u.wasDown = st.Job, isDown(st)
 		log.Info().Msg("systemd runs a requested " + st.Job + ": not a failure")
+	case u.deliberate == "" && stoppingOnRequest(prev, st):
+		u.deliberate, u.wasDown = "restart", true
+		if st.Job != "start" {
+			u.deliberate = "stop"
+		}
+		log.Info().Msg("systemd stops the unit under a job (now " + st.Job + "): a requested " + u.deliberate + ", not a failure")
 	case u.deliberate != "" && st.JobID == 0:
 		job := u.deliberate
 		u.deliberate = ""
@@ -215,11 +262,22 @@ func (r *Recorder) quiet() bool { return r.unit.deliberate != "" || r.unit.stopp
 
 // holdExit holds an exit trigger until systemd's word, or drops it when
 // it is a control process's. It reports whether it took the trigger.
+//
+// A health trigger while exit triggers are held is held with them: the
+// service is down, and whether on request is what systemd's word will say
+// (a restart's health check may fail before systemd's signals arrive).
 func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
+	now := time.Now()
+	if r.unit.on && t.kind == capture.TriggerHealth && len(r.unit.held) > 0 && len(r.unit.held) < maxTriggers {
+		r.unit.held = append(r.unit.held, heldTrigger{t: t, s: s})
+		if r.unit.deliberate == "" {
+			r.decideHeld(now)
+		}
+		return true
+	}
 	if !r.unit.on || t.kind != capture.TriggerExit || t.ev == nil {
 		return false
 	}
-	now := time.Now()
 	if r.unit.isControl(t.ev.Gone, now) {
 		r.log.Debug().Str("detail", t.detail).Msg("a control process of the unit ended: not the service")
 		return true
@@ -256,7 +314,7 @@ func (r *Recorder) decideHeld(now time.Time) {
 			return
 		}
 		u.held = u.held[1:]
-		if u.isControl(h.t.ev.Gone, now) { // systemd named it since
+		if h.t.ev != nil && u.isControl(h.t.ev.Gone, now) { // systemd named it since
 			r.log.Debug().Str("detail", h.t.detail).Msg("a control process of the unit ended: not the service")
 			continue
 		}
@@ -272,7 +330,7 @@ func (r *Recorder) releaseHeld(failure bool) {
 		if failure {
 			r.record(h.t, h.s)
 		} else {
-			r.log.Info().Str("trigger", h.t.kind).Str("detail", h.t.detail).Msg("processes ended by a requested stop or restart: no capture")
+			r.log.Info().Str("trigger", h.t.kind).Str("detail", h.t.detail).Msg("down for a requested stop or restart: no capture")
 		}
 	}
 }
@@ -336,6 +394,54 @@ func (r *Recorder) updateWords(now time.Time) {
 		r.inc.dirty = true
 		r.write()
 	}
+	r.oomFromWord()
+}
+
+// oomDetail is the detail of an oom trigger recorded on systemd's word.
+const oomDetail = "systemd reported Result=oom-kill; the cgroup's oom_kill was not read before it went"
+
+// oomFromWord records an oom trigger where systemd's word on a trigger of
+// the open incident is Result=oom-kill but the watcher saw no OOM kill:
+// the cgroup was removed (OOMPolicy=stop) before its counter was read
+// after the kill. Only an exit's word counts: the watcher sends an OOM
+// kill it read before the exit that ends the cgroup, so an oom of its own
+// is recorded already if there is one (a health check's word may come
+// before the watcher's oom; and the word need not be final: systemd's
+// signals may lag the incident's end). Its sample is that of the incident's exit trigger (the watcher's
+// evidence, not a health check's read) whose evidence was read last, as
+// it was read (its read_at says when): nothing in it is made up, so its
+// oom_kills may well still be the count before the kill.
+func (r *Recorder) oomFromWord() {
+	if r.inc == nil || r.unit.oomNext {
+		return
+	}
+	c := &r.inc.capture
+	best := -1
+	var bestAt time.Time
+	for i, tr := range c.Triggers {
+		if tr.Kind == capture.TriggerOOM {
+			return
+		}
+		if tr.Kind != capture.TriggerExit || tr.Systemd == nil || tr.Systemd.Result != "oom-kill" {
+			continue
+		}
+		k := len(c.Samples) - len(c.Triggers) + i
+		if k < 0 || k >= len(c.Samples) {
+			continue
+		}
+		at := c.Samples[k].At
+		if svc := c.Samples[k].Service; svc != nil && svc.ReadAt != nil {
+			at = *svc.ReadAt
+		}
+		if best < 0 || at.After(bestAt) {
+			best, bestAt = i, at
+		}
+	}
+	if best < 0 {
+		return
+	}
+	k := len(c.Samples) - len(c.Triggers) + best
+	r.record(trigger{kind: capture.TriggerOOM, at: c.Triggers[best].At, detail: oomDetail}, c.Samples[k])
 }
 
 // sameWord reports whether two words say the same but for when systemd
@@ -350,4 +456,21 @@ func sameWord(a, b *capture.Systemd) bool {
 	return eq(x.ControlPID, y.ControlPID) && eq(x.NRestarts, y.NRestarts) && eq(x.ExecMainStatus, y.ExecMainStatus) && eq(x.MainPID, y.MainPID) &&
 		x.Unit == y.Unit && x.Job == y.Job && x.Result == y.Result && x.ExecMainCode == y.ExecMainCode &&
 		x.ControlGroup == y.ControlGroup && x.ActiveState == y.ActiveState && x.SubState == y.SubState
+}
+
+// takeEvents takes the cgroup events waiting, without blocking: select
+// picks at random among ready cases, and a kill's exit is seen before the
+// health check that fails for it.
+func (r *Recorder) takeEvents(events <-chan trigger) {
+	for {
+		select {
+		case t, ok := <-events:
+			if !ok {
+				return
+			}
+			r.onTrigger(t)
+		default:
+			return
+		}
+	}
 }

@@ -271,3 +271,181 @@ func TestOOMDuringRequestedRestart(t *testing.T) {
 		t.Errorf("triggers %v, want the oom alone", kinds(c))
 	}
 }
+
+// TestRestartSeenAsStartJob: systemctl restart as the slow e2e-v2 guest
+// saw it (packaging/e2ev2, restart #1): the cgroup emptied before any
+// signal, and by the time the Follower asked, the restart job was the
+// start job it becomes once its stop half is done. The unit stopping
+// under that job with Result=success is the restart: no capture, and the
+// health failure meanwhile does not count.
+func TestRestartSeenAsStartJob(t *testing.T) {
+	r := followed(t)
+	r.onTrigger(exitTrigger(513))
+	r.onCheck(check(false, "connection refused")) // before systemd's word: held with the exit
+	for _, st := range []cgroup.UnitState{
+		{ActiveState: "active", SubState: "running", Result: "success", Job: "start", JobID: 21, MainPID: intp(513)},
+		{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 21, MainPID: intp(513)},
+	} {
+		st.At = time.Now()
+		r.onUnitState(st)
+	}
+	r.onCheck(check(false, "connection refused"))
+	for _, st := range []cgroup.UnitState{
+		{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 21, MainPID: intp(0)},
+		{ActiveState: "inactive", SubState: "dead", Result: "success", Job: "start", JobID: 21, MainPID: intp(0)},
+		{ActiveState: "active", SubState: "running", Result: "success", Job: "start", JobID: 21, MainPID: intp(617)},
+	} {
+		st.At = time.Now()
+		r.onUnitState(st)
+	}
+	r.decideHeld(time.Now().Add(time.Minute)) // however long it waited
+	if n := captureCount(t, r); n != 0 || !r.quiet() {
+		t.Fatalf("%d captures, quiet %v while the job runs; want none, quiet", n, r.quiet())
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(617)})
+	if n := captureCount(t, r); n != 0 || r.quiet() || r.unhealthy || len(r.samples.snapshot()) != 0 {
+		t.Errorf("after the restart: %d captures, quiet %v, unhealthy %v, %d samples; want none, a fresh start",
+			n, r.quiet(), r.unhealthy, len(r.samples.snapshot()))
+	}
+}
+
+// TestStoppingOnRequest: which states say systemd stops the unit for a
+// job whose type no longer says so, and which do not.
+func TestStoppingOnRequest(t *testing.T) {
+	up := cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success", Job: "start", JobID: 4}
+	for _, c := range []struct {
+		name     string
+		prev, st cgroup.UnitState
+		want     bool
+	}{
+		{"restart past its stop half", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 4}, true},
+		{"ExecStop= running", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop", Result: "success", Job: "unknown", JobID: 4}, true},
+		{"stop states coalesced away", up, cgroup.UnitState{ActiveState: "inactive", SubState: "dead", Result: "success", Job: "start", JobID: 4}, true},
+		{"clean exit: no job", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success"}, false},
+		{"crash: Result says so", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "signal", Job: "start", JobID: 4}, false},
+		{"stop timed out", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigkill", Result: "timeout", Job: "start", JobID: 4}, false},
+		{"leftover processes after a crash", up, cgroup.UnitState{ActiveState: "deactivating", SubState: "final-sigterm", Result: "success", Job: "start", JobID: 4}, false},
+		{"dead, then a start job", cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success"}, cgroup.UnitState{ActiveState: "inactive", SubState: "dead", Result: "success", Job: "start", JobID: 5}, false},
+		{"stopping during a start", cgroup.UnitState{ActiveState: "activating", SubState: "start-post", Result: "success", Job: "start", JobID: 4}, cgroup.UnitState{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 4}, false},
+	} {
+		if got := stoppingOnRequest(c.prev, c.st); got != c.want {
+			t.Errorf("%s: stoppingOnRequest %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestOOMOnSystemdsWord: the cgroup removed before the watcher read its
+// OOM counter after the kill (e2e-v2, OOMPolicy=stop): systemd's word
+// Result=oom-kill still records an oom trigger, with the sample of the
+// exit, as read (its read_at, its oom_kills as they were).
+func TestOOMOnSystemdsWord(t *testing.T) {
+	r := followed(t)
+	readAt := time.Now().Add(-70 * time.Millisecond)
+	zero, peak := uint64(0), uint64(64<<20)
+	tr := exitTrigger(1313, 1371)
+	tr.detail = "cgroup removed (last pids 1313,1371)"
+	tr.ev.Stats, tr.ev.StatsAt = &cgroup.Stats{OOMKills: &zero, MemoryPeakBytes: &peak, MemoryBytes: &peak}, readAt
+	// The exit's sample as scope.atTrigger makes it of the event's evidence.
+	at := readAt.UTC()
+	es := r.triggerSample(tr)
+	es.Service = &capture.Service{Cgroup: "/system.slice/svc.service", OOMKills: &zero, MemoryPeakBytes: &peak, MemoryBytes: &peak, ReadAt: &at}
+	if !r.holdExit(tr, es) {
+		t.Fatal("the exit was not held for systemd's word")
+	}
+	for _, st := range []cgroup.UnitState{
+		{ActiveState: "active", SubState: "running", Result: "oom-kill", MainPID: intp(1313)},
+		{ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", ExecMainCode: "killed", ExecMainStatus: intp(15), MainPID: intp(0)},
+	} {
+		st.At = time.Now()
+		r.onUnitState(st)
+	}
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit || got[1] != capture.TriggerOOM {
+		t.Fatalf("triggers %v, want the exit, then an oom on systemd's word", got)
+	}
+	oom := c.Triggers[1]
+	s := c.Samples[len(c.Samples)-1]
+	if oom.Detail != oomDetail || !oom.At.Equal(tr.at.UTC()) || oom.Systemd == nil || oom.Systemd.Result != "oom-kill" {
+		t.Errorf("oom trigger %+v: want detail %q at the exit's time with systemd's oom-kill", oom, oomDetail)
+	}
+	if s.Trigger != capture.TriggerOOM || s.Service == nil || s.Service.ReadAt == nil || !s.Service.ReadAt.Equal(readAt.UTC()) ||
+		s.Service.OOMKills == nil || *s.Service.OOMKills != 0 || *s.Service.MemoryPeakBytes != peak {
+		t.Errorf("oom trigger's sample %+v: want the exit's evidence as read (oom_kills 0, read_at %v)", s.Service, readAt)
+	}
+	// systemd reporting more adds nothing.
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(1400)})
+	if _, c = readOnly(t, r); len(c.Triggers) != 2 {
+		t.Errorf("triggers %v after systemd's next report, want 2", kinds(c))
+	}
+}
+
+// TestOOMSeenIsNotDoubled: where the watcher saw the kill, systemd's
+// Result=oom-kill adds no second oom trigger.
+func TestOOMSeenIsNotDoubled(t *testing.T) {
+	r := followed(t)
+	r.onTrigger(exitTrigger(100))
+	r.onTrigger(trigger{kind: capture.TriggerOOM, at: time.Now(), detail: "oom_kill 0 → 1", ev: &cgroup.Event{Kind: cgroup.KindOOM}})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill"})
+	_, c := readOnly(t, r)
+	n := 0
+	for _, tr := range c.Triggers {
+		if tr.Kind == capture.TriggerOOM {
+			n++
+			if tr.Detail == oomDetail {
+				t.Errorf("an oom trigger on systemd's word next to the watcher's")
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("triggers %v: want one oom", kinds(c))
+	}
+}
+
+// TestHealthHeldWithExit: a health failure while an exit waits for
+// systemd's word waits with it, and is recorded with it when systemd
+// reports the crash.
+func TestHealthHeldWithExit(t *testing.T) {
+	r := followed(t)
+	r.onTrigger(exitTrigger(100))
+	r.onCheck(check(false, "connection refused"))
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures before systemd's word", n)
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "auto-restart", Result: "signal", MainPID: intp(0)})
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit || got[1] != capture.TriggerHealth {
+		t.Errorf("triggers %v, want the exit, then the health failure", got)
+	}
+}
+
+// TestNoOOMOnSystemdsWordFromHealth: systemd's Result=oom-kill on a
+// health trigger alone records no oom: a health check's read is not the
+// watcher's evidence, and the watcher's own oom may still come.
+func TestNoOOMOnSystemdsWordFromHealth(t *testing.T) {
+	r := followed(t)
+	r.onCheck(check(false, "connection refused"))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill"})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "start", Result: "success", Job: "start", JobID: 31})
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 1 || got[0] != capture.TriggerHealth {
+		t.Errorf("triggers %v, want the health failure alone", got)
+	}
+}
+
+// TestEventsBeforeCheck: an exit waiting on the channel when a failed
+// check's result is taken goes first (select would pick at random).
+func TestEventsBeforeCheck(t *testing.T) {
+	r := followed(t)
+	events := make(chan trigger, 1)
+	events <- exitTrigger(100)
+	r.takeEvents(events)
+	r.onCheck(check(false, "connection refused"))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "auto-restart", Result: "signal", MainPID: intp(0)})
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit {
+		t.Errorf("triggers %v, want the exit first", got)
+	}
+	if len(events) != 0 {
+		t.Error("the event was not taken")
+	}
+}
