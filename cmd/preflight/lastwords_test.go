@@ -33,24 +33,8 @@ func TestOOMKernelLog(t *testing.T) {
 	cg.Move(t, main.PID)
 	dir, log := scopedRecorder(t, cg)
 
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc := exec.Command(self)
-	alloc.Env = append(os.Environ(), allocHelperEnv+"=1")
-	stdin, err := alloc.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := cgrouptest.Start(t, alloc)
-	cg.Move(t, p.PID)
-	stdin.Write([]byte{1})
-	select {
-	case <-p.Done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the allocating process was not killed within 10s")
-	}
+	p, allocate := startAllocator(t, cg)
+	allocate()
 	waitCapture(t, dir, 2*time.Second, log) // first written without the words
 	var c *capture.Capture
 	var file string
@@ -60,6 +44,7 @@ func TestOOMKernelLog(t *testing.T) {
 			return false
 		}
 		file = files[0]
+		var err error
 		c, _, err = capture.Read(file)
 		return err == nil && (c.KernelLog != nil || c.KernelLogMissing != "")
 	})

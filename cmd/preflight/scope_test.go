@@ -150,24 +150,8 @@ func TestOOMTrigger(t *testing.T) {
 	cg.Move(t, main.PID)
 	dir, log := scopedRecorder(t, cg)
 
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc := exec.Command(self)
-	alloc.Env = append(os.Environ(), allocHelperEnv+"=1")
-	stdin, err := alloc.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := cgrouptest.Start(t, alloc)
-	cg.Move(t, p.PID)
-	stdin.Write([]byte{1})
-	select {
-	case <-p.Done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the allocating process was not killed within 10s")
-	}
+	_, allocate := startAllocator(t, cg)
+	allocate()
 	c := waitCapture(t, dir, time.Second, log)
 	if c.Triggers[0].Kind != capture.TriggerOOM {
 		t.Fatalf("triggers %+v, want oom", c.Triggers)
@@ -194,26 +178,10 @@ func TestOOMEvidenceOutlivesRemoval(t *testing.T) {
 	const limit = 32 << 20
 	cg := cgrouptest.New(t, "preflight-cli-test")
 	cg.LimitMemory(t, limit)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc := exec.Command(self)
-	alloc.Env = append(os.Environ(), allocHelperEnv+"=1")
-	stdin, err := alloc.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := cgrouptest.Start(t, alloc)
-	cg.Move(t, p.PID)
+	_, allocate := startAllocator(t, cg)
 	dir, log := scopedRecorder(t, cg)
 
-	stdin.Write([]byte{1})
-	select {
-	case <-p.Done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the allocating process was not killed within 10s")
-	}
+	allocate()
 	cg.Remove(t)
 	c := waitCapture(t, dir, time.Second, log)
 	waitFor(t, 2*time.Second, "the oom trigger", func() bool {
@@ -238,4 +206,32 @@ func TestOOMEvidenceOutlivesRemoval(t *testing.T) {
 	}
 	b, _ := json.Marshal(c.Triggers)
 	t.Logf("triggers: %s", b)
+}
+
+// startAllocator starts this test binary as the allocating helper, in cg.
+// allocate tells it to allocate past the limit and waits (10 s at most)
+// for the kernel to kill it.
+func startAllocator(t *testing.T, cg *cgrouptest.Cgroup) (p *cgrouptest.Proc, allocate func()) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := exec.Command(self)
+	alloc.Env = append(os.Environ(), allocHelperEnv+"=1")
+	stdin, err := alloc.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = cgrouptest.Start(t, alloc)
+	cg.Move(t, p.PID)
+	return p, func() {
+		t.Helper()
+		stdin.Write([]byte{1})
+		select {
+		case <-p.Done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the allocating process was not killed within 10s")
+		}
+	}
 }
