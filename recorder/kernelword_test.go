@@ -12,6 +12,7 @@ import (
 
 	"github.com/preflight-rec/preflight/cgroup"
 	"github.com/preflight-rec/preflight/recorder/capture"
+	"github.com/preflight-rec/preflight/recorder/findings"
 	"github.com/preflight-rec/preflight/recorder/logs"
 )
 
@@ -179,7 +180,6 @@ func kernelRecorder(t *testing.T, j logs.Journalctl, follow bool) (*Recorder, tr
 		r.unit.on, r.unit.name = true, "dead-drop.service"
 		r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(3406)})
 	}
-	r.samples.push(r.takeSample(time.Now()))
 	tr := exitTrigger(3406)
 	tr.detail = "cgroup emptied (last pids 3406)"
 	return r, tr
@@ -243,9 +243,21 @@ func TestOOMOnKernelsWord(t *testing.T) {
 			if !killed || c.KernelLogMissing != "" {
 				t.Errorf("kernel_log %v (%q): want the kill's line", c.KernelLog, c.KernelLogMissing)
 			}
-			// The report's findings read it as an OOM kill at the limit.
-			if _, err := capture.Decode(mustRead(t, r)); err != nil {
-				t.Error(err)
+			// The report's findings read it as an OOM kill, the kernel's word.
+			dc, err := capture.Decode(mustRead(t, r))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var text []string
+			for _, f := range findings.Explain(findings.FromCapture(dc), findings.Default) {
+				text = append(text, f.Summary+": "+strings.Join(f.Evidence, "; "))
+			}
+			all := strings.Join(text, "\n")
+			for _, want := range []string{"The kernel OOM-killed a process in the service's cgroup", "oom_kills 0 at +", "(the kernel's log)",
+				"trigger oom at 0s: the kernel logged an OOM kill of dead-drop (PID 3406)", "The OOM killer's victim: dead-drop (PID 3406)"} {
+				if !strings.Contains(all, want) {
+					t.Errorf("findings lack %q:\n%s", want, all)
+				}
 			}
 		})
 	}
