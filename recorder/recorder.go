@@ -11,7 +11,9 @@
 //     success;
 //   - exit: the service's cgroup emptied, or all its processes were replaced
 //     (a restart), seen by package cgroup within milliseconds;
-//   - oom: the kernel OOM-killed a process in the service's cgroup.
+//   - oom: the kernel OOM-killed a process in the service's cgroup (its
+//     counter rose; or, where the cgroup was gone before it was read,
+//     systemd's word, unit.go, or the kernel's log, kernelword.go).
 //
 // Later triggers of the same incident append to the same capture and rewrite
 // it in place, atomically; a healthy check that started after the incident's
