@@ -60,15 +60,12 @@ func kernelKills(c *capture.Capture, gone [][]int, reports []logs.OOMReport) map
 	var ws []window
 	for i, tr := range c.Triggers {
 		k := triggerSample(c, i)
-		if tr.Kind != capture.TriggerExit || k < 0 {
-			continue
+		if tr.Kind != capture.TriggerExit || k < 0 || c.Samples[k].Service == nil {
+			continue // no cgroup seen: nothing to attribute a kill to
 		}
-		w := window{i: i, to: tr.At.Add(kernelLate)}
+		w := window{i: i, to: tr.At.Add(kernelLate), cgroup: c.Samples[k].Service.Cgroup}
 		if i < len(gone) {
 			w.gone = gone[i]
-		}
-		if svc := c.Samples[k].Service; svc != nil {
-			w.cgroup = svc.Cgroup
 		}
 		readAt, _ := lastRead(c, i)
 		w.from = readAt.Add(-kernelEarly)
@@ -151,10 +148,7 @@ func lastRead(c *capture.Capture, i int) (time.Time, *uint64) {
 // from_kernel_log.
 func withKernelKills(c *capture.Capture, i int, reps []logs.OOMReport) capture.Sample {
 	s := c.Samples[triggerSample(c, i)]
-	svc := &capture.Service{}
-	if s.Service != nil {
-		*svc = *s.Service
-	}
+	svc := new(*s.Service) // kernelKills attributes kills only to exits with a service object
 	_, base := lastRead(c, i)
 	n := uint64(len(reps))
 	if base != nil {
@@ -278,10 +272,10 @@ func (r *Recorder) kernelWord(inc *incident) bool {
 // wantKernelAgain reports whether the kernel's lines should be read again
 // for the incident: an exit came while the cgroup's memory was within 10 %
 // of its limit, and no OOM kill is known (no oom trigger, none in the
-// kernel's lines read so far).
+// kernel's lines read so far), and they could be read at all.
 func wantKernelAgain(inc *incident) bool {
 	c := &inc.capture
-	if inc.rereads >= kernelRereads || len(kernelKills(c, inc.gone, inc.ooms)) > 0 {
+	if inc.rereads >= kernelRereads || c.KernelLogMissing != "" || len(kernelKills(c, inc.gone, inc.ooms)) > 0 {
 		return false
 	}
 	near := false
