@@ -311,3 +311,25 @@ func TestSystemdsWordWithKernelsCount(t *testing.T) {
 		t.Errorf("the exit's sample %+v changed", e.Service)
 	}
 }
+
+// TestKernelsWordThenSystemds: the kernel's word came first (systemd slow
+// to say anything); systemd's Result=oom-kill later adds no second oom.
+func TestKernelsWordThenSystemds(t *testing.T) {
+	now := time.Now()
+	j, _ := kernelJournal(t, guestLines(now), 1)
+	r, tr := kernelRecorder(t, j, true)
+	tr.at = now
+	if !r.holdExit(tr, exitSample(r, tr)) {
+		t.Fatal("the exit was not held for systemd's word")
+	}
+	r.decideHeld(now.Add(holdMax)) // systemd said nothing in time
+	wordsUntil(t, r)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", MainPID: intp(0)})
+	_, c := readOnly(t, r)
+	if got := kinds(c); !slices.Equal(got, []string{"exit", "oom"}) {
+		t.Fatalf("triggers %v, want exit then one oom", got)
+	}
+	if d := c.Triggers[1].Detail; !strings.HasPrefix(d, "the kernel logged an OOM kill of dead-drop (PID 3406)") {
+		t.Errorf("detail %q: want the kernel's word", d)
+	}
+}

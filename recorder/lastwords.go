@@ -192,7 +192,9 @@ func (w *lastWords) kernel(trigger time.Time, f *logs.Filter) ([]capture.KernelL
 // (kernelword.go) and reads the kernel's lines again where an exit at the
 // memory limit still has none.
 func (r *Recorder) afterKernelLines(inc *incident) {
-	r.kernelWord(inc)
+	if r.kernelWord(inc) && inc == r.inc && inc.dirty {
+		r.write()
+	}
 	if r.words.asked[inc.name] == nil && wantKernelAgain(inc) {
 		r.askKernelAgain(inc)
 	}
