@@ -239,7 +239,7 @@ func (r *Recorder) kernelWord(inc *incident) bool {
 		c.Triggers[i].Detail = oomDetail + "; " + kernelSays(kills[e], s.Service.Cgroup) + ": " + fromKernel(s.Service)
 		changed = true
 	}
-	if oom {
+	if oom || len(c.Triggers) >= maxTriggers { // full: the kill stays in kernel_log and the findings
 		if changed {
 			inc.dirty = true
 		}
@@ -255,10 +255,6 @@ func (r *Recorder) kernelWord(inc *incident) bool {
 	t := trigger{kind: capture.TriggerOOM, at: c.Triggers[e].At, detail: kernelDetail(kills[e], s)}
 	if inc == r.inc {
 		r.record(t, s)
-		return true
-	}
-	if len(c.Triggers) >= maxTriggers {
-		c.TriggersOmitted++
 		return true
 	}
 	s.Trigger = t.kind
