@@ -40,11 +40,14 @@ type lastWords struct {
 	asked map[string]*incident
 }
 
-// words is one reading's result, for the capture named.
+// words is one reading's result, for the capture named. A reading of
+// the kernel's lines again (kernelOnly) leaves the journal's as they are.
 type words struct {
 	name           string
+	kernelOnly     bool
 	kernel         []capture.KernelLine
 	kernelMissing  string
+	ooms           []logs.OOMReport // the OOM kills in all the kernel's lines read
 	journal        []capture.JournalLine
 	journalMissing string
 }
@@ -74,11 +77,27 @@ func (w *lastWords) stop() {
 // written: the PIDs and cgroups its samples saw, the unit's journal up to
 // its first trigger.
 func (r *Recorder) askLastWords() {
-	w := r.words
 	if r.inc == nil {
 		return
 	}
-	c := &r.inc.capture
+	unit := r.cfg.Unit
+	if r.scope != nil {
+		unit = r.scope.unit
+	}
+	r.askWords(r.inc, unit, r.inc.capture.TransitionTime.Add(logs.Grace), false)
+}
+
+// askKernelAgain reads the kernel's lines for inc once more, Grace from
+// now: the journal may lag the kernel.
+func (r *Recorder) askKernelAgain(inc *incident) {
+	inc.rereads++
+	r.askWords(inc, "", time.Now().Add(logs.Grace), true)
+}
+
+// askWords starts a reading for inc, at when (at most Grace from now).
+func (r *Recorder) askWords(inc *incident, unit string, when time.Time, kernelOnly bool) {
+	w := r.words
+	c := &inc.capture
 	f := &logs.Filter{PIDs: map[int]bool{}}
 	for _, s := range c.Samples {
 		if s.Service == nil {
@@ -91,17 +110,18 @@ func (r *Recorder) askLastWords() {
 			f.PIDs[p.PID] = true
 		}
 	}
-	unit := r.cfg.Unit
-	if r.scope != nil {
-		unit = r.scope.unit
+	for _, pids := range inc.gone {
+		for _, pid := range pids {
+			f.PIDs[pid] = true
+		}
 	}
 	trigger := c.TransitionTime
-	name := r.inc.name
-	w.asked[name] = r.inc
+	name := inc.name
+	w.asked[name] = inc
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		res := w.read(name, unit, trigger, f)
+		res := w.read(name, unit, trigger, when, kernelOnly, f)
 		select {
 		case w.done <- res:
 		case <-w.ctx.Done():
@@ -109,11 +129,11 @@ func (r *Recorder) askLastWords() {
 	}()
 }
 
-// read waits until the failure's last lines can be in the logs (Grace
-// after the trigger), then reads the kernel's and the unit's.
-func (w *lastWords) read(name, unit string, trigger time.Time, f *logs.Filter) words {
-	res := words{name: name}
-	t := time.NewTimer(min(time.Until(trigger.Add(logs.Grace)), logs.Grace)) // a clock stepped back waits no longer
+// read waits until when (the failure's last lines can be in the logs:
+// Grace after the trigger), then reads the kernel's and the unit's.
+func (w *lastWords) read(name, unit string, trigger, when time.Time, kernelOnly bool, f *logs.Filter) words {
+	res := words{name: name, kernelOnly: kernelOnly}
+	t := time.NewTimer(min(time.Until(when), logs.Grace)) // a clock stepped back waits no longer
 	select {
 	case <-w.ctx.Done():
 	case <-t.C:
@@ -122,7 +142,10 @@ func (w *lastWords) read(name, unit string, trigger time.Time, f *logs.Filter) w
 	if w.ctx.Err() != nil {
 		return res
 	}
-	res.kernel, res.kernelMissing = w.kernel(trigger, f)
+	res.kernel, res.ooms, res.kernelMissing = w.kernel(trigger, f)
+	if kernelOnly {
+		return res
+	}
 	if w.lines == 0 {
 		res.journalMissing = "disabled (JOURNAL_LINES is 0)"
 		return res
@@ -142,23 +165,39 @@ func (w *lastWords) read(name, unit string, trigger time.Time, f *logs.Filter) w
 // kernel reads the kernel's lines about the service: from /dev/kmsg where
 // the recorder may read it (root, CAP_SYSLOG), else from the journal's
 // kernel transport (the hardened unit: the group systemd-journal).
-func (w *lastWords) kernel(trigger time.Time, f *logs.Filter) ([]capture.KernelLine, string) {
+//
+// It returns the lines about the service, the OOM kills reported in all
+// the lines read (whichever process they name: the recorder attributes
+// them, kernelword.go), or why nothing could be read.
+func (w *lastWords) kernel(trigger time.Time, f *logs.Filter) ([]capture.KernelLine, []logs.OOMReport, string) {
 	if len(f.PIDs) == 0 && len(f.Cgroups) == 0 {
-		return nil, "the service's processes and cgroup are unknown"
+		return nil, nil, "the service's processes and cgroup are unknown"
 	}
 	since := trigger.Add(-w.window)
-	lines, kerr := logs.ReadKmsg(w.kmsg, since, f)
+	lines, kerr := logs.KmsgLines(w.kmsg, since)
 	if kerr == nil {
-		return lines, ""
+		return logs.Select(lines, f), logs.OOMReports(lines), ""
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, lastWordsTimeout)
 	defer cancel()
-	lines, jerr := w.journal.ReadKernelJournal(ctx, since, time.Now(), f)
+	lines, jerr := w.journal.KernelLines(ctx, since, time.Now())
 	if jerr == nil {
-		return lines, ""
+		return logs.Select(lines, f), logs.OOMReports(lines), ""
 	}
 	w.log.Debug().AnErr("kmsg", kerr).AnErr("journal", jerr).Msg("no kernel log")
-	return nil, fmt.Sprintf("%s: %s; journal: %s", w.kmsg, reason(kerr), reason(jerr))
+	return nil, nil, fmt.Sprintf("%s: %s; journal: %s", w.kmsg, reason(kerr), reason(jerr))
+}
+
+// afterKernelLines applies the kernel's word on OOM kills to inc
+// (kernelword.go) and reads the kernel's lines again where an exit at the
+// memory limit still has none.
+func (r *Recorder) afterKernelLines(inc *incident) {
+	if r.kernelWord(inc) && inc == r.inc && inc.dirty {
+		r.write()
+	}
+	if r.words.asked[inc.name] == nil && wantKernelAgain(inc) {
+		r.askKernelAgain(inc)
+	}
 }
 
 // reason says in a few words why a log could not be read.
@@ -184,11 +223,20 @@ func (r *Recorder) onLastWords(w words) {
 		return
 	}
 	c := &inc.capture
-	c.KernelLog, c.KernelLogMissing = w.kernel, w.kernelMissing
-	c.Journal, c.JournalMissing = w.journal, w.journalMissing
+	if !w.kernelOnly || w.kernelMissing == "" { // a reading again that failed keeps the first's lines
+		c.KernelLog, c.KernelLogMissing = w.kernel, w.kernelMissing
+		inc.ooms = w.ooms
+	}
+	if !w.kernelOnly {
+		c.Journal, c.JournalMissing = w.journal, w.journalMissing
+	}
+	inc.kernelRead = true
+	inc.dirty = true
+	r.afterKernelLines(inc)
 	if inc == r.inc {
-		inc.dirty = true
-		r.write()
+		if inc.dirty {
+			r.write()
+		}
 		return
 	}
 	data, err := capture.Encode(c)

@@ -11,7 +11,9 @@
 //     success;
 //   - exit: the service's cgroup emptied, or all its processes were replaced
 //     (a restart), seen by package cgroup within milliseconds;
-//   - oom: the kernel OOM-killed a process in the service's cgroup.
+//   - oom: the kernel OOM-killed a process in the service's cgroup (its
+//     counter rose; or, where the cgroup was gone before it was read,
+//     systemd's word, unit.go, or the kernel's log, kernelword.go).
 //
 // Later triggers of the same incident append to the same capture and rewrite
 // it in place, atomically; a healthy check that started after the incident's
@@ -154,6 +156,14 @@ type incident struct {
 	dirty   bool // the file does not yet hold the latest state
 	// wordFinal[i]: systemd's word on trigger i is final (unitTrack).
 	wordFinal []bool
+	// gone[i]: the PIDs the watcher saw vanish at trigger i (an exit's).
+	gone [][]int
+	// ooms are the OOM kills in the kernel's lines last read for the
+	// incident (kernelword.go); rereads counts the readings after the
+	// first.
+	ooms       []logs.OOMReport
+	kernelRead bool
+	rereads    int
 }
 
 // pendingCapture is the capture of a closed incident that could not be
@@ -493,6 +503,11 @@ func (r *Recorder) record(t trigger, s capture.Sample) {
 	} else {
 		r.inc.capture.Triggers = append(r.inc.capture.Triggers, tr)
 	}
+	var gone []int
+	if t.ev != nil {
+		gone = t.ev.Gone
+	}
+	r.inc.gone = append(r.inc.gone, gone)
 	r.inc.capture.Samples = append(r.inc.capture.Samples, s)
 	r.traceInto(&r.inc.capture, &s)
 	r.inc.dirty = true
@@ -504,6 +519,8 @@ func (r *Recorder) record(t trigger, s capture.Sample) {
 	r.writeState(false) // list shows the open incident at once
 	if first {
 		r.askLastWords() // the kernel's and the journal's words, once durable
+	} else if r.inc.kernelRead && t.kind != capture.TriggerHealth {
+		r.afterKernelLines(r.inc) // the kernel's lines came before this trigger
 	}
 	if r.unit.on {
 		r.updateWords(time.Now()) // systemd's word as it stands; updated as systemd reports

@@ -252,7 +252,7 @@ func (r *Recorder) traceInto(c *capture.Capture, s *capture.Sample) {
 		after = c.ServiceTrace[n-1].At
 	}
 	add := r.trace.between(start, after, s.At)
-	if p, ok := pointOf(s); ok && p.At.After(after) {
+	if p, ok := pointOf(s); ok && p.At.After(after) && len(s.Service.FromKernelLog) == 0 { // a point is a read, never the kernel's word
 		// The evidence read at the event may precede a reading taken
 		// before the recorder handled it: oldest first all the same.
 		add = append(add, p)

@@ -70,6 +70,30 @@ func TestOOMKernelLog(t *testing.T) {
 	if killed == "" {
 		t.Fatalf("no \"Killed process %d\" line in kernel_log", p.PID)
 	}
+	// The kernel's report of the same kill, parsed from all its lines as
+	// the recorder's kernel's word reads it: the victim, the cgroup, and
+	// (where the ratelimited header was printed) the usage at the limit.
+	lines, err := logs.KmsgLines("/dev/kmsg", c.TransitionTime.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep *logs.OOMReport
+	for _, r := range logs.OOMReports(lines) {
+		if r.Kill.PID == p.PID {
+			rep = &r
+		}
+	}
+	switch {
+	case rep == nil:
+		t.Errorf("OOMReports: no report of PID %d", p.PID)
+	case rep.OOMMemcg == "":
+		t.Logf("the kill's header was ratelimited (other OOM kills on this host): the victim's line alone")
+	case !rep.Names(cg.Path) || rep.UsageBytes == nil || *rep.UsageBytes < 30<<20 || *rep.UsageBytes > 32<<20 ||
+		rep.LimitBytes == nil || *rep.LimitBytes != 32<<20:
+		t.Errorf("report %+v: want the kill in %s at its 32 MiB limit", *rep, cg.Path)
+	default:
+		t.Logf("the kernel's report: PID %d in %s, usage %d of %d bytes", rep.Kill.PID, rep.OOMMemcg, *rep.UsageBytes, *rep.LimitBytes)
+	}
 	if c.Journal != nil || c.JournalMissing == "" {
 		t.Errorf("journal %v, journal_missing %q: want absent, and why", c.Journal, c.JournalMissing)
 	}

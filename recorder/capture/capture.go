@@ -283,4 +283,16 @@ type Service struct {
 	// ReadAt is when the cgroup's files were read, where that is not the
 	// sample's at: in a trigger's sample, the moment of the event itself.
 	ReadAt *time.Time `json:"read_at,omitempty"`
+	// FromKernelLog names the fields of this object whose values are the
+	// kernel's report of an OOM kill (its log), not a read of the cgroup
+	// ("oom_kills", "memory_peak_bytes"): in the sample of an oom trigger
+	// where the cgroup was gone before its counter was read after the kill.
+	FromKernelLog []string `json:"from_kernel_log,omitempty"`
 }
+
+// Fields of a service object the kernel's log may vouch for
+// (Service.FromKernelLog).
+const (
+	FieldOOMKills        = "oom_kills"
+	FieldMemoryPeakBytes = "memory_peak_bytes"
+)

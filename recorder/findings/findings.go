@@ -69,10 +69,20 @@ func FromCapture(c *capture.Capture) Incident {
 		from := c.Samples[scene-1].At
 		trace = slices.DeleteFunc(slices.Clone(trace), func(p capture.TracePoint) bool { return !p.At.After(from) })
 	}
+	kernel := c.KernelLog
+	if scene < len(c.Samples) { // nor the kernel's lines of earlier runs (an earlier OOM kill of the same cgroup)
+		from := c.Samples[scene].At.Add(-kernelSkew)
+		kernel = slices.DeleteFunc(slices.Clone(kernel), func(l capture.KernelLine) bool { return l.At.Before(from) })
+	}
 	return Incident{Samples: c.Samples[scene:], Failure: c.TransitionTime, Triggers: c.Triggers,
 		Checks: c.Health, Systemd: c.Systemd, Interval: c.IntervalSeconds, ServiceMissing: c.ServiceMissing,
-		KernelLog: c.KernelLog, Trace: trace}
+		KernelLog: kernel, Trace: trace}
 }
+
+// kernelSkew is how far before the scene's first sample a kernel line may
+// be stamped and still count for the incident: the kernel's clock
+// (local_clock) drifts from the recorder's by tens of milliseconds.
+const kernelSkew = 250 * time.Millisecond
 
 // Scene returns the index of the first sample of c that belongs to this
 // incident: the one after the last sample taken, before the failure, at an

@@ -126,6 +126,13 @@ func TestOOMKill(t *testing.T) {
 			in.Triggers = append(in.Triggers, capture.Trigger{Kind: capture.TriggerOOM, At: t0.Add(time.Second), Detail: "oom_kill 0 → 1"})
 			return in
 		}(), []string{"trigger oom at +1.0s: oom_kill 0 → 1"}},
+		{"the kill on the kernel's word", incident(5, func(i int, s *capture.Sample) {
+			s.Service.MemoryMaxBytes = u(64 * mib)
+			if i == 5 {
+				s.Service.OOMKills, s.Service.MemoryPeakBytes = u(1), u(64*mib)
+				s.Service.FromKernelLog = []string{capture.FieldOOMKills, capture.FieldMemoryPeakBytes}
+			}
+		}), []string{"OOM-killed a process", "oom_kills 0 at -1.0s → 1 at 0s (the kernel's log)", "high-water mark 64MiB, limit 64MiB (the kernel's log)"}},
 		{"old kills only", incident(5, func(i int, s *capture.Sample) { s.Service.OOMKills = u(3) }), nil},
 		{"calm", incident(5, nil), nil},
 		{"no service", incident(5, func(i int, s *capture.Sample) { s.Service = nil }), nil},

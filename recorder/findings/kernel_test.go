@@ -46,3 +46,30 @@ func TestSegfault(t *testing.T) {
 		{"an OOM kill only", withKernel(oomLine), nil},
 	})
 }
+
+// TestKernelLogOfTheScene: the kernel_log window (TRACE_SECONDS) holds
+// earlier runs' kills of the same cgroup; the incident's findings count
+// only the lines from its scene's first sample on (less the kernel's
+// clock skew).
+func TestKernelLogOfTheScene(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 16, 44, 7, 0, time.UTC)
+	c := &capture.Capture{TransitionTime: t0.Add(5 * time.Second), IntervalSeconds: 0.5}
+	for i := range 11 {
+		c.Samples = append(c.Samples, capture.Sample{At: t0.Add(time.Duration(i) * 500 * time.Millisecond)})
+	}
+	c.KernelLog = []capture.KernelLine{
+		{At: t0.Add(-6 * time.Second), Text: oomLine2},       // an earlier incident's
+		{At: t0.Add(-100 * time.Millisecond), Text: oomLine}, // this one's, stamped a little early
+	}
+	in := FromCapture(c)
+	if len(in.KernelLog) != 1 || in.KernelLog[0].Text != oomLine {
+		t.Errorf("kernel lines %v, want the scene's alone", in.KernelLog)
+	}
+	f := OOMVictim(in, Default)
+	if f == nil || f.Summary != "The OOM killer's victim: dead-drop (PID 9352) with 62MiB of anonymous memory (its cgroup's memory limit)" {
+		t.Errorf("finding %+v", f)
+	}
+	if len(c.KernelLog) != 2 {
+		t.Error("the capture's kernel_log was changed")
+	}
+}

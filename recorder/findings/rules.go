@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -69,8 +70,8 @@ func OOMKill(in Incident, th Thresholds) *Finding {
 		if n > 1 {
 			f.Summary = fmt.Sprintf("The kernel OOM-killed %d processes in the service's cgroup", n)
 		}
-		f.Evidence = append(f.Evidence, fmt.Sprintf("oom_kills %d at %s → %d at %s", *before.Service.OOMKills,
-			in.rel(before.At), *after.Service.OOMKills, in.rel(after.At)))
+		f.Evidence = append(f.Evidence, fmt.Sprintf("oom_kills %d at %s → %d at %s%s", *before.Service.OOMKills,
+			in.rel(before.At), *after.Service.OOMKills, in.rel(after.At), kernelSaid(after.Service, capture.FieldOOMKills)))
 	}
 	if trig != nil {
 		f.Evidence = append(f.Evidence, fmt.Sprintf("trigger oom at %s: %s", in.rel(trig.At), trig.Detail))
@@ -86,7 +87,8 @@ func OOMKill(in Incident, th Thresholds) *Finding {
 	if last != nil && last.Service.MemoryPeakBytes != nil && last.Service.MemoryMaxBytes != nil {
 		peak, max := *last.Service.MemoryPeakBytes, *last.Service.MemoryMaxBytes
 		if max > 0 && float64(peak) >= float64(max)*th.MemoryNearLimitPercent/100 {
-			f.Evidence = append(f.Evidence, fmt.Sprintf("high-water mark %s, limit %s", Bytes(peak), Bytes(max)))
+			f.Evidence = append(f.Evidence, fmt.Sprintf("high-water mark %s, limit %s%s", Bytes(peak), Bytes(max),
+				kernelSaid(last.Service, capture.FieldMemoryPeakBytes)))
 		}
 	}
 	if before != nil && after != nil && before.Service != nil {
@@ -102,6 +104,15 @@ func OOMKill(in Incident, th Thresholds) *Finding {
 		}
 	}
 	return f
+}
+
+// kernelSaid marks a value of svc the kernel's log reported rather than a
+// read of the cgroup: " (the kernel's log)", else "".
+func kernelSaid(svc *capture.Service, field string) string {
+	if slices.Contains(svc.FromKernelLog, field) {
+		return " (the kernel's log)"
+	}
+	return ""
 }
 
 // goneProcesses returns the processes of ps absent from svc, largest

@@ -163,6 +163,17 @@ func (j Journalctl) ReadJournal(ctx context.Context, unit string, n int, trigger
 // about the service, bounded ([Bound]): the source where /dev/kmsg is not
 // readable (the hardened unit) and journald keeps the kernel's log.
 func (j Journalctl) ReadKernelJournal(ctx context.Context, since, until time.Time, f *Filter) ([]capture.KernelLine, error) {
+	lines, err := j.KernelLines(ctx, since, until)
+	if err != nil {
+		return nil, err
+	}
+	return Select(lines, f), nil
+}
+
+// KernelLines is [Journalctl.ReadKernelJournal] without the selection:
+// all the kernel's lines of the journal logged between since and until,
+// uncut.
+func (j Journalctl) KernelLines(ctx context.Context, since, until time.Time) ([]capture.KernelLine, error) {
 	out, err := j.run(ctx, "-b", "_TRANSPORT=kernel", "-n", "4096", "--since", at(since.Add(-time.Minute)), "--until", at(until))
 	if err != nil {
 		return nil, err
@@ -181,7 +192,7 @@ func (j Journalctl) ReadKernelJournal(ctx context.Context, since, until time.Tim
 			lines = append(lines, capture.KernelLine{At: t, Text: e.Text})
 		}
 	}
-	return Select(lines, f), nil
+	return lines, nil
 }
 
 // at formats t for journalctl's --since and --until: "@" and Unix seconds.

@@ -71,6 +71,16 @@ const maxKmsgRecords = 1 << 16
 // CAP_SYSLOG where kernel.dmesg_restrict is 1; the error then is
 // fs.ErrPermission's.
 func ReadKmsg(path string, since time.Time, f *Filter) ([]capture.KernelLine, error) {
+	lines, err := KmsgLines(path, since)
+	if err != nil {
+		return nil, err
+	}
+	return Select(lines, f), nil
+}
+
+// KmsgLines is [ReadKmsg] without the selection: all the kernel's own
+// lines logged since since, uncut (at most maxKmsgRecords).
+func KmsgLines(path string, since time.Time) ([]capture.KernelLine, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -103,7 +113,7 @@ func ReadKmsg(path string, since time.Time, f *Filter) ([]capture.KernelLine, er
 		}
 		lines = append(lines, capture.KernelLine{At: at.UTC(), Text: r.Text})
 	}
-	return Select(lines, f), nil
+	return lines, nil
 }
 
 // Select returns the lines f finds about the service, cut and bounded.
