@@ -174,6 +174,9 @@ func (j *judge) captures() {
 			j.t.Errorf("capture %s: %v", name, err)
 			continue
 		}
+		if c.KernelLog == nil && c.KernelLogMissing == "" {
+			j.t.Errorf("capture %s has no last words (kernel_log nor kernel_log_missing): the guest copied it before it was final", name)
+		}
 		j.caps = append(j.caps, c)
 	}
 	var kinds []string
