@@ -239,19 +239,5 @@ func (r *Recorder) onLastWords(w words) {
 		}
 		return
 	}
-	data, err := capture.Encode(c)
-	if err != nil {
-		r.log.Error().Err(err).Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("failed to encode capture")
-		return
-	}
-	for i := range r.pending {
-		if r.pending[i].name == inc.name {
-			r.pending[i].data = data // written at the next tick
-			return
-		}
-	}
-	if r.writeFile(inc.name, data, "", false) != nil {
-		r.pending = append(r.pending, pendingCapture{name: inc.name, data: data})
-		r.boundPending()
-	}
+	r.rewriteClosed(inc)
 }

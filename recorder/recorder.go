@@ -137,6 +137,9 @@ type Recorder struct {
 
 	inc     *incident
 	pending []pendingCapture // captures of closed incidents not yet written, oldest first
+	// settling holds closed incidents whose triggers' systemd word is not
+	// final yet (settleWords).
+	settling []*incident
 
 	unit unitTrack // systemd's word, where the unit is followed
 
@@ -359,6 +362,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 func (r *Recorder) tick(ctx context.Context, now time.Time) {
 	r.samples.push(r.takeSample(now))
 	r.checkHeld(now)
+	if len(r.settling) > 0 {
+		r.settleWords(now) // words final by time let their incidents go
+	}
 	if !r.checking {
 		r.checking = true
 		go func() { r.checkDone <- r.checker.Check(ctx) }()
@@ -585,6 +591,9 @@ func (r *Recorder) closeIncident() {
 	}
 	r.log.Info().Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("incident over")
 	r.inc = nil
+	if r.unit.on && !inc.wordsFinal() {
+		r.settling = append(r.settling, inc) // systemd's word may still come
+	}
 	if !inc.dirty {
 		return
 	}
@@ -596,6 +605,27 @@ func (r *Recorder) closeIncident() {
 	}
 	r.pending = append(r.pending, pendingCapture{name: inc.name, data: data})
 	r.boundPending()
+}
+
+// rewriteClosed rewrites the capture of a closed incident that learnt
+// more (systemd's word, the last words): in place, or in its pending copy
+// while the disk refuses it.
+func (r *Recorder) rewriteClosed(inc *incident) {
+	data, err := capture.Encode(&inc.capture)
+	if err != nil {
+		r.log.Error().Err(err).Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("failed to encode capture")
+		return
+	}
+	for i := range r.pending {
+		if r.pending[i].name == inc.name {
+			r.pending[i].data = data // written at the next tick
+			return
+		}
+	}
+	if r.writeFile(inc.name, data, "", false) != nil {
+		r.pending = append(r.pending, pendingCapture{name: inc.name, data: data})
+		r.boundPending()
+	}
 }
 
 // boundPending drops the oldest pending captures beyond maxPending or

@@ -363,38 +363,73 @@ func (r *Recorder) resumeFresh(why string) {
 	r.log.Info().Str("unit", r.unit.name).Msg(why + ": recording resumes with a fresh ring")
 }
 
-// updateWords sets systemd's word on the open incident's triggers whose
-// word is not final yet, and writes the capture when one changed.
+// updateWords sets systemd's word on the triggers whose word is not final
+// yet, of the open incident and of closed ones (settleWords), and writes a
+// capture when one changed.
 func (r *Recorder) updateWords(now time.Time) {
-	if r.inc == nil || len(r.unit.hist) == 0 {
+	if len(r.unit.hist) == 0 {
 		return
 	}
-	c := &r.inc.capture
+	if r.inc != nil && r.inc.updateWords(&r.unit, now) {
+		r.inc.dirty = true
+		r.write()
+	}
+	r.settleWords(now)
+	r.oomFromWord()
+}
+
+// settleWords sets systemd's word on the triggers of closed incidents
+// whose word was not final when a healthy check ended them: systemd's
+// signals may come after that check (under load they lag the kill by
+// seconds), and the word is the failure's own all the same. A closed
+// incident is let go once its words are final (at the latest wordSettle
+// after its last trigger).
+func (r *Recorder) settleWords(now time.Time) {
+	kept := r.settling[:0]
+	for _, inc := range r.settling {
+		if inc.updateWords(&r.unit, now) {
+			r.rewriteClosed(inc)
+		}
+		if !inc.wordsFinal() {
+			kept = append(kept, inc)
+		}
+	}
+	clear(r.settling[len(kept):])
+	r.settling = kept
+}
+
+// updateWords sets systemd's word (as u holds it) on the incident's
+// triggers whose word is not final yet, and reports whether one changed.
+func (inc *incident) updateWords(u *unitTrack, now time.Time) bool {
+	c := &inc.capture
 	changed := false
 	for i := range c.Triggers {
 		tr := &c.Triggers[i]
-		if i < len(r.inc.wordFinal) && r.inc.wordFinal[i] {
+		if i < len(inc.wordFinal) && inc.wordFinal[i] {
 			continue
 		}
-		w, ok, final := wordFor(r.unit.hist, tr.At, now)
-		for len(r.inc.wordFinal) <= i {
-			r.inc.wordFinal = append(r.inc.wordFinal, false)
+		w, ok, final := wordFor(u.hist, tr.At, now)
+		for len(inc.wordFinal) <= i {
+			inc.wordFinal = append(inc.wordFinal, false)
 		}
-		r.inc.wordFinal[i] = final
+		inc.wordFinal[i] = final
 		if !ok {
 			continue
 		}
-		obj := systemdObject(r.unit.name, w)
+		obj := systemdObject(u.name, w)
 		if !sameWord(tr.Systemd, obj) {
 			tr.Systemd, changed = obj, true
 		}
 	}
 	if changed {
 		c.Systemd = c.Triggers[0].Systemd
-		r.inc.dirty = true
-		r.write()
 	}
-	r.oomFromWord()
+	return changed
+}
+
+// wordsFinal reports whether systemd's word on every trigger is final.
+func (inc *incident) wordsFinal() bool {
+	return len(inc.wordFinal) == len(inc.capture.Triggers) && !slices.Contains(inc.wordFinal, false)
 }
 
 // oomDetail is the detail of an oom trigger recorded on systemd's word.

@@ -449,3 +449,31 @@ func TestEventsBeforeCheck(t *testing.T) {
 		t.Error("the event was not taken")
 	}
 }
+
+// TestWordAfterTheIncident: systemd's word that comes after a healthy
+// check ended the incident (its signals lag under load) still reaches the
+// trigger it is about, and the closed capture is rewritten with it; the
+// restarted unit's state does not, and the incident is let go once its
+// words are final.
+func TestWordAfterTheIncident(t *testing.T) {
+	r := followed(t)
+	r.onTrigger(trigger{kind: capture.TriggerOOM, at: time.Now(), detail: "oom_kill 0 → 1", ev: &cgroup.Event{Kind: cgroup.KindOOM}})
+	r.onCheck(check(true, ""))
+	if r.inc != nil {
+		t.Fatal("the incident is still open after a healthy check")
+	}
+	_, c := readOnly(t, r)
+	if w := c.Triggers[0].Systemd; w == nil || w.Result != "success" {
+		t.Fatalf("the oom trigger's word %+v before systemd reported, want the running unit's", w)
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "auto-restart", Result: "signal",
+		ExecMainCode: "killed", ExecMainStatus: intp(9), MainPID: intp(0), NRestarts: intp(0)})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(101), NRestarts: intp(1)})
+	_, c = readOnly(t, r)
+	if w := c.Triggers[0].Systemd; w == nil || w.Result != "signal" || w.ExecMainStatus == nil || *w.ExecMainStatus != 9 || c.Systemd == nil || c.Systemd.Result != "signal" {
+		t.Errorf("the oom trigger's word %+v (capture's %+v), want Result=signal, status 9", w, c.Systemd)
+	}
+	if len(r.settling) != 0 {
+		t.Errorf("%d closed incidents still wait for systemd's word, want none once it is final", len(r.settling))
+	}
+}

@@ -27,15 +27,25 @@
 //     signal).
 //
 // Each run also checks that it did what its name says (the kernel's OOM
-// victim is the child or the main process, OOMPolicy is what it should
-// be, kill -9 and restart restarted the service), so a scenario that did
-// not happen cannot pass. One case is systemd's, not preflight's: under
-// OOMPolicy=stop, systemd 252 now and then lets a child's OOM kill pass
-// (it logs no result and keeps the unit running; seen once in 128 OOM runs
-// here), so there is no oom-kill for the capture to report. Such a run is
-// void: it is listed as VOID with the reason, judged on what it can show
-// (the trigger's sample; systemd's word as systemd gave it), and made
-// again, at most three times in all; a repeat with no valid run fails.
+// victim is, by PID, the allocating child alone, or the main process
+// alone in its cgroup; OOMPolicy is what it should be; kill -9 and
+// restart restarted the service), so a scenario that did not happen
+// cannot pass. The child (dead-drop eat) raises its own oom_score_adj to
+// 1000 before it allocates, so the kernel's choice is never the server.
+// Two cases are not preflight's: under OOMPolicy=stop, systemd 252 now and
+// then lets a child's OOM kill pass (it logs no result and keeps the unit
+// running; seen once in 128 OOM runs here), so there is no oom-kill for
+// the capture to report; and the kernel now and then kills the main
+// process too, in a second OOM before the child's memory is freed (once
+// in 141 child runs). Such a run is void: it is listed as VOID with the
+// reason, judged on what it can show (the trigger's sample; systemd's word
+// as systemd gave it), and made again, at most three times in all; a
+// repeat with no valid run fails.
+//
+// The guest takes a run's captures only once they are final: rewritten
+// with the last words (kernel_log, or why it is missing), which the
+// recorder reads a grace after the trigger and which can add an oom
+// trigger, and unchanged for a second since (bounded: 60 s).
 //
 // Every scenario but health-503 and restart runs PREFLIGHT_E2E_V2_REPEAT
 // times (3 by default; `make e2e-v2 REPEAT=10` for the closing numbers).
@@ -60,7 +70,13 @@
 // left: results.json, every capture, and the journal of dead-drop, its
 // recorder and the kernel's OOM kills.
 //
-// It needs root, qemu-system-x86_64, debootstrap, mkfs.ext4, debugfs and
-// the package (PREFLIGHT_E2E_V2_DEB, which `make e2e-v2` sets); without
-// them it skips and says why.
+// PREFLIGHT_E2E_V2_CACHE=DIR (`make e2e-v2 CACHE=DIR`) builds and keeps
+// the root file system in DIR instead (a directory of its own: a tree
+// there that is not the recipe's is removed).
+//
+// It needs the package (PREFLIGHT_E2E_V2_DEB, which `make e2e-v2` sets)
+// and root, and skips saying why without them; then qemu-system-x86_64,
+// debootstrap, mkfs.ext4 and debugfs, whose absence fails the test: `make
+// test` runs it, and a make test as root that cannot boot the guest must
+// not pass.
 package e2ev2

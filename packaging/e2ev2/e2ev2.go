@@ -63,10 +63,15 @@ const ContinueDropIn = "[Service]\nOOMPolicy=continue\n"
 
 // RecorderEnv is /etc/preflight/dead-drop.env. The interval is short so
 // that incidents end soon, long enough for a guest 5–20× slower than a host.
+// The health check's deadline is 2 s, not the interval: under emulation a
+// busy guest now and then took longer than 500 ms to answer /health (a
+// health capture 4 s after a restart), which is the guest's slowness, not
+// a failure of dead-drop.
 const RecorderEnv = `PREFLIGHT_HEALTH_URL=` + HealthURL + `
 PREFLIGHT_INTERVAL_SECONDS=0.5
 PREFLIGHT_BUFFER_SAMPLES=10
 PREFLIGHT_LOG_LEVEL=debug
+PREFLIGHT_TIMEOUT_SECONDS=2
 `
 
 // GuestUnitText is GuestUnit: after the boot, run the scenarios, then
@@ -159,9 +164,15 @@ type Run struct {
 	// SystemdResults are systemd's own "Failed with result 'X'" words for
 	// dead-drop, from the journal, after the act.
 	SystemdResults []string `json:"systemd_results"`
-	// OOMVictims are the kernel's "Killed process PID (NAME)" after the act.
+	// OOMVictims are the kernel's "Killed process PID (NAME)" after the act,
+	// in the kernel's order.
 	OOMVictims []Victim `json:"oom_victims"`
-	Seconds    float64  `json:"seconds"`
+	// Procs are the processes in dead-drop's cgroup just before the act.
+	Procs []int `json:"procs"`
+	// Eater is the PID of the child that /eat started to allocate (the
+	// child OOM scenarios), 0 where none was started.
+	Eater   int     `json:"eater,omitempty"`
+	Seconds float64 `json:"seconds"`
 	// Error is what went wrong in the guest during the run: a wait that
 	// timed out, a command that failed.
 	Error string `json:"error,omitempty"`

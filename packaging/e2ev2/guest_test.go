@@ -24,6 +24,10 @@ import (
 
 // The guest's root file system, built once per machine.
 const (
+	// cacheRoot holds the built trees, unless PREFLIGHT_E2E_V2_CACHE
+	// names another directory (a cold build's timing, a CI cache): a
+	// directory of the test's own, since a tree there that is not the
+	// recipe's is removed.
 	cacheRoot = "/var/cache/preflight-e2e-v2"
 	suite     = "bookworm"
 	// recipe names the recipe below (packages, masks, the tree's
@@ -46,8 +50,10 @@ var masked = []string{
 	"systemd-timesyncd.service", "man-db.timer",
 }
 
-// requireGuest skips the test where the guest cannot be booted, and
-// returns the package to install.
+// requireGuest returns the package to install. Outside make e2e-v2 (no
+// PREFLIGHT_E2E_V2_DEB: go test ./...) and when not root it skips, saying
+// why; under make e2e-v2 as root (make test, CI) a missing tool fails the
+// test: a make test that cannot boot the guest must not pass.
 func requireGuest(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
@@ -65,7 +71,7 @@ func requireGuest(t *testing.T) string {
 	}
 	for _, tool := range []string{"qemu-system-x86_64", "debootstrap", "mkfs.ext4", "debugfs", "timeout", "cp"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (apt-get install qemu-system-x86 debootstrap e2fsprogs): %v", tool, err)
+			t.Fatalf("needs %s (apt-get install qemu-system-x86 debootstrap e2fsprogs; .ci/run does): %v", tool, err)
 		}
 	}
 	abs, err := filepath.Abs(deb)
@@ -119,6 +125,10 @@ func cacheKey() string {
 // build that fails or is interrupted leaves no cache entry.
 func rootfs(t *testing.T) string {
 	t.Helper()
+	cacheRoot := cacheRoot
+	if dir := os.Getenv("PREFLIGHT_E2E_V2_CACHE"); dir != "" {
+		cacheRoot = dir
+	}
 	if err := os.MkdirAll(cacheRoot, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -174,6 +174,9 @@ func (j *judge) captures() {
 			j.t.Errorf("capture %s: %v", name, err)
 			continue
 		}
+		if c.KernelLog == nil && c.KernelLogMissing == "" {
+			j.t.Errorf("capture %s has no last words (kernel_log nor kernel_log_missing): the guest copied it before it was final", name)
+		}
 		j.caps = append(j.caps, c)
 	}
 	var kinds []string
@@ -241,7 +244,7 @@ func (j *judge) oom() bool {
 	r := j.run
 	main := strings.Contains(r.Scenario, "-main-")
 	stop := strings.HasSuffix(r.Scenario, "-stop")
-	j.say("OOMPolicy=%s, kernel killed %v (MainPID was %d)", r.OOMPolicy, r.OOMVictims, r.Before.MainPID)
+	j.say("OOMPolicy=%s, kernel killed %v (MainPID was %d, eater %d, cgroup %v)", r.OOMPolicy, r.OOMVictims, r.Before.MainPID, r.Eater, r.Procs)
 	wantPolicy := "continue"
 	if stop {
 		wantPolicy = "stop"
@@ -253,12 +256,30 @@ func (j *judge) oom() bool {
 	if len(r.OOMVictims) == 0 {
 		j.t.Error("the kernel logged no OOM kill: the scenario did not happen")
 	}
-	hitMain := slices.ContainsFunc(r.OOMVictims, func(v Victim) bool { return v.PID == r.Before.MainPID })
-	if main != hitMain {
-		j.t.Errorf("the OOM killer's victims %v; the main process %d: want it killed = %t", r.OOMVictims, r.Before.MainPID, main)
+	// The victim: in a main scenario the main process is the cgroup's
+	// only process and the only victim; in a child's, the eater (its
+	// oom_score_adj is 1000) is, and the main process is not. A void run
+	// (the kernel killed again) is judged on its captures only.
+	victims := make([]int, len(r.OOMVictims))
+	for i, v := range r.OOMVictims {
+		victims[i] = v.PID
 	}
-	if !main && !stop && (r.After.MainPID != r.Before.MainPID || r.After.NRestarts != r.Before.NRestarts) {
-		j.t.Errorf("dead-drop %+v → %+v: under OOMPolicy=continue a child's OOM kill must not restart it", r.Before, r.After)
+	switch {
+	case r.Void != "":
+	case main:
+		if !slices.Equal(r.Procs, []int{r.Before.MainPID}) {
+			j.t.Errorf("dead-drop's cgroup held %v before the act, want the main process %d alone", r.Procs, r.Before.MainPID)
+		}
+		if !slices.Equal(victims, []int{r.Before.MainPID}) {
+			j.t.Errorf("the OOM killer's victims %v, want the main process %d alone", r.OOMVictims, r.Before.MainPID)
+		}
+	default:
+		if r.Eater == 0 || !slices.Equal(victims, []int{r.Eater}) {
+			j.t.Errorf("the OOM killer's victims %v, want the eater %d alone (the main process is %d)", r.OOMVictims, r.Eater, r.Before.MainPID)
+		}
+		if !stop && (r.After.MainPID != r.Before.MainPID || r.After.NRestarts != r.Before.NRestarts) {
+			j.t.Errorf("dead-drop %+v → %+v: under OOMPolicy=continue a child's OOM kill must not restart it", r.Before, r.After)
+		}
 	}
 
 	c, _ := j.with(capture.TriggerOOM)

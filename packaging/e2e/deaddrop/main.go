@@ -8,7 +8,8 @@
 //	                       /crash?say=TEXT (print TEXT, then panic)
 //	                       /eat?mb=N&self=1 (allocate N MiB in the server itself)
 //	deaddrop get URL       GET the URL, print the status; exit 0 on 2xx
-//	deaddrop eat MB        allocate and touch MB MiB, then sleep
+//	deaddrop eat MB        raise its own oom_score_adj to 1000, allocate
+//	                       and touch MB MiB, then sleep
 //
 // It is built by packaging/e2e and installed there as dead-drop.service;
 // nothing ships it.
@@ -116,11 +117,17 @@ func get(url string) error {
 }
 
 // eat allocates mb MiB, then sleeps: past the unit's MemoryMax the kernel
-// kills it.
+// kills it. It first raises its own oom_score_adj to the most, so that the
+// OOM killer picks the eater, never the server that started it (both are
+// dead-drop, and a server with a large heap could otherwise outscore an
+// eater that has just begun). Raising one's own score needs no privilege.
 func eat(mb string) error {
 	n, err := strconv.Atoi(mb)
 	if err != nil {
 		return err
+	}
+	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0); err != nil {
+		return fmt.Errorf("oom_score_adj: %w", err)
 	}
 	heap := allocate(n)
 	fmt.Printf("ate %d MiB\n", len(heap))
