@@ -57,8 +57,13 @@ const (
 	// the trigger, in guest time several.
 	lastWordsTimeout = 60 * time.Second
 	// stable is how long a capture must be unchanged, its last words in,
-	// before it is taken as final.
-	stable = time.Second
+	// before it is taken as final; restable where the recorder reads the
+	// kernel's lines again (an exit at the memory limit with no oom
+	// trigger yet: up to 3 more readings, a second apart, each a rewrite
+	// whether or not it finds the kill), longer than the gap between two
+	// of those rewrites in guest time.
+	stable   = time.Second
+	restable = 5 * time.Second
 )
 
 func main() {
@@ -330,12 +335,33 @@ func final(names []string) error {
 				changed[name] = mt
 				return fmt.Errorf("%s changed at %s", name, mt.Format(time.RFC3339Nano))
 			}
-			if time.Since(fi.ModTime()) < stable {
+			if time.Since(fi.ModTime()) < stableFor(c) {
 				return fmt.Errorf("%s changed %s ago", name, time.Since(fi.ModTime()).Round(time.Millisecond))
 			}
 		}
 		return nil
 	})
+}
+
+// stableFor is how long c must be unchanged to be final: restable while
+// the recorder may still be reading the kernel's lines again for an OOM
+// kill (recorder/kernelword.go wantKernelAgain), else stable.
+func stableFor(c *capture.Capture) time.Duration {
+	k := len(c.Samples) - len(c.Triggers)
+	for i, tr := range c.Triggers {
+		if tr.Kind == capture.TriggerOOM {
+			return stable
+		}
+		if tr.Kind != capture.TriggerExit || k+i < 0 || k+i >= len(c.Samples) {
+			continue
+		}
+		svc := c.Samples[k+i].Service
+		if svc != nil && svc.MemoryBytes != nil && svc.MemoryMaxBytes != nil && *svc.MemoryMaxBytes > 0 &&
+			*svc.MemoryBytes >= *svc.MemoryMaxBytes-*svc.MemoryMaxBytes/10 {
+			return restable
+		}
+	}
+	return stable
 }
 
 // procs are the processes in dead-drop's cgroup.
