@@ -296,9 +296,18 @@ func TestSystemd(t *testing.T) {
 			killed := time.Now()
 			m.must("kill", "-9", strconv.Itoa(pid))
 			c := waitCapture(t, m, seen)
-			w := c.Triggers[0].Systemd
-			if c.Triggers[0].Kind != capture.TriggerExit || w == nil || w.Result != "signal" || fmtInt(w.ExecMainStatus) != "9" || fmtInt(w.MainPID) != "0" {
-				t.Errorf("kill %d: triggers %s, systemd %s; want exit, signal 9", i+1, kinds(c), asJSON(w))
+			// The exit, wherever it is: a health check that connects
+			// between the kernel closing the dead process's socket and
+			// its pidfd waking the watcher is refused first (seen once
+			// in 100 kills here).
+			j := slices.IndexFunc(c.Triggers, func(tr capture.Trigger) bool { return tr.Kind == capture.TriggerExit })
+			if j < 0 {
+				t.Errorf("kill %d: triggers %s; want an exit", i+1, kinds(c))
+				continue
+			}
+			w := c.Triggers[j].Systemd
+			if w == nil || w.Result != "signal" || fmtInt(w.ExecMainStatus) != "9" || fmtInt(w.MainPID) != "0" {
+				t.Errorf("kill %d: triggers %s, the exit's systemd %s; want signal 9", i+1, kinds(c), asJSON(w))
 			}
 			w8n := written(t, m, c)
 			lat = append(lat, w8n.Sub(killed))
@@ -307,8 +316,9 @@ func TestSystemd(t *testing.T) {
 		slices.Sort(lat)
 		slices.Sort(held)
 		// The first figure includes nsenter starting kill(1) inside the
-		// machine; the second is the recorder's own: from the look that saw
-		// the cgroup empty, through systemd's word, to the durable file.
+		// machine; the second is the recorder's own: from the first trigger
+		// (the look that saw the cgroup empty), through systemd's word, to
+		// the durable file.
 		t.Logf("kill -9 → durable capture over %d kills: median %s, worst %s; exit seen → durable: median %s, worst %s",
 			len(lat), lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond),
 			held[len(held)/2].Round(time.Millisecond), held[len(held)-1].Round(time.Millisecond))
