@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // TraceStats is the cheap part of a cgroup's evidence, read every second
@@ -30,19 +32,39 @@ type TraceStats struct {
 }
 
 // Tracer reads [TraceStats] of one cgroup at a time with one reused buffer
-// and the cgroup's directories joined once: about ten small reads. Not safe
-// for concurrent use.
+// and the cgroup's directories joined once: about ten small reads. On a
+// real cgroupfs it holds the cgroup's files open between readings (not
+// v1 cgroup.procs, whose PID list is cached per open file): a kernfs file
+// read from offset 0 is generated afresh, so a reading is one pread a
+// file, not an open, two reads and a close. A held file of a removed
+// cgroup fails with ENODEV and is opened again by its path, which finds a
+// cgroup re-created there. Close releases them. Not safe for concurrent
+// use.
 type Tracer struct {
 	fs   *FS
 	sr   statReader
 	path string    // the cgroup the dirs are of, as given
 	cp   string    // and cleaned
 	dirs [6]string // its directories in v2, memory, cpuacct, pids, and v2 for memory, pids files ("" where absent)
+	held heldFiles
 	out  TraceStats
 }
 
 // NewTracer returns a Tracer over f.
-func (f *FS) NewTracer() *Tracer { return &Tracer{fs: f} }
+func (f *FS) NewTracer() *Tracer {
+	t := &Tracer{fs: f}
+	for _, h := range f.order {
+		if h.cgroupfs {
+			t.held.roots = append(t.held.roots, h.dir)
+		}
+	}
+	t.sr.held = &t.held
+	return t
+}
+
+// Close closes the files the Tracer holds open. It may be used again
+// afterwards, and opens them again.
+func (t *Tracer) Close() { t.held.close() }
 
 // Read reads the trace evidence of the cgroup at p. It returns ErrNotFound
 // when no hierarchy has the cgroup. Like [FS.Stats], a file that cannot be
@@ -60,6 +82,7 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 			}
 			return filepath.Join(h, cp)
 		}
+		t.held.close() // another cgroup's files
 		t.path, t.cp = p, cp
 		t.dirs = [6]string{in(t.fs.v2), in(t.fs.memory), in(t.fs.cpuacct), in(t.fs.pids), in(t.fs.v2), in(t.fs.v2)}
 		// A cgroup2 hierarchy without the memory or pids controller (hybrid's
@@ -86,7 +109,13 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 	// also says whether it exists at all.
 	found := false
 	for _, h := range t.fs.order {
-		b, _, err := sr.r.read(filepath.Join(h.dir, t.cp, "cgroup.procs"), maxProcsSize, false)
+		var b []byte
+		var err error
+		if h.v2 {
+			b, err = sr.read(filepath.Join(h.dir, t.cp), "cgroup.procs", maxProcsSize)
+		} else {
+			b, _, err = sr.r.read(filepath.Join(h.dir, t.cp, "cgroup.procs"), maxProcsSize, false)
+		}
 		if isAbsent(err) {
 			continue
 		}
@@ -147,4 +176,60 @@ func (sr *statReader) key(dir, name string, b []byte, key string) *uint64 {
 		return nil
 	}
 	return &v
+}
+
+// heldFiles are the files a [Tracer] keeps open, by directory and name,
+// under roots: the hierarchies on a real cgroupfs (a fixture's files are
+// replaced, not regenerated).
+type heldFiles struct {
+	roots []string
+	fds   map[[2]string]int
+}
+
+// holds reports whether files of dir are kept open.
+func (h *heldFiles) holds(dir string) bool {
+	for _, r := range h.roots {
+		if strings.HasPrefix(dir, r) && (len(dir) == len(r) || dir[len(r)] == '/') {
+			return true
+		}
+	}
+	return false
+}
+
+// read returns the content of dir/name, at most limit bytes, from the file
+// held open, or opened now and then held. A held file that fails is closed
+// (a removed cgroup's, with ENODEV) and opened again by its path once.
+func (h *heldFiles) read(r *reader, dir, name string, limit int) ([]byte, error) {
+	key := [2]string{dir, name}
+	if fd, ok := h.fds[key]; ok {
+		b, err := r.readFD(fd, "", limit) // an error is not returned: the file is opened again
+		if err == nil {
+			return b, nil
+		}
+		unix.Close(fd)
+		delete(h.fds, key)
+	}
+	path := filepath.Join(dir, name)
+	fd, _, err := openFile(path, false)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r.readFD(fd, path, limit)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if h.fds == nil {
+		h.fds = make(map[[2]string]int)
+	}
+	h.fds[key] = fd
+	return b, nil
+}
+
+// close closes every held file.
+func (h *heldFiles) close() {
+	for _, fd := range h.fds {
+		unix.Close(fd)
+	}
+	clear(h.fds)
 }
