@@ -45,6 +45,15 @@ func (r *reader) read(path string, limit int, wantID bool) ([]byte, uint64, erro
 // open can be read again and again (not v1 cgroup.procs: its PID list is
 // cached per open file). A removed cgroup's files fail with ENODEV.
 func (r *reader) readFD(fd int, path string, limit int) ([]byte, error) {
+	return r.readAt0(fd, path, limit, false)
+}
+
+// readAt0 is readFD; with single, the file is one seq_file record, which
+// the kernel generates whole and hands out as far as the buffer holds: a
+// first read shorter than the buffer is all of it, without a second read
+// to see EOF (as /proc/PID/stat is read). Not for a file of many records
+// (cgroup.procs), whose reads stop at the kernel's page-sized buffer.
+func (r *reader) readAt0(fd int, path string, limit int, single bool) ([]byte, error) {
 	if r.buf == nil {
 		r.buf = make([]byte, 4096)
 	}
@@ -69,6 +78,9 @@ func (r *reader) readFD(fd int, path string, limit int) ([]byte, error) {
 			return r.buf[:n], nil
 		}
 		n += m
+		if single && n < len(r.buf) {
+			return r.buf[:n], nil
+		}
 	}
 }
 

@@ -134,10 +134,11 @@ type statReader struct {
 }
 
 // read returns the content of dir/name, at most limit bytes: from a held
-// file where dir's files are held.
-func (sr *statReader) read(dir, name string, limit int) ([]byte, error) {
+// file where dir's files are held (single: one seq_file record, see
+// heldFiles.read).
+func (sr *statReader) read(dir, name string, limit int, single bool) ([]byte, error) {
 	if sr.held != nil && sr.held.holds(dir) {
-		return sr.held.read(&sr.r, dir, name, limit)
+		return sr.held.read(&sr.r, dir, name, limit, single)
 	}
 	b, _, err := sr.r.read(filepath.Join(dir, name), limit, false)
 	return b, err
@@ -149,7 +150,7 @@ func (sr *statReader) file(dir, name string) []byte {
 	if dir == "" {
 		return nil
 	}
-	b, err := sr.read(dir, name, maxFileSize)
+	b, err := sr.read(dir, name, maxFileSize, true)
 	if err != nil {
 		if !isAbsent(err) {
 			sr.errs = append(sr.errs, wrapRead(err))

@@ -3,6 +3,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -103,6 +104,7 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 	v2, mem, cpuacct, pids, v2mem, v2pids := t.dirs[0], t.dirs[1], t.dirs[2], t.dirs[3], t.dirs[4], t.dirs[5]
 	sr := &t.sr
 	sr.errs = sr.errs[:0]
+	t.held.tick()
 	pidsBuf := t.out.PIDs[:0]
 	t.out = TraceStats{}
 	// cgroup.procs first: in the first hierarchy that has the cgroup, which
@@ -112,7 +114,7 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 		var b []byte
 		var err error
 		if h.v2 {
-			b, err = sr.read(filepath.Join(h.dir, t.cp), "cgroup.procs", maxProcsSize)
+			b, err = sr.read(filepath.Join(h.dir, t.cp), "cgroup.procs", maxProcsSize, false)
 		} else {
 			b, _, err = sr.r.read(filepath.Join(h.dir, t.cp, "cgroup.procs"), maxProcsSize, false)
 		}
@@ -180,11 +182,26 @@ func (sr *statReader) key(dir, name string, b []byte, key string) *uint64 {
 
 // heldFiles are the files a [Tracer] keeps open, by directory and name,
 // under roots: the hierarchies on a real cgroupfs (a fixture's files are
-// replaced, not regenerated).
+// replaced, not regenerated). A file found absent is not looked for again
+// until absentRetry readings later, or until a held file fails (its cgroup
+// was removed, and may be re-created with other files).
 type heldFiles struct {
-	roots []string
-	fds   map[[2]string]int
+	roots  []string
+	fds    map[[2]string]int
+	absent map[[2]string]int // the reading at which the file was found absent
+	n      int               // readings so far (tick)
 }
+
+// absentRetry is how many readings a file found absent is taken for
+// absent without looking: at the trace's 1 s, a file that appears (a
+// controller enabled later) is read within 10 s.
+const absentRetry = 10
+
+// errAbsent is a file found absent at a recent reading.
+var errAbsent = fmt.Errorf("cgroup file absent at a recent reading: %w", fs.ErrNotExist)
+
+// tick counts a reading.
+func (h *heldFiles) tick() { h.n++ }
 
 // holds reports whether files of dir are kept open.
 func (h *heldFiles) holds(dir string) bool {
@@ -199,22 +216,36 @@ func (h *heldFiles) holds(dir string) bool {
 // read returns the content of dir/name, at most limit bytes, from the file
 // held open, or opened now and then held. A held file that fails is closed
 // (a removed cgroup's, with ENODEV) and opened again by its path once.
-func (h *heldFiles) read(r *reader, dir, name string, limit int) ([]byte, error) {
+// With single, the file is one seq_file record (every cgroup file but
+// cgroup.procs and tasks): a read shorter than the buffer is all of it,
+// and the read at EOF is left out.
+func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([]byte, error) {
 	key := [2]string{dir, name}
 	if fd, ok := h.fds[key]; ok {
-		b, err := r.readFD(fd, "", limit) // an error is not returned: the file is opened again
+		b, err := r.readAt0(fd, "", limit, single) // an error is not returned: the file is opened again
 		if err == nil {
 			return b, nil
 		}
 		unix.Close(fd)
 		delete(h.fds, key)
+		clear(h.absent) // a removed cgroup: another may have other files
+	}
+	if at, ok := h.absent[key]; ok && h.n-at < absentRetry {
+		return nil, errAbsent
 	}
 	path := filepath.Join(dir, name)
 	fd, _, err := openFile(path, false)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if h.absent == nil {
+				h.absent = make(map[[2]string]int)
+			}
+			h.absent[key] = h.n
+		}
 		return nil, err
 	}
-	b, err := r.readFD(fd, path, limit)
+	delete(h.absent, key)
+	b, err := r.readAt0(fd, path, limit, single)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -226,10 +257,11 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int) ([]byte, error)
 	return b, nil
 }
 
-// close closes every held file.
+// close closes every held file and forgets the absent ones.
 func (h *heldFiles) close() {
 	for _, fd := range h.fds {
 		unix.Close(fd)
 	}
 	clear(h.fds)
+	clear(h.absent)
 }

@@ -761,7 +761,7 @@ func (w *Watcher) readOOM() (uint64, bool) {
 	var b []byte
 	var err error
 	if w.cur.oomFD >= 0 {
-		b, err = w.r.readFD(w.cur.oomFD, w.cur.oomFile, maxFileSize)
+		b, err = w.r.readAt0(w.cur.oomFD, w.cur.oomFile, maxFileSize, true) // one record
 	} else {
 		b, _, err = w.r.read(w.cur.oomFile, maxFileSize, false)
 	}
