@@ -6,6 +6,8 @@ import (
 	"io/fs"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/preflight-rec/preflight/internal/rawio"
 )
 
 // Size caps of the pseudo-files read. Their sizes as stat reports them lie
@@ -19,9 +21,9 @@ const (
 var errTooBig = errors.New("file exceeds its size cap")
 
 // reader reads pseudo-files into one reused buffer, with plain system calls
-// (open, pread, close; fstat on request): no allocation once the buffer has
-// grown, and no netpoller registration as os.Open would attempt on kernfs
-// files. The bytes returned are valid until the next read. Not safe for
+// (open, pread, close; fstat on request; the preads raw: package rawio): no
+// allocation once the buffer has grown, and no netpoller registration as
+// os.Open would attempt on kernfs files. The bytes returned are valid until the next read. Not safe for
 // concurrent use.
 type reader struct {
 	buf []byte
@@ -67,10 +69,7 @@ func (r *reader) readAt0(fd int, path string, limit int, single bool) ([]byte, e
 			copy(grown, r.buf[:n])
 			r.buf = grown
 		}
-		m, err := unix.Pread(fd, r.buf[n:], int64(n))
-		if err == unix.EINTR {
-			continue
-		}
+		m, err := rawio.Pread(fd, r.buf[n:], int64(n))
 		if err != nil {
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
