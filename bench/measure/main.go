@@ -65,7 +65,7 @@ func main() {
 	flag.DurationVar(&c.idleWindow, "idle-window", 10*time.Second, "length of one idle measurement window")
 	flag.IntVar(&c.idleWindows, "idle-windows", 3, "idle measurement windows")
 	flag.DurationVar(&c.scaleWindow, "scale-window", 20*time.Second, "length of one window of the 1 vs 20 services run (-reps windows)")
-	flag.IntVar(&c.idleDefaultWindows, "idle30-windows", 4, "30 s windows of the idle run at the default interval (0: skip it)")
+	flag.IntVar(&c.idleDefaultWindows, "idle30-windows", 6, "30 s windows of the idle run at the default interval (0: skip it)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "measure:", err)
@@ -382,6 +382,16 @@ func child(args []string) int {
 	case len(args) == 1 && args[0] == "sleep":
 		<-ctx.Done()
 		return 0
+	case len(args) == 1 && args[0] == "tick": // the cost of a wake-up alone
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return 0
+			case <-t.C:
+			}
+		}
 	case (len(args) == 2 || len(args) == 3) && args[0] == "watch":
 		var o cgroup.WatchOptions
 		if len(args) == 3 {
@@ -408,7 +418,7 @@ func child(args []string) int {
 		}
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "measure child: usage: child sleep | child watch CGROUP [POLL]")
+	fmt.Fprintln(os.Stderr, "measure child: usage: child sleep | child tick | child watch CGROUP [POLL]")
 	return 2
 }
 

@@ -23,8 +23,11 @@ const (
 // Subjects of the idle run at the default interval.
 const (
 	idle30         = "the recorder at the default 30 s interval"
+	idle30Ten      = "the same, its service of 10 processes"
 	idle30Missing  = "the same, its unit not found"
+	idle30NoTrace  = "the same as the first, without the service trace (SERVICE_INTERVAL_SECONDS=0)"
 	idle30MaxProcs = "the same as the first, GOMAXPROCS=1"
+	idle30Tick     = "a Go process that wakes once a second and does nothing"
 )
 
 // scale measures, side by side, the CPU per second of one process
@@ -140,6 +143,21 @@ func (s *session) idleDefault() ([]kit.IdleCost, error) {
 		return nil, err
 	}
 	defer sleep.Stop(0)
+	ten, err := s.cgroup("idle30-svc10", true)
+	if err != nil {
+		return nil, err
+	}
+	for range 10 {
+		p, err := kit.Start(exec.Command("sleep", "3600"), ten)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Stop(0)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(s.scratch, "idle30")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, err
@@ -162,8 +180,13 @@ func (s *session) idleDefault() ([]kit.IdleCost, error) {
 	}
 	subjects := []kit.IdleSubject{
 		{Name: idle30, Start: recorder("idle30", svc.Path)},
+		{Name: idle30Ten, Start: recorder("idle30-ten", ten.Path)},
 		{Name: idle30Missing, Start: recorder("idle30-missing", "")},
+		{Name: idle30NoTrace, Start: recorder("idle30-notrace", svc.Path, "PREFLIGHT_SERVICE_INTERVAL_SECONDS=0")},
 		{Name: idle30MaxProcs, Start: recorder("idle30-gomaxprocs1", svc.Path, "GOMAXPROCS=1")},
+		{Name: idle30Tick, Start: func(cg *kit.Cgroup) (*kit.Proc, error) {
+			return kit.Start(exec.Command(self, "child", "tick"), cg)
+		}},
 	}
 	for i := range subjects {
 		if subjects[i].Cg, err = s.cgroup("idle30-"+fmt.Sprint(i), false); err != nil {
