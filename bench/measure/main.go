@@ -45,6 +45,9 @@ type config struct {
 	// idleDefaultWindows is the number of 30 s windows of the idle run at
 	// the default interval.
 	idleDefaultWindows int
+	// baseline, if set, is another preflight binary whose recorders run
+	// beside the first two of the idle run at the default interval.
+	baseline string
 }
 
 func main() {
@@ -66,6 +69,7 @@ func main() {
 	flag.IntVar(&c.idleWindows, "idle-windows", 3, "idle measurement windows")
 	flag.DurationVar(&c.scaleWindow, "scale-window", 20*time.Second, "length of one window of the 1 vs 20 services run (-reps windows)")
 	flag.IntVar(&c.idleDefaultWindows, "idle30-windows", 6, "30 s windows of the idle run at the default interval (0: skip it)")
+	flag.StringVar(&c.baseline, "baseline", "", "another preflight binary (an older build) measured beside it in the idle run at the default interval")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "measure:", err)
@@ -361,7 +365,7 @@ func (s *session) idle() ([]kit.IdleCost, error) {
 	}
 	subjects := []kit.IdleSubject{
 		{Name: "a Go process that only sleeps", Start: command(self, "child", "sleep")},
-		{Name: "the cgroup watcher alone (cgroup.Watcher, default 50 ms look)", Start: command(self, "child", "watch", svc.Path)},
+		{Name: "the cgroup watcher alone (cgroup.Watcher, default options)", Start: command(self, "child", "watch", svc.Path)},
 		{Name: "the cgroup watcher alone, WatchOptions.Poll = 1 s", Start: command(self, "child", "watch", svc.Path, "1s")},
 		{Name: idleRecorder, Start: recorder("idle")},
 		{Name: "the recorder between samples, GOMAXPROCS=1", Start: recorder("idle-gomaxprocs1", "GOMAXPROCS=1")},

@@ -205,14 +205,18 @@ func (r *results) markdown() string {
 
 	if perSecond, idle, sample, ok := r.idleAt30(); ok {
 		b.WriteString("## Idle cost per second\n\n")
-		fmt.Fprintf(&b, "Measured side by side, each in its own cgroup, over %d windows of %v after 3 s of start-up; medians. The watcher wakes on its notifications (inotify on `cgroup.events`, pidfds, the OOM eventfd) and looks every second besides (WatchOptions.Safety); the first line's watcher looks every 50 ms (WatchOptions.Poll, its cadence where notifications do not cover the cgroup). It runs here in a process of its own (`bench/measure child watch`), watching a cgroup that holds one `sleep`. \"The recorder between samples\" runs with an interval of 86400 s, so it takes no sample in the windows: what is left is its service trace (every second, the default), on whose wake-up the watcher's safety look rides (cgroup.Watcher.Look).\n\n", c.idleWindows, c.idleWindow)
+		fmt.Fprintf(&b, "Measured side by side, each in its own cgroup, over %d windows of %v after 3 s of start-up; medians. The watcher wakes on its notifications (inotify on `cgroup.events`, pidfds, the OOM eventfd) and looks every second besides (WatchOptions.Safety); WatchOptions.Poll, its cadence where notifications do not cover the cgroup (default 50 ms), changes nothing here. It runs here in a process of its own (`bench/measure child watch`), watching a cgroup that holds one `sleep`. \"The recorder between samples\" runs with an interval of 86400 s, so it takes no sample in the windows: what is left is its service trace (every second, the default), on whose wake-up the watcher's safety look rides (cgroup.Watcher.Look).\n\n", c.idleWindows, c.idleWindow)
 		b.WriteString("| process | CPU per second | of one core |\n|---|---:|---:|\n")
 		for _, ic := range r.idle {
 			fmt.Fprintf(&b, "| %s | %s | %s |\n", ic.Name, dur(ic.PerSecond), pct(ic.PerSecond))
 		}
-		fmt.Fprintf(&b, "| **the recorder at the default 30 s interval** (computed) | **%s** | **%s** |\n\n", dur(perSecond), pct(perSecond))
-		fmt.Fprintf(&b, "Computed, not measured over minutes: the idle recorder's %s per second, plus one sample's cost every 30 s, where a sample costs the 1 s run's CPU per sample at %s processes less one second of idling: %s − %s = %s.\n\n",
-			dur(idle), procs(r.pops[0].procs), dur(r.pops[0].tool(kit.ToolPreflight).cpu), dur(idle), dur(sample))
+		if len(r.idle30) > 0 {
+			b.WriteString("\nThe recorder at the default interval is measured over minutes below (*Idle at the default interval, measured*); these 10 s windows move more.\n\n")
+		} else {
+			fmt.Fprintf(&b, "| **the recorder at the default 30 s interval** (computed) | **%s** | **%s** |\n\n", dur(perSecond), pct(perSecond))
+			fmt.Fprintf(&b, "Computed, not measured over minutes: the idle recorder's %s per second, plus one sample's cost every 30 s, where a sample costs the 1 s run's CPU per sample at %s processes less one second of idling: %s − %s = %s.\n\n",
+				dur(idle), procs(r.pops[0].procs), dur(r.pops[0].tool(kit.ToolPreflight).cpu), dur(idle), dur(sample))
+		}
 	}
 
 	b.WriteString(r.scaleSection())

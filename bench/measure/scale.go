@@ -162,10 +162,10 @@ func (s *session) idleDefault() ([]kit.IdleCost, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, err
 	}
-	recorder := func(name, cgroup string, env ...string) func(cg *kit.Cgroup) (*kit.Proc, error) {
+	recorderOf := func(bin, name, cgroup string, env ...string) func(cg *kit.Cgroup) (*kit.Proc, error) {
 		return func(cg *kit.Cgroup) (*kit.Proc, error) {
 			r, err := kit.StartRecorder(kit.RecorderConfig{
-				Bin: s.c.preflight, Service: name, HealthURL: s.health, Interval: defaultInterval, Cgroup: cgroup,
+				Bin: bin, Service: name, HealthURL: s.health, Interval: defaultInterval, Cgroup: cgroup,
 				Dir: dir, LogFile: filepath.Join(dir, name+".log"), Env: env,
 			}, cg)
 			if err != nil {
@@ -178,6 +178,9 @@ func (s *session) idleDefault() ([]kit.IdleCost, error) {
 			return r.Proc, nil
 		}
 	}
+	recorder := func(name, cgroup string, env ...string) func(cg *kit.Cgroup) (*kit.Proc, error) {
+		return recorderOf(s.c.preflight, name, cgroup, env...)
+	}
 	subjects := []kit.IdleSubject{
 		{Name: idle30, Start: recorder("idle30", svc.Path)},
 		{Name: idle30Ten, Start: recorder("idle30-ten", ten.Path)},
@@ -187,6 +190,11 @@ func (s *session) idleDefault() ([]kit.IdleCost, error) {
 		{Name: idle30Tick, Start: func(cg *kit.Cgroup) (*kit.Proc, error) {
 			return kit.Start(exec.Command(self, "child", "tick"), cg)
 		}},
+	}
+	if s.c.baseline != "" {
+		subjects = append(subjects,
+			kit.IdleSubject{Name: idle30 + ", baseline binary", Start: recorderOf(s.c.baseline, "idle30-baseline", svc.Path)},
+			kit.IdleSubject{Name: idle30Ten + ", baseline binary", Start: recorderOf(s.c.baseline, "idle30-ten-baseline", ten.Path)})
 	}
 	for i := range subjects {
 		if subjects[i].Cg, err = s.cgroup("idle30-"+fmt.Sprint(i), false); err != nil {
