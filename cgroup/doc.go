@@ -28,7 +28,9 @@
 // (memory, OOM kills, CPU usage and throttling, pids, pressure), each value
 // from the first hierarchy that has it: v2 first, then v1. A file this kernel
 // or layout lacks leaves its field nil; it is never an error. Pseudo-files are
-// read without stat, with a size cap, and parsed by pure functions.
+// read without stat, with a size cap, and parsed by pure functions. A
+// [Tracer] reads the cheap part of it every second and holds the files open
+// between readings.
 //
 // # Watching
 //
@@ -64,7 +66,11 @@
 // Where these cover the cgroup (cgroup2 and hybrid hosts), a safety look
 // runs every Safety (default 1 s) and nothing else wakes the watcher: an idle watcher costs about 0.2 ms of CPU per second on a 2-CPU
 // virtual machine, against 4–5 ms with a look every 50 ms, almost all of it
-// the Go runtime waking up (BenchmarkWatcherIdle). Where they do not, a
+// the Go runtime waking up (BenchmarkWatcherIdle). A caller that wakes up
+// as often anyway asks for the look then ([Watcher.Look]): each look asked
+// for restarts the periodic cadence, so the watcher's own timer fires only
+// when no look was asked for within a period, and the look rides on the
+// caller's wake-up instead of waking the process a second time. Where they do not, a
 // look runs every Poll (default 50 ms): without inotify, without cgroup2
 // (legacy: no cgroup.events), with more than 64 processes, where
 // pidfd_open is refused or missing (PIDFD_NONBLOCK needs Linux 5.10), or

@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -331,4 +332,93 @@ func TestRealStartupForkIsNotARestart(t *testing.T) {
 	})
 	waitFor(t, "the daemon alone", func() bool { return slices.Equal(w.PIDs(), []int{child}) })
 	expectQuiet(t, w, 200*time.Millisecond)
+}
+
+// TestRealLookAskedFor: a process joining is not notified, so the periodic
+// look finds it; with the periodic look an hour away, a look asked for
+// (Look, as the recorder asks at each of its wake-ups) finds it at once.
+// Looks are not fewer for it: an asked look restarts the cadence, it does
+// not stop it.
+func TestRealLookAskedFor(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	w := f.NewWatcher(Target{Path: cg.Path}, notificationsOnly)
+	runWatcher(t, w)
+	settle(w)
+	b := cgrouptest.StartSleep(t)
+	cg.Move(t, b.PID) // unseen: nothing notifies a process joining
+	time.Sleep(100 * time.Millisecond)
+	if !slices.Equal(w.PIDs(), []int{a.PID}) {
+		t.Fatalf("the watcher looked without cause: pids %v", w.PIDs())
+	}
+	w.Look()
+	want := []int{min(a.PID, b.PID), max(a.PID, b.PID)}
+	waitFor(t, "the asked look to see the joined process", func() bool { return slices.Equal(w.PIDs(), want) })
+	var every time.Duration
+	onRun(w, func() { every = w.lookEvery() })
+	if every != time.Hour {
+		t.Errorf("after an asked look: the periodic look every %v, want the safety cadence (1 h here)", every)
+	}
+	expectQuiet(t, w, 100*time.Millisecond)
+}
+
+// TestRealTracerHoldsFiles: a Tracer holds the cgroup's files open between
+// readings, reads a cgroup re-created at the same path (its held files fail
+// with ENODEV and are opened again), and Close leaves no descriptor.
+func TestRealTracerHoldsFiles(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	// The descriptors of the cgroup's files.
+	ofCgroup := func() int {
+		n := 0
+		for _, target := range openFDs(t) {
+			if strings.Contains(target, cg.Path+"/") {
+				n++
+			}
+		}
+		return n
+	}
+	tr := f.NewTracer()
+	st, err := tr.Read(cg.Path)
+	if err != nil || !slices.Equal(st.PIDs, []int{a.PID}) || st.MemoryBytes == nil || st.CPUUsageUsec == nil {
+		t.Fatalf("first reading: %+v, %v", st, err)
+	}
+	held := len(tr.held.fds)
+	if held == 0 || ofCgroup() != held {
+		t.Errorf("after a reading: %d files held, %d descriptors of the cgroup's files", held, ofCgroup())
+	}
+	if st, err = tr.Read(cg.Path); err != nil || !slices.Equal(st.PIDs, []int{a.PID}) || len(tr.held.fds) != held {
+		t.Errorf("second reading: %+v, %v, %d files held (want %d)", st, err, len(tr.held.fds), held)
+	}
+
+	// systemd removes a dead unit's cgroup and makes it again on restart.
+	a.Kill()
+	exited(t, a, 5*time.Second)
+	for _, d := range slices.Backward(cg.Dirs) {
+		if err := os.Remove(d); err != nil {
+			t.Fatalf("rmdir %s: %v", d, err)
+		}
+	}
+	if _, err := tr.Read(cg.Path); !errors.Is(err, ErrNotFound) {
+		t.Errorf("reading of the removed cgroup: %v, want ErrNotFound", err)
+	}
+	for _, d := range cg.Dirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatalf("mkdir %s: %v", d, err)
+		}
+	}
+	c := cgrouptest.StartSleep(t)
+	cg.Move(t, c.PID)
+	st, err = tr.Read(cg.Path)
+	if err != nil || !slices.Equal(st.PIDs, []int{c.PID}) || st.MemoryBytes == nil {
+		t.Errorf("reading of the re-created cgroup: %+v, %v", st, err)
+	}
+	tr.Close()
+	if n := ofCgroup(); n != 0 {
+		t.Errorf("after Close: %d descriptors of the cgroup's files", n)
+	}
 }

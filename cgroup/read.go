@@ -6,6 +6,8 @@ import (
 	"io/fs"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/preflight-rec/preflight/internal/rawio"
 )
 
 // Size caps of the pseudo-files read. Their sizes as stat reports them lie
@@ -19,9 +21,9 @@ const (
 var errTooBig = errors.New("file exceeds its size cap")
 
 // reader reads pseudo-files into one reused buffer, with plain system calls
-// (open, pread, close; fstat on request): no allocation once the buffer has
-// grown, and no netpoller registration as os.Open would attempt on kernfs
-// files. The bytes returned are valid until the next read. Not safe for
+// (open, pread, close; fstat on request; the preads raw: package rawio): no
+// allocation once the buffer has grown, and no netpoller registration as
+// os.Open would attempt on kernfs files. The bytes returned are valid until the next read. Not safe for
 // concurrent use.
 type reader struct {
 	buf []byte
@@ -45,6 +47,15 @@ func (r *reader) read(path string, limit int, wantID bool) ([]byte, uint64, erro
 // open can be read again and again (not v1 cgroup.procs: its PID list is
 // cached per open file). A removed cgroup's files fail with ENODEV.
 func (r *reader) readFD(fd int, path string, limit int) ([]byte, error) {
+	return r.readAt0(fd, path, limit, false)
+}
+
+// readAt0 is readFD; with single, the file is one seq_file record, which
+// the kernel generates whole and hands out as far as the buffer holds: a
+// first read shorter than the buffer is all of it, without a second read
+// to see EOF (as /proc/PID/stat is read). Not for a file of many records
+// (cgroup.procs), whose reads stop at the kernel's page-sized buffer.
+func (r *reader) readAt0(fd int, path string, limit int, single bool) ([]byte, error) {
 	if r.buf == nil {
 		r.buf = make([]byte, 4096)
 	}
@@ -58,10 +69,7 @@ func (r *reader) readFD(fd int, path string, limit int) ([]byte, error) {
 			copy(grown, r.buf[:n])
 			r.buf = grown
 		}
-		m, err := unix.Pread(fd, r.buf[n:], int64(n))
-		if err == unix.EINTR {
-			continue
-		}
+		m, err := rawio.Pread(fd, r.buf[n:], int64(n))
 		if err != nil {
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
@@ -69,6 +77,9 @@ func (r *reader) readFD(fd int, path string, limit int) ([]byte, error) {
 			return r.buf[:n], nil
 		}
 		n += m
+		if single && n < len(r.buf) {
+			return r.buf[:n], nil
+		}
 	}
 }
 

@@ -130,6 +130,18 @@ func (sr *statReader) pidsCurrent(v2, pids string) *uint64 {
 type statReader struct {
 	r    reader
 	errs []error
+	held *heldFiles // files kept open between reads (a Tracer's); nil: none
+}
+
+// read returns the content of dir/name, at most limit bytes: from a held
+// file where dir's files are held (single: one seq_file record, see
+// heldFiles.read).
+func (sr *statReader) read(dir, name string, limit int, single bool) ([]byte, error) {
+	if sr.held != nil && sr.held.holds(dir) {
+		return sr.held.read(&sr.r, dir, name, limit, single)
+	}
+	b, _, err := sr.r.read(filepath.Join(dir, name), limit, false)
+	return b, err
 }
 
 // file returns the content of dir/name; nil when dir is "" or the file is
@@ -138,7 +150,7 @@ func (sr *statReader) file(dir, name string) []byte {
 	if dir == "" {
 		return nil
 	}
-	b, _, err := sr.r.read(filepath.Join(dir, name), maxFileSize, false)
+	b, err := sr.read(dir, name, maxFileSize, true)
 	if err != nil {
 		if !isAbsent(err) {
 			sr.errs = append(sr.errs, wrapRead(err))

@@ -3,9 +3,12 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // TraceStats is the cheap part of a cgroup's evidence, read every second
@@ -30,19 +33,39 @@ type TraceStats struct {
 }
 
 // Tracer reads [TraceStats] of one cgroup at a time with one reused buffer
-// and the cgroup's directories joined once: about ten small reads. Not safe
-// for concurrent use.
+// and the cgroup's directories joined once: about ten small reads. On a
+// real cgroupfs it holds the cgroup's files open between readings (not
+// v1 cgroup.procs, whose PID list is cached per open file): a kernfs file
+// read from offset 0 is generated afresh, so a reading is one pread a
+// file, not an open, two reads and a close. A held file of a removed
+// cgroup fails with ENODEV and is opened again by its path, which finds a
+// cgroup re-created there. Close releases them. Not safe for concurrent
+// use.
 type Tracer struct {
 	fs   *FS
 	sr   statReader
 	path string    // the cgroup the dirs are of, as given
 	cp   string    // and cleaned
 	dirs [6]string // its directories in v2, memory, cpuacct, pids, and v2 for memory, pids files ("" where absent)
+	held heldFiles
 	out  TraceStats
 }
 
 // NewTracer returns a Tracer over f.
-func (f *FS) NewTracer() *Tracer { return &Tracer{fs: f} }
+func (f *FS) NewTracer() *Tracer {
+	t := &Tracer{fs: f}
+	for _, h := range f.order {
+		if h.cgroupfs {
+			t.held.roots = append(t.held.roots, h.dir)
+		}
+	}
+	t.sr.held = &t.held
+	return t
+}
+
+// Close closes the files the Tracer holds open. It may be used again
+// afterwards, and opens them again.
+func (t *Tracer) Close() { t.held.close() }
 
 // Read reads the trace evidence of the cgroup at p. It returns ErrNotFound
 // when no hierarchy has the cgroup. Like [FS.Stats], a file that cannot be
@@ -60,6 +83,7 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 			}
 			return filepath.Join(h, cp)
 		}
+		t.held.close() // another cgroup's files
 		t.path, t.cp = p, cp
 		t.dirs = [6]string{in(t.fs.v2), in(t.fs.memory), in(t.fs.cpuacct), in(t.fs.pids), in(t.fs.v2), in(t.fs.v2)}
 		// A cgroup2 hierarchy without the memory or pids controller (hybrid's
@@ -80,13 +104,20 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 	v2, mem, cpuacct, pids, v2mem, v2pids := t.dirs[0], t.dirs[1], t.dirs[2], t.dirs[3], t.dirs[4], t.dirs[5]
 	sr := &t.sr
 	sr.errs = sr.errs[:0]
+	t.held.tick()
 	pidsBuf := t.out.PIDs[:0]
 	t.out = TraceStats{}
 	// cgroup.procs first: in the first hierarchy that has the cgroup, which
 	// also says whether it exists at all.
 	found := false
 	for _, h := range t.fs.order {
-		b, _, err := sr.r.read(filepath.Join(h.dir, t.cp, "cgroup.procs"), maxProcsSize, false)
+		var b []byte
+		var err error
+		if h.v2 {
+			b, err = sr.read(filepath.Join(h.dir, t.cp), "cgroup.procs", maxProcsSize, false)
+		} else {
+			b, _, err = sr.r.read(filepath.Join(h.dir, t.cp, "cgroup.procs"), maxProcsSize, false)
+		}
 		if isAbsent(err) {
 			continue
 		}
@@ -147,4 +178,90 @@ func (sr *statReader) key(dir, name string, b []byte, key string) *uint64 {
 		return nil
 	}
 	return &v
+}
+
+// heldFiles are the files a [Tracer] keeps open, by directory and name,
+// under roots: the hierarchies on a real cgroupfs (a fixture's files are
+// replaced, not regenerated). A file found absent is not looked for again
+// until absentRetry readings later, or until a held file fails (its cgroup
+// was removed, and may be re-created with other files).
+type heldFiles struct {
+	roots  []string
+	fds    map[[2]string]int
+	absent map[[2]string]int // the reading at which the file was found absent
+	n      int               // readings so far (tick)
+}
+
+// absentRetry is how many readings a file found absent is taken for
+// absent without looking: at the trace's 1 s, a file that appears (a
+// controller enabled later) is read within 10 s.
+const absentRetry = 10
+
+// errAbsent is a file found absent at a recent reading.
+var errAbsent = fmt.Errorf("cgroup file absent at a recent reading: %w", fs.ErrNotExist)
+
+// tick counts a reading.
+func (h *heldFiles) tick() { h.n++ }
+
+// holds reports whether files of dir are kept open.
+func (h *heldFiles) holds(dir string) bool {
+	for _, r := range h.roots {
+		if strings.HasPrefix(dir, r) && (len(dir) == len(r) || dir[len(r)] == '/') {
+			return true
+		}
+	}
+	return false
+}
+
+// read returns the content of dir/name, at most limit bytes, from the file
+// held open, or opened now and then held. A held file that fails is closed
+// (a removed cgroup's, with ENODEV) and opened again by its path once.
+// With single, the file is one seq_file record (every cgroup file but
+// cgroup.procs and tasks): a read shorter than the buffer is all of it,
+// and the read at EOF is left out.
+func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([]byte, error) {
+	key := [2]string{dir, name}
+	if fd, ok := h.fds[key]; ok {
+		b, err := r.readAt0(fd, "", limit, single) // an error is not returned: the file is opened again
+		if err == nil {
+			return b, nil
+		}
+		unix.Close(fd)
+		delete(h.fds, key)
+		clear(h.absent) // a removed cgroup: another may have other files
+	}
+	if at, ok := h.absent[key]; ok && h.n-at < absentRetry {
+		return nil, errAbsent
+	}
+	path := filepath.Join(dir, name)
+	fd, _, err := openFile(path, false)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if h.absent == nil {
+				h.absent = make(map[[2]string]int)
+			}
+			h.absent[key] = h.n
+		}
+		return nil, err
+	}
+	delete(h.absent, key)
+	b, err := r.readAt0(fd, path, limit, single)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	if h.fds == nil {
+		h.fds = make(map[[2]string]int)
+	}
+	h.fds[key] = fd
+	return b, nil
+}
+
+// close closes every held file and forgets the absent ones.
+func (h *heldFiles) close() {
+	for _, fd := range h.fds {
+		unix.Close(fd)
+	}
+	clear(h.fds)
+	clear(h.absent)
 }

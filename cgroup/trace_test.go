@@ -2,8 +2,11 @@ package cgroup
 
 import (
 	"errors"
+	"io/fs"
 	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The trace's reading and memory.stat's breakdown, v2 and v1 (hybrid: the
@@ -94,5 +97,58 @@ func TestTraceAndMemoryStat(t *testing.T) {
 	if m == nil || !equalPtr(m.Anon, u64(1000)) || !equalPtr(m.File, u64(3000)) || !equalPtr(m.Shmem, u64(10)) ||
 		!equalPtr(m.Kernel, u64(500)) || !equalPtr(m.Sock, u64(0)) {
 		t.Errorf("v1 memory_stat %+v", m)
+	}
+}
+
+// heldFiles: a file read once is held; a file found absent is taken for
+// absent for absentRetry readings, then looked for again; a held file that
+// fails is opened again by its path and makes every absent file be looked
+// for again.
+func TestHeldFiles(t *testing.T) {
+	dir := t.TempDir()
+	h := &heldFiles{roots: []string{dir}}
+	t.Cleanup(h.close)
+	var r reader
+	if !h.holds(dir) || !h.holds(dir+"/x.service") || h.holds(dir+"x") {
+		t.Errorf("holds: %v %v %v, want true true false", h.holds(dir), h.holds(dir+"/x.service"), h.holds(dir+"x"))
+	}
+	writeTree(t, dir, map[string]string{"memory.current": "4096\n"})
+	b, err := h.read(&r, dir, "memory.current", maxFileSize, true)
+	if err != nil || string(b) != "4096\n" || len(h.fds) != 1 {
+		t.Fatalf("first read: %q, %v, %d held", b, err, len(h.fds))
+	}
+	if _, err := h.read(&r, dir, "pids.current", maxFileSize, true); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, errAbsent) {
+		t.Errorf("absent file: %v, want ENOENT from its open", err)
+	}
+	writeTree(t, dir, map[string]string{"pids.current": "3\n"})
+	for i := 1; i < absentRetry; i++ {
+		h.tick()
+		if _, err := h.read(&r, dir, "pids.current", maxFileSize, true); !errors.Is(err, errAbsent) {
+			t.Fatalf("reading %d after it was absent: %v, want errAbsent", i, err)
+		}
+	}
+	h.tick()
+	if b, err := h.read(&r, dir, "pids.current", maxFileSize, true); err != nil || string(b) != "3\n" {
+		t.Errorf("after %d readings: %q, %v, want it read", absentRetry, b, err)
+	}
+
+	// A held file that fails (here: its descriptor closed behind its back,
+	// as a removed cgroup's fails with ENODEV) is opened again by its path,
+	// and every file found absent is looked for again at once.
+	if _, err := h.read(&r, dir, "memory.peak", maxFileSize, true); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("memory.peak: %v, want absent", err)
+	}
+	writeTree(t, dir, map[string]string{"memory.peak": "8192\n", "memory.current": "2048\n"})
+	fd := h.fds[[2]string{dir, "memory.current"}]
+	unix.Close(fd)
+	if b, err := h.read(&r, dir, "memory.current", maxFileSize, true); err != nil || string(b) != "2048\n" {
+		t.Errorf("after its descriptor failed: %q, %v", b, err)
+	}
+	if b, err := h.read(&r, dir, "memory.peak", maxFileSize, true); err != nil || string(b) != "8192\n" {
+		t.Errorf("an absent file after a held one failed: %q, %v, want it read", b, err)
+	}
+	h.close()
+	if len(h.fds) != 0 || len(h.absent) != 0 {
+		t.Errorf("after close: %d held, %d absent", len(h.fds), len(h.absent))
 	}
 }

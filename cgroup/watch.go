@@ -114,6 +114,7 @@ type Watcher struct {
 	testNoEventfd bool
 
 	ready chan struct{} // closed after the first look
+	asks  chan struct{} // looks asked for (Look)
 
 	mu   sync.Mutex
 	path string // the cgroup path watched, "" when unknown
@@ -181,6 +182,7 @@ func (f *FS) NewWatcher(t Target, o WatchOptions) *Watcher {
 		log:      zerolog.Nop(),
 		events:   make(chan Event, eventBuffer),
 		ready:    make(chan struct{}),
+		asks:     make(chan struct{}, 1),
 		cur:      attachment{procsFD: -1, oomFD: -1},
 		oomNotes: make(chan struct{}, 1),
 	}
@@ -209,6 +211,22 @@ func (w *Watcher) Events() <-chan Event { return w.events }
 // Ready is closed once Run has resolved the target and made its first look,
 // so that Path and PIDs answer for the cgroup as it is, not "unknown".
 func (w *Watcher) Ready() <-chan struct{} { return w.ready }
+
+// Look asks for a look at the watcher's next turn and returns at once. A
+// caller that wakes up anyway as often as Safety (the recorder's service
+// trace, every second) asks at its wake-up, so that the periodic look
+// rides on it instead of waking the process on a timer of its own: every
+// look asked for restarts the periodic cadence, whose timer then fires
+// only when no look was asked for within a period (Safety, or Poll where
+// notifications do not cover the cgroup). Looks are never fewer for it.
+// Asks while a look is pending, or while the cadence has no periodic look
+// (the unit not found: Resolve looks it up), are dropped.
+func (w *Watcher) Look() {
+	select {
+	case w.asks <- struct{}{}:
+	default:
+	}
+}
 
 // Found reports whether the cgroup existed at the last look.
 func (w *Watcher) Found() bool { return w.found.Load() }
@@ -286,9 +304,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-closeLooks.t.C:
 			w.lookClose()
 		case <-looks.t.C:
-			w.look()
-			if w.cur.ok && w.cur.oomFile == "" && time.Since(w.oomSought) >= w.resolve {
-				w.maintain() // the memory controller may have been enabled since
+			w.periodicLook()
+		case <-w.asks:
+			if looks.d > 0 {
+				w.periodicLook()
+				looks.restart()
 			}
 		case <-w.procs.exited:
 			w.lookNotified()
@@ -398,7 +418,24 @@ func (c *cadence) set(d time.Duration) {
 	c.t.Reset(d)
 }
 
+// restart starts the period afresh from now, keeping it.
+func (c *cadence) restart() {
+	if c.d > 0 {
+		c.t.Reset(c.d)
+	}
+}
+
 func (c *cadence) stop() { c.t.Stop() }
+
+// periodicLook is the look of the periodic cadence, on its timer or asked
+// for (Look); it also looks for an OOM counter that was missing, at most
+// once per Resolve.
+func (w *Watcher) periodicLook() {
+	w.look()
+	if w.cur.ok && w.cur.oomFile == "" && time.Since(w.oomSought) >= w.resolve {
+		w.maintain() // the memory controller may have been enabled since
+	}
+}
 
 // stop closes every descriptor the watcher holds and waits for the
 // goroutines that wait on them.
@@ -724,7 +761,7 @@ func (w *Watcher) readOOM() (uint64, bool) {
 	var b []byte
 	var err error
 	if w.cur.oomFD >= 0 {
-		b, err = w.r.readFD(w.cur.oomFD, w.cur.oomFile, maxFileSize)
+		b, err = w.r.readAt0(w.cur.oomFD, w.cur.oomFile, maxFileSize, true) // one record
 	} else {
 		b, _, err = w.r.read(w.cur.oomFile, maxFileSize, false)
 	}

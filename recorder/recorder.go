@@ -310,14 +310,19 @@ func (r *Recorder) Run(ctx context.Context) error {
 	if r.opt.Ready != nil {
 		r.opt.Ready()
 	}
-	ticker := newTicker(r.cfg.Interval())
-	defer ticker.Stop()
+	sampleT := newTicker(r.cfg.Interval())
+	defer sampleT.Stop()
+	// The trace's ticks fall on the samples' grid (share.go): a sample
+	// tick is also a trace tick, and the recorders of one process read
+	// their traces at the same instants, so one wake-up of the process
+	// serves them all.
+	var traceT *ticker
 	var traceC <-chan time.Time
 	if r.trace != nil {
-		tt := time.NewTicker(r.trace.every)
-		defer tt.Stop()
-		defer r.trace.procs.Close()
-		traceC = tt.C
+		traceT = newTicker(r.trace.every)
+		defer traceT.Stop()
+		defer r.trace.close()
+		traceC = traceT.C
 	}
 	for {
 		select {
@@ -325,10 +330,11 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.flush(true)
 			r.log.Info().Msg("recorder stopped")
 			return nil
-		case now := <-ticker.C:
-			ticker.next()
+		case now := <-sampleT.C:
+			sampleT.next()
 			r.tick(ctx, now)
 		case now := <-traceC:
+			traceT.next()
 			r.traceTick(now)
 		case c := <-r.checkDone:
 			r.checking = false
@@ -360,6 +366,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 // tick takes the interval's sample, starts its health check, and retries a
 // capture that could not be written.
 func (r *Recorder) tick(ctx context.Context, now time.Time) {
+	r.askLook()
 	r.samples.push(r.takeSample(now))
 	r.checkHeld(now)
 	if len(r.settling) > 0 {
@@ -372,6 +379,15 @@ func (r *Recorder) tick(ctx context.Context, now time.Time) {
 	r.flush(false)
 	r.relock()
 	r.writeState(false)
+}
+
+// askLook has the cgroup watcher's periodic look ride on this wake-up of
+// the recorder (cgroup.Watcher.Look): the watcher's own timer then fires
+// only when the recorder did not wake within its period.
+func (r *Recorder) askLook() {
+	if r.scope != nil {
+		r.scope.w.Look()
+	}
 }
 
 // relock takes the service's lock again if its lock file was removed

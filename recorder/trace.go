@@ -69,6 +69,12 @@ func newTrace(cfg Config, sc *scope, procRoot string) *trace {
 	}
 }
 
+// close closes the files the trace holds open.
+func (t *trace) close() {
+	t.tr.Close()
+	t.procs.Close()
+}
+
 // read takes one trace point of the cgroup at path at now (a time.Now
 // reading), appends it and drops the points older than keep. It returns
 // false when the cgroup is not there.
@@ -216,6 +222,7 @@ func pointOf(s *capture.Sample) (capture.TracePoint, bool) {
 // an early host sample (at most half the ring in one episode), logged once
 // per episode.
 func (r *Recorder) traceTick(now time.Time) {
+	r.askLook()
 	t := r.trace
 	path := r.scope.w.Path()
 	if path == "" || !t.read(path, now) {

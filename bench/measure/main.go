@@ -45,6 +45,9 @@ type config struct {
 	// idleDefaultWindows is the number of 30 s windows of the idle run at
 	// the default interval.
 	idleDefaultWindows int
+	// baseline, if set, is another preflight binary whose recorders run
+	// beside the first two of the idle run at the default interval.
+	baseline string
 }
 
 func main() {
@@ -65,7 +68,8 @@ func main() {
 	flag.DurationVar(&c.idleWindow, "idle-window", 10*time.Second, "length of one idle measurement window")
 	flag.IntVar(&c.idleWindows, "idle-windows", 3, "idle measurement windows")
 	flag.DurationVar(&c.scaleWindow, "scale-window", 20*time.Second, "length of one window of the 1 vs 20 services run (-reps windows)")
-	flag.IntVar(&c.idleDefaultWindows, "idle30-windows", 4, "30 s windows of the idle run at the default interval (0: skip it)")
+	flag.IntVar(&c.idleDefaultWindows, "idle30-windows", 6, "30 s windows of the idle run at the default interval (0: skip it)")
+	flag.StringVar(&c.baseline, "baseline", "", "another preflight binary (an older build) measured beside it in the idle run at the default interval")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "measure:", err)
@@ -361,7 +365,7 @@ func (s *session) idle() ([]kit.IdleCost, error) {
 	}
 	subjects := []kit.IdleSubject{
 		{Name: "a Go process that only sleeps", Start: command(self, "child", "sleep")},
-		{Name: "the cgroup watcher alone (cgroup.Watcher, default 50 ms look)", Start: command(self, "child", "watch", svc.Path)},
+		{Name: "the cgroup watcher alone (cgroup.Watcher, default options)", Start: command(self, "child", "watch", svc.Path)},
 		{Name: "the cgroup watcher alone, WatchOptions.Poll = 1 s", Start: command(self, "child", "watch", svc.Path, "1s")},
 		{Name: idleRecorder, Start: recorder("idle")},
 		{Name: "the recorder between samples, GOMAXPROCS=1", Start: recorder("idle-gomaxprocs1", "GOMAXPROCS=1")},
@@ -382,6 +386,16 @@ func child(args []string) int {
 	case len(args) == 1 && args[0] == "sleep":
 		<-ctx.Done()
 		return 0
+	case len(args) == 1 && args[0] == "tick": // the cost of a wake-up alone
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return 0
+			case <-t.C:
+			}
+		}
 	case (len(args) == 2 || len(args) == 3) && args[0] == "watch":
 		var o cgroup.WatchOptions
 		if len(args) == 3 {
@@ -408,7 +422,7 @@ func child(args []string) int {
 		}
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "measure child: usage: child sleep | child watch CGROUP [POLL]")
+	fmt.Fprintln(os.Stderr, "measure child: usage: child sleep | child tick | child watch CGROUP [POLL]")
 	return 2
 }
 

@@ -23,8 +23,11 @@ const (
 // Subjects of the idle run at the default interval.
 const (
 	idle30         = "the recorder at the default 30 s interval"
+	idle30Ten      = "the same, its service of 10 processes"
 	idle30Missing  = "the same, its unit not found"
+	idle30NoTrace  = "the same as the first, without the service trace (SERVICE_INTERVAL_SECONDS=0)"
 	idle30MaxProcs = "the same as the first, GOMAXPROCS=1"
+	idle30Tick     = "a Go process that wakes once a second and does nothing"
 )
 
 // scale measures, side by side, the CPU per second of one process
@@ -140,14 +143,29 @@ func (s *session) idleDefault() ([]kit.IdleCost, error) {
 		return nil, err
 	}
 	defer sleep.Stop(0)
+	ten, err := s.cgroup("idle30-svc10", true)
+	if err != nil {
+		return nil, err
+	}
+	for range 10 {
+		p, err := kit.Start(exec.Command("sleep", "3600"), ten)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Stop(0)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(s.scratch, "idle30")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, err
 	}
-	recorder := func(name, cgroup string, env ...string) func(cg *kit.Cgroup) (*kit.Proc, error) {
+	recorderOf := func(bin, name, cgroup string, env ...string) func(cg *kit.Cgroup) (*kit.Proc, error) {
 		return func(cg *kit.Cgroup) (*kit.Proc, error) {
 			r, err := kit.StartRecorder(kit.RecorderConfig{
-				Bin: s.c.preflight, Service: name, HealthURL: s.health, Interval: defaultInterval, Cgroup: cgroup,
+				Bin: bin, Service: name, HealthURL: s.health, Interval: defaultInterval, Cgroup: cgroup,
 				Dir: dir, LogFile: filepath.Join(dir, name+".log"), Env: env,
 			}, cg)
 			if err != nil {
@@ -160,10 +178,23 @@ func (s *session) idleDefault() ([]kit.IdleCost, error) {
 			return r.Proc, nil
 		}
 	}
+	recorder := func(name, cgroup string, env ...string) func(cg *kit.Cgroup) (*kit.Proc, error) {
+		return recorderOf(s.c.preflight, name, cgroup, env...)
+	}
 	subjects := []kit.IdleSubject{
 		{Name: idle30, Start: recorder("idle30", svc.Path)},
+		{Name: idle30Ten, Start: recorder("idle30-ten", ten.Path)},
 		{Name: idle30Missing, Start: recorder("idle30-missing", "")},
+		{Name: idle30NoTrace, Start: recorder("idle30-notrace", svc.Path, "PREFLIGHT_SERVICE_INTERVAL_SECONDS=0")},
 		{Name: idle30MaxProcs, Start: recorder("idle30-gomaxprocs1", svc.Path, "GOMAXPROCS=1")},
+		{Name: idle30Tick, Start: func(cg *kit.Cgroup) (*kit.Proc, error) {
+			return kit.Start(exec.Command(self, "child", "tick"), cg)
+		}},
+	}
+	if s.c.baseline != "" {
+		subjects = append(subjects,
+			kit.IdleSubject{Name: idle30 + ", baseline binary", Start: recorderOf(s.c.baseline, "idle30-baseline", svc.Path)},
+			kit.IdleSubject{Name: idle30Ten + ", baseline binary", Start: recorderOf(s.c.baseline, "idle30-ten-baseline", ten.Path)})
 	}
 	for i := range subjects {
 		if subjects[i].Cg, err = s.cgroup("idle30-"+fmt.Sprint(i), false); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,6 +83,7 @@ func runStart(ctx context.Context, args []string, e env) error {
 		return err
 	}
 
+	limitProcs()
 	// Every recorder is prepared before any starts: one that cannot start
 	// stops them all, with its reason, and nothing was removed (New
 	// deletes nothing; Run cleans up).
@@ -124,6 +126,23 @@ func runStart(ctx context.Context, args []string, e env) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// maxProcs is the most Ps (threads running Go code at once) a recorder
+// process uses: its work is one goroutine per recorder and per health
+// check, mostly waiting on system calls. Two, not one, so that the cgroup
+// watcher can read a failing service's evidence while a host sample runs.
+const maxProcs = 2
+
+// limitProcs sets GOMAXPROCS to at most maxProcs, unless the GOMAXPROCS
+// variable sets it. Set in code, it also stops the runtime's own check of
+// the CPU count and cgroup limit once a second (Go 1.25+), and fewer Ps
+// have fewer to search when a goroutine wakes: the idle recorder's cost
+// (docs/benchmarks.md).
+func limitProcs() {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(min(maxProcs, runtime.GOMAXPROCS(0)))
+	}
 }
 
 // loadConfigs reads the recorders' configuration: from the YAML file when

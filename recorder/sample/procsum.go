@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/preflight-rec/preflight/internal/rawio"
 )
 
 // maxHeldStats bounds the /proc/PID/stat descriptors a ProcSum holds open
@@ -16,7 +18,7 @@ const maxHeldStats = 64
 // command line). It holds each process's stat open between readings (a read
 // from offset 0 regenerates it; a descriptor stays bound to its process,
 // and fails once it is gone), so a reading costs a pread per process rather
-// than a path walk, an open and a close. Not safe for concurrent use; Close
+// than a path walk, an open and a close (a raw pread: package rawio). Not safe for concurrent use; Close
 // releases the descriptors.
 type ProcSum struct {
 	root     string
@@ -72,7 +74,7 @@ func (p *ProcSum) Sum(pids []int) (rss uint64, threads, n int) {
 // new one.
 func (p *ProcSum) stat(pid int) ([]byte, bool) {
 	if fd, ok := p.held[pid]; ok {
-		if m, err := preadRetry(fd, p.buf); err == nil && m > 0 && m < len(p.buf) {
+		if m, err := rawio.Pread(fd, p.buf, 0); err == nil && m > 0 && m < len(p.buf) {
 			return p.buf[:m], true
 		}
 		unix.Close(fd) // gone (ESRCH), or odd: opened afresh below
@@ -95,15 +97,6 @@ func (p *ProcSum) stat(pid int) ([]byte, bool) {
 		return nil, false
 	}
 	return p.buf[:m], true
-}
-
-func preadRetry(fd int, buf []byte) (int, error) {
-	for {
-		n, err := unix.Pread(fd, buf, 0)
-		if err != unix.EINTR {
-			return n, err
-		}
-	}
 }
 
 // Close releases the descriptors.
