@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/preflight-rec/preflight/internal/rawio"
+	"github.com/preflight-rec/preflight/cgroup/rawio"
 )
 
 // Size caps of the pseudo-files read. Their sizes as stat reports them lie

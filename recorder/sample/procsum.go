@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/preflight-rec/preflight/internal/rawio"
+	"github.com/preflight-rec/preflight/cgroup/rawio"
 )
 
 // maxHeldStats bounds the /proc/PID/stat descriptors a ProcSum holds open
