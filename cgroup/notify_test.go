@@ -406,6 +406,9 @@ func TestRealTracerHoldsFiles(t *testing.T) {
 	if _, err := tr.Read(cg.Path); !errors.Is(err, ErrNotFound) {
 		t.Errorf("reading of the removed cgroup: %v, want ErrNotFound", err)
 	}
+	if n := ofCgroup(); n != 0 || len(tr.held.fds) != 0 {
+		t.Errorf("after a reading found the cgroup gone: %d descriptors of its files, %d files held; want none", n, len(tr.held.fds))
+	}
 	for _, d := range cg.Dirs {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatalf("mkdir %s: %v", d, err)
@@ -420,5 +423,65 @@ func TestRealTracerHoldsFiles(t *testing.T) {
 	tr.Close()
 	if n := ofCgroup(); n != 0 {
 		t.Errorf("after Close: %d descriptors of the cgroup's files", n)
+	}
+}
+
+// TestRealTracerUnifiedRecreated: on the cgroup2 hierarchy alone (pure v2,
+// where no v1 cgroup.procs answers for the cgroup), a Tracer that found
+// the cgroup gone, as while systemd restarts its unit, holds none of the
+// removed cgroup's files and reads the cgroup at its first reading after
+// it is made again, not absentRetry readings later.
+func TestRealTracerUnifiedRecreated(t *testing.T) {
+	v2, err := NewFS(realFS(t).v2)
+	if err != nil {
+		t.Fatalf("the cgroup2 hierarchy alone: %v", err)
+	}
+	if v2.Layout() != Unified {
+		t.Fatalf("the cgroup2 hierarchy alone is %v, want unified", v2.Layout())
+	}
+	cg := newRealCgroup(t, v2)
+	dir := cg.Dirs[0] // cgroup2's
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	ofCgroup := func() int {
+		n := 0
+		for _, target := range openFDs(t) {
+			if strings.Contains(target, cg.Path+"/") {
+				n++
+			}
+		}
+		return n
+	}
+	tr := v2.NewTracer()
+	t.Cleanup(tr.Close)
+	for range 2 {
+		if st, err := tr.Read(cg.Path); err != nil || !slices.Equal(st.PIDs, []int{a.PID}) {
+			t.Fatalf("reading: %+v, %v", st, err)
+		}
+	}
+	if len(tr.held.fds) == 0 {
+		t.Fatal("no file held after two readings: nothing to test")
+	}
+
+	a.Kill()
+	exited(t, a, 5*time.Second)
+	cg.Remove(t)
+	if _, err := tr.Read(cg.Path); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("reading of the removed cgroup: %v, want ErrNotFound", err)
+	}
+	if n := ofCgroup(); n != 0 || len(tr.held.fds) != 0 {
+		t.Errorf("after a reading found the cgroup gone: %d descriptors of its files, %d files held; want none", n, len(tr.held.fds))
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("the kernel refuses to make the cgroup again: %v", err)
+	}
+	// Removed at Cleanup by cgrouptest, which registered dir.
+	c := cgrouptest.StartSleep(t)
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(c.PID)), 0); err != nil {
+		t.Fatalf("failed to move %d into %s: %v", c.PID, dir, err)
+	}
+	st, err := tr.Read(cg.Path)
+	if err != nil || !slices.Equal(st.PIDs, []int{c.PID}) {
+		t.Errorf("first reading of the re-created cgroup: %+v, %v; want PID %d", st, err, c.PID)
 	}
 }
