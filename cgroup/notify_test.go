@@ -485,3 +485,63 @@ func TestRealTracerUnifiedRecreated(t *testing.T) {
 		t.Errorf("first reading of the re-created cgroup: %+v, %v; want PID %d", st, err, c.PID)
 	}
 }
+
+// TestRealTracerReadsRaw: a Tracer's raw preads (no word to the Go
+// scheduler, which then cannot hand the P off or stop the world while the
+// kernel works) are of held files that never wait (readsRaw) and read
+// before; cpu.stat, which flushes the rstat tree, memory.pressure, which
+// takes the PSI mutex, and every first read go through the wrapped call.
+func TestRealTracerReadsRaw(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	tr := f.NewTracer()
+	t.Cleanup(tr.Close)
+	raw, wrapped := map[string]int{}, map[string]int{}
+	name := func(fd int) string {
+		target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil {
+			return "?"
+		}
+		return filepath.Base(target)
+	}
+	origRaw, origWrapped := preadRaw, preadWrapped
+	t.Cleanup(func() { preadRaw, preadWrapped = origRaw, origWrapped })
+	preadRaw = func(fd int, b []byte, off int64) (int, error) {
+		raw[name(fd)]++
+		return origRaw(fd, b, off)
+	}
+	preadWrapped = func(fd int, b []byte, off int64) (int, error) {
+		wrapped[name(fd)]++
+		return origWrapped(fd, b, off)
+	}
+	if _, err := tr.Read(cg.Path); err != nil {
+		t.Fatalf("first reading: %v", err)
+	}
+	if len(raw) != 0 {
+		t.Errorf("first reading: raw preads of %v, want none (every descriptor new)", raw)
+	}
+	for range 3 {
+		if _, err := tr.Read(cg.Path); err != nil {
+			t.Fatalf("reading: %v", err)
+		}
+	}
+	for n := range raw {
+		if !readsRaw(n) {
+			t.Errorf("%s read raw, %d times: not a file that never waits", n, raw[n])
+		}
+	}
+	for _, n := range []string{"cpu.stat", "memory.stat", "memory.pressure", "cpu.pressure", "io.pressure"} {
+		if raw[n] > 0 {
+			t.Errorf("%s read raw %d times: it may sleep in the kernel", n, raw[n])
+		}
+	}
+	if len(raw) == 0 {
+		t.Errorf("no raw pread in 3 readings of held files (wrapped: %v)", wrapped)
+	}
+	if wrapped["cpu.stat"] < 4 {
+		t.Errorf("cpu.stat read %d times through the wrapped call in 4 readings, want 4 (raw: %v)", wrapped["cpu.stat"], raw)
+	}
+	t.Logf("raw: %v; wrapped: %v", raw, wrapped)
+}

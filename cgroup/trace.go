@@ -228,7 +228,10 @@ func (h *heldFiles) holds(dir string) bool {
 func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([]byte, error) {
 	key := [2]string{dir, name}
 	if fd, ok := h.fds[key]; ok {
-		b, err := r.readAt0(fd, "", limit, single) // an error is not returned: the file is opened again
+		// Held, so read before: raw where the file never waits (readsRaw;
+		// not a hierarchy's root, whose v1 usage may be flushed statistics).
+		raw := readsRaw(name) && !slices.Contains(h.roots, dir)
+		b, err := r.readAt0(fd, "", limit, single, raw) // an error is not returned: the file is opened again
 		if err == nil {
 			return b, nil
 		}
@@ -251,7 +254,7 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 		return nil, err
 	}
 	delete(h.absent, key)
-	b, err := r.readAt0(fd, path, limit, single)
+	b, err := r.readAt0(fd, path, limit, single, false) // a first read
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
