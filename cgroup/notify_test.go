@@ -406,6 +406,9 @@ func TestRealTracerHoldsFiles(t *testing.T) {
 	if _, err := tr.Read(cg.Path); !errors.Is(err, ErrNotFound) {
 		t.Errorf("reading of the removed cgroup: %v, want ErrNotFound", err)
 	}
+	if n := ofCgroup(); n != 0 || len(tr.held.fds) != 0 {
+		t.Errorf("after a reading found the cgroup gone: %d descriptors of its files, %d files held; want none", n, len(tr.held.fds))
+	}
 	for _, d := range cg.Dirs {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatalf("mkdir %s: %v", d, err)
@@ -421,4 +424,124 @@ func TestRealTracerHoldsFiles(t *testing.T) {
 	if n := ofCgroup(); n != 0 {
 		t.Errorf("after Close: %d descriptors of the cgroup's files", n)
 	}
+}
+
+// TestRealTracerUnifiedRecreated: on the cgroup2 hierarchy alone (pure v2,
+// where no v1 cgroup.procs answers for the cgroup), a Tracer that found
+// the cgroup gone, as while systemd restarts its unit, holds none of the
+// removed cgroup's files and reads the cgroup at its first reading after
+// it is made again, not absentRetry readings later.
+func TestRealTracerUnifiedRecreated(t *testing.T) {
+	v2, err := NewFS(realFS(t).v2)
+	if err != nil {
+		t.Fatalf("the cgroup2 hierarchy alone: %v", err)
+	}
+	if v2.Layout() != Unified {
+		t.Fatalf("the cgroup2 hierarchy alone is %v, want unified", v2.Layout())
+	}
+	cg := newRealCgroup(t, v2)
+	dir := cg.Dirs[0] // cgroup2's
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	ofCgroup := func() int {
+		n := 0
+		for _, target := range openFDs(t) {
+			if strings.Contains(target, cg.Path+"/") {
+				n++
+			}
+		}
+		return n
+	}
+	tr := v2.NewTracer()
+	t.Cleanup(tr.Close)
+	for range 2 {
+		if st, err := tr.Read(cg.Path); err != nil || !slices.Equal(st.PIDs, []int{a.PID}) {
+			t.Fatalf("reading: %+v, %v", st, err)
+		}
+	}
+	if len(tr.held.fds) == 0 {
+		t.Fatal("no file held after two readings: nothing to test")
+	}
+
+	a.Kill()
+	exited(t, a, 5*time.Second)
+	cg.Remove(t)
+	if _, err := tr.Read(cg.Path); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("reading of the removed cgroup: %v, want ErrNotFound", err)
+	}
+	if n := ofCgroup(); n != 0 || len(tr.held.fds) != 0 {
+		t.Errorf("after a reading found the cgroup gone: %d descriptors of its files, %d files held; want none", n, len(tr.held.fds))
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("the kernel refuses to make the cgroup again: %v", err)
+	}
+	// Removed at Cleanup by cgrouptest, which registered dir.
+	c := cgrouptest.StartSleep(t)
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(c.PID)), 0); err != nil {
+		t.Fatalf("failed to move %d into %s: %v", c.PID, dir, err)
+	}
+	st, err := tr.Read(cg.Path)
+	if err != nil || !slices.Equal(st.PIDs, []int{c.PID}) {
+		t.Errorf("first reading of the re-created cgroup: %+v, %v; want PID %d", st, err, c.PID)
+	}
+}
+
+// TestRealTracerReadsRaw: a Tracer's raw preads (no word to the Go
+// scheduler, which then cannot hand the P off or stop the world while the
+// kernel works) are of held files that never wait (readsRaw) and read
+// before; cpu.stat, which flushes the rstat tree, memory.pressure, which
+// takes the PSI mutex, and every first read go through the wrapped call.
+func TestRealTracerReadsRaw(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	tr := f.NewTracer()
+	t.Cleanup(tr.Close)
+	raw, wrapped := map[string]int{}, map[string]int{}
+	name := func(fd int) string {
+		target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil {
+			return "?"
+		}
+		return filepath.Base(target)
+	}
+	origRaw, origWrapped := preadRaw, preadWrapped
+	t.Cleanup(func() { preadRaw, preadWrapped = origRaw, origWrapped })
+	preadRaw = func(fd int, b []byte, off int64) (int, error) {
+		raw[name(fd)]++
+		return origRaw(fd, b, off)
+	}
+	preadWrapped = func(fd int, b []byte, off int64) (int, error) {
+		wrapped[name(fd)]++
+		return origWrapped(fd, b, off)
+	}
+	if _, err := tr.Read(cg.Path); err != nil {
+		t.Fatalf("first reading: %v", err)
+	}
+	if len(raw) != 0 {
+		t.Errorf("first reading: raw preads of %v, want none (every descriptor new)", raw)
+	}
+	for range 3 {
+		if _, err := tr.Read(cg.Path); err != nil {
+			t.Fatalf("reading: %v", err)
+		}
+	}
+	for n := range raw {
+		if !readsRaw(n) {
+			t.Errorf("%s read raw, %d times: not a file that never waits", n, raw[n])
+		}
+	}
+	for _, n := range []string{"cpu.stat", "memory.stat", "memory.pressure", "cpu.pressure", "io.pressure"} {
+		if raw[n] > 0 {
+			t.Errorf("%s read raw %d times: it may sleep in the kernel", n, raw[n])
+		}
+	}
+	if len(raw) == 0 {
+		t.Errorf("no raw pread in 3 readings of held files (wrapped: %v)", wrapped)
+	}
+	if wrapped["cpu.stat"] < 4 {
+		t.Errorf("cpu.stat read %d times through the wrapped call in 4 readings, want 4 (raw: %v)", wrapped["cpu.stat"], raw)
+	}
+	t.Logf("raw: %v; wrapped: %v", raw, wrapped)
 }

@@ -21,10 +21,12 @@ const (
 var errTooBig = errors.New("file exceeds its size cap")
 
 // reader reads pseudo-files into one reused buffer, with plain system calls
-// (open, pread, close; fstat on request; the preads raw: package rawio): no
-// allocation once the buffer has grown, and no netpoller registration as
-// os.Open would attempt on kernfs files. The bytes returned are valid until the next read. Not safe for
-// concurrent use.
+// (open, pread, close; fstat on request): no allocation once the buffer has
+// grown, and no netpoller registration as os.Open would attempt on kernfs
+// files. Its preads go through the wrapped system call (unix.Pread), but
+// for a held descriptor of a file that never waits (see readsRaw): those
+// are raw (package rawio). The bytes returned are valid until the next
+// read. Not safe for concurrent use.
 type reader struct {
 	buf []byte
 }
@@ -38,24 +40,31 @@ func (r *reader) read(path string, limit int, wantID bool) ([]byte, uint64, erro
 		return nil, 0, err
 	}
 	defer unix.Close(fd)
-	b, err := r.readFD(fd, path, limit)
+	b, err := r.readFD(fd, path, limit, false) // a first read: never raw
 	return b, id, err
 }
 
 // readFD reads an open file from offset 0 to EOF, at most limit bytes. A
 // kernfs seq file read from offset 0 is generated afresh, so a file held
 // open can be read again and again (not v1 cgroup.procs: its PID list is
-// cached per open file). A removed cgroup's files fail with ENODEV.
-func (r *reader) readFD(fd int, path string, limit int) ([]byte, error) {
-	return r.readAt0(fd, path, limit, false)
+// cached per open file). A removed cgroup's files fail with ENODEV. With
+// raw, the preads are raw system calls: only for a file readsRaw allows,
+// held and read before.
+func (r *reader) readFD(fd int, path string, limit int, raw bool) ([]byte, error) {
+	return r.readAt0(fd, path, limit, false, raw)
 }
 
 // readAt0 is readFD; with single, the file is one seq_file record, which
 // the kernel generates whole and hands out as far as the buffer holds: a
 // first read shorter than the buffer is all of it, without a second read
 // to see EOF (as /proc/PID/stat is read). Not for a file of many records
-// (cgroup.procs), whose reads stop at the kernel's page-sized buffer.
-func (r *reader) readAt0(fd int, path string, limit int, single bool) ([]byte, error) {
+// (cgroup.procs), whose reads stop at the kernel's page-sized buffer. With
+// raw, as readFD.
+func (r *reader) readAt0(fd int, path string, limit int, single, raw bool) ([]byte, error) {
+	pread := preadWrapped
+	if raw {
+		pread = preadRaw
+	}
 	if r.buf == nil {
 		r.buf = make([]byte, 4096)
 	}
@@ -69,7 +78,7 @@ func (r *reader) readAt0(fd int, path string, limit int, single bool) ([]byte, e
 			copy(grown, r.buf[:n])
 			r.buf = grown
 		}
-		m, err := rawio.Pread(fd, r.buf[n:], int64(n))
+		m, err := pread(fd, r.buf[n:], int64(n))
 		if err != nil {
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
@@ -81,6 +90,55 @@ func (r *reader) readAt0(fd int, path string, limit int, single bool) ([]byte, e
 			return r.buf[:n], nil
 		}
 	}
+}
+
+// The preads: the wrapped system call, which lets the Go scheduler hand
+// the thread's P off (and stop the world for GC) while the kernel waits,
+// and the raw one, which does not (package rawio). Variables for a test.
+var (
+	preadWrapped = func(fd int, b []byte, off int64) (int, error) {
+		for {
+			n, err := unix.Pread(fd, b, off)
+			if err != unix.EINTR {
+				return n, err
+			}
+		}
+	}
+	preadRaw = rawio.Pread
+)
+
+// readsRaw reports whether a held descriptor of the cgroup file name, read
+// before, is read with a raw pread: the files the per-second reads touch
+// whose content the kernel prints from counters, taking no lock it could
+// sleep on and flushing nothing (checked against mm/memcontrol.c,
+// kernel/cgroup/pids.c, kernel/sched/cpuacct.c, kernel/cgroup/cgroup.c):
+//
+//   - cgroup.procs of cgroup2 (css_set_lock, a spinlock; v1's takes the
+//     pidlist mutex and allocates, but is never held open);
+//   - memory.current, memory.max, memory.peak, memory.events; v1
+//     memory.usage_in_bytes (not the root's: some kernels sum flushed
+//     statistics for it), memory.limit_in_bytes,
+//     memory.max_usage_in_bytes, memory.failcnt, memory.oom_control
+//     (page counters and atomic event counts);
+//   - pids.current, pids.max (atomics); v1 cpuacct.usage (per-CPU sums,
+//     no lock on 64-bit).
+//
+// Everything else goes through the wrapped system call: cpu.stat and
+// memory.stat flush the rstat tree (a global lock; it sleeps, and a flush
+// is slowest in heavy reclaim, when an OOM kill comes), the *.pressure
+// files take the PSI group's mutex, and a file not listed here is not
+// known not to wait. So does any first read of a descriptor, which
+// allocates the kernel's seq_file buffer (GFP_KERNEL: it may reclaim).
+func readsRaw(name string) bool {
+	switch name {
+	case "cgroup.procs",
+		"memory.current", "memory.max", "memory.peak", "memory.events",
+		"memory.usage_in_bytes", "memory.limit_in_bytes", "memory.max_usage_in_bytes",
+		"memory.failcnt", "memory.oom_control",
+		"pids.current", "pids.max", "cpuacct.usage":
+		return true
+	}
+	return false
 }
 
 // openFile opens path read-only, with its inode number when wantID.

@@ -37,10 +37,10 @@ type TraceStats struct {
 // real cgroupfs it holds the cgroup's files open between readings (not
 // v1 cgroup.procs, whose PID list is cached per open file): a kernfs file
 // read from offset 0 is generated afresh, so a reading is one pread a
-// file, not an open, two reads and a close. A held file of a removed
-// cgroup fails with ENODEV and is opened again by its path, which finds a
-// cgroup re-created there. Close releases them. Not safe for concurrent
-// use.
+// file, not an open, two reads and a close. A reading that finds the
+// cgroup gone closes them; a held file of a cgroup removed and re-created
+// between two readings fails with ENODEV and is opened again by its path.
+// Close releases them. Not safe for concurrent use.
 type Tracer struct {
 	fs   *FS
 	sr   statReader
@@ -133,6 +133,11 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 		break
 	}
 	if !found && len(sr.errs) == 0 {
+		// Gone (systemd restarting the unit): its held files are of a
+		// removed cgroup, and its cgroup.procs is marked absent, which
+		// would keep a cgroup made again unseen for absentRetry readings
+		// where no other hierarchy answers (pure v2). Forget both.
+		t.held.close()
 		return TraceStats{}, fmt.Errorf("failed to read trace of cgroup %s: %w", p, ErrNotFound)
 	}
 	t.out.PIDs = pidsBuf
@@ -184,7 +189,8 @@ func (sr *statReader) key(dir, name string, b []byte, key string) *uint64 {
 // under roots: the hierarchies on a real cgroupfs (a fixture's files are
 // replaced, not regenerated). A file found absent is not looked for again
 // until absentRetry readings later, or until a held file fails (its cgroup
-// was removed, and may be re-created with other files).
+// was removed, and may be re-created with other files). A [Tracer]
+// closes them all when a reading finds its cgroup gone.
 type heldFiles struct {
 	roots  []string
 	fds    map[[2]string]int
@@ -222,7 +228,10 @@ func (h *heldFiles) holds(dir string) bool {
 func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([]byte, error) {
 	key := [2]string{dir, name}
 	if fd, ok := h.fds[key]; ok {
-		b, err := r.readAt0(fd, "", limit, single) // an error is not returned: the file is opened again
+		// Held, so read before: raw where the file never waits (readsRaw;
+		// not a hierarchy's root, whose v1 usage may be flushed statistics).
+		raw := readsRaw(name) && !slices.Contains(h.roots, dir)
+		b, err := r.readAt0(fd, "", limit, single, raw) // an error is not returned: the file is opened again
 		if err == nil {
 			return b, nil
 		}
@@ -245,7 +254,7 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 		return nil, err
 	}
 	delete(h.absent, key)
-	b, err := r.readAt0(fd, path, limit, single)
+	b, err := r.readAt0(fd, path, limit, single, false) // a first read
 	if err != nil {
 		unix.Close(fd)
 		return nil, err

@@ -167,6 +167,7 @@ type attachment struct {
 	events   string       // v2 cgroup.events; "" outside v2
 	oomFile  string       // v2 memory.events or v1 memory.oom_control; "" when neither exists
 	oomFD    int          // oomFile held open; -1 when none or on a fixture
+	oomRead  bool         // oomFD read once: its next reads are raw (readsRaw)
 	oomWatch bool         // oomFile notifies (v2 memory.events)
 	notify   *oomNotifier // v1 memory.oom_control's eventfd; nil when none
 }
@@ -710,7 +711,7 @@ func (w *Watcher) read() look {
 		gone, goneOK = w.readOOM()
 		id := w.cur.id
 		if w.cur.procsFD >= 0 {
-			b, err = w.r.readFD(w.cur.procsFD, w.cur.cand.procs, maxProcsSize)
+			b, err = w.r.readFD(w.cur.procsFD, w.cur.cand.procs, maxProcsSize, true) // held, read at attach: raw (readsRaw)
 		} else {
 			b, id, err = w.r.read(w.cur.cand.procs, maxProcsSize, true)
 		}
@@ -761,7 +762,8 @@ func (w *Watcher) readOOM() (uint64, bool) {
 	var b []byte
 	var err error
 	if w.cur.oomFD >= 0 {
-		b, err = w.r.readAt0(w.cur.oomFD, w.cur.oomFile, maxFileSize, true) // one record
+		b, err = w.r.readAt0(w.cur.oomFD, w.cur.oomFile, maxFileSize, true, w.cur.oomRead) // one record
+		w.cur.oomRead = err == nil
 	} else {
 		b, _, err = w.r.read(w.cur.oomFile, maxFileSize, false)
 	}
@@ -784,7 +786,7 @@ func (w *Watcher) attach(c candidate) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := w.r.readFD(fd, c.procs, maxProcsSize)
+	b, err := w.r.readFD(fd, c.procs, maxProcsSize, false) // a first read
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -832,7 +834,7 @@ func (w *Watcher) findOOM() {
 			unix.Close(fd)
 			fd = -1
 		}
-		w.cur.oomFile, w.cur.oomFD, w.cur.oomWatch = f, fd, h.v2
+		w.cur.oomFile, w.cur.oomFD, w.cur.oomWatch, w.cur.oomRead = f, fd, h.v2, false
 		if !h.v2 && fd >= 0 && !w.testNoEventfd {
 			n, err := notifyOOM(filepath.Dir(f), fd, w.oomNotes, &w.bg)
 			if err != nil {
@@ -852,7 +854,7 @@ func (w *Watcher) dropOOM() {
 	if w.cur.oomFD >= 0 {
 		unix.Close(w.cur.oomFD)
 	}
-	w.cur.oomFile, w.cur.oomFD, w.cur.oomWatch, w.cur.notify = "", -1, false, nil
+	w.cur.oomFile, w.cur.oomFD, w.cur.oomWatch, w.cur.oomRead, w.cur.notify = "", -1, false, false, nil
 }
 
 // syncWatches keeps the inotify watch on the v2 files of the cgroup the last

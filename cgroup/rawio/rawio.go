@@ -1,14 +1,26 @@
 // Package rawio reads pseudo-files (cgroupfs, procfs) with raw system
-// calls, for the reads an idle recorder makes every second.
+// calls, for the few reads an idle recorder makes every second that the
+// kernel answers without waiting.
 //
 // A system call made through the syscall or x/sys/unix wrappers tells the
 // Go scheduler it may block: the runtime's monitor thread (sysmon), asleep
 // while the process is idle, is woken at the first one and then polls
 // every 20 µs until the process is idle again; on a virtual machine each
-// of its wake-ups costs as much as a small read. A pread of a cgroup file
-// or of /proc/PID/stat is generated in memory and never waits, so it
-// needs none of that: [Pread] makes it without telling the scheduler. Not
-// for anything that can block (a pipe, a socket, a file on a disk).
+// of its wake-ups costs as much as a small read. [Pread] makes the call
+// without telling the scheduler, which then can neither hand the thread's
+// P to another thread nor stop the world for GC until it returns: a raw
+// call that sleeps in the kernel stalls the whole process.
+//
+// So it is only for a read the kernel generates from counters under no
+// lock it could sleep on, and only of a descriptor read before (the first
+// read of a seq_file allocates its buffer, which may reclaim memory). Not
+// every pseudo-file is such: cpu.stat and memory.stat flush the cgroup's
+// statistics (a global lock; slowest in heavy reclaim, when an OOM kill
+// comes), the pressure files take a mutex, v1 cgroup.procs takes one and
+// allocates. Which cgroup files qualify, and why: readsRaw in package
+// cgroup. /proc/PID/stat qualifies but for one rare case: a read racing
+// the process's exit can hold the last reference to its memory and free
+// it. Nothing else may use Pread (a pipe, a socket, a file on a disk).
 // The idle recorder's cost with and without: docs/benchmarks.md.
 package rawio
 

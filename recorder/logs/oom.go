@@ -19,7 +19,9 @@ type OOMReport struct {
 	Kill OOMKill
 	// OOMMemcg and TaskMemcg are the summary's cgroups ("oom-kill:…,
 	// oom_memcg=CG,task_memcg=CG,task=NAME,pid=PID,…"): the one whose
-	// limit was hit and the victim's; "" without the summary.
+	// limit was hit and the victim's; "" without the summary. A global OOM
+	// (no limit hit: "…,global_oom,task_memcg=CG,…", the kernel's
+	// mem_cgroup_print_oom_context) has TaskMemcg alone.
 	OOMMemcg  string
 	TaskMemcg string
 	// UsageBytes and LimitBytes are the OOMMemcg's "memory: usage NkB,
@@ -31,7 +33,7 @@ type OOMReport struct {
 var (
 	usageRe    = regexp.MustCompile(`^memory: usage (\d+)kB, limit (\d+)kB, failcnt \d+`)
 	statsForRe = regexp.MustCompile(`^Memory cgroup stats for (/\S*):`)
-	summaryRe  = regexp.MustCompile(`^oom-kill:.*,oom_memcg=([^,]*),task_memcg=([^,]*),task=.*,pid=(\d+),uid=\d+`)
+	summaryRe  = regexp.MustCompile(`^oom-kill:.*(?:,oom_memcg=([^,]*)|,global_oom),task_memcg=([^,]*),task=.*,pid=(\d+),uid=\d+`)
 )
 
 // OOMReports returns the OOM kills the kernel's lines report, in the

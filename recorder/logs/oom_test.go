@@ -121,3 +121,27 @@ func TestSameCgroup(t *testing.T) {
 		}
 	}
 }
+
+// A global OOM (the host out of memory, no cgroup's limit hit): the
+// kernel's summary has ",global_oom," where a memcg OOM has its
+// oom_memcg (mem_cgroup_print_oom_context), and no memcg usage lines.
+func TestOOMReportsGlobal(t *testing.T) {
+	global := []string{
+		"dead-drop invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0",
+		"Mem-Info:",
+		"oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/system.slice/dead-drop.service,task=dead-drop,pid=1234,uid=0",
+		"Out of memory: Killed process 1234 (dead-drop) total-vm:1330852kB, anon-rss:64932kB, file-rss:5160kB, shmem-rss:0kB, UID:0 pgtables:232kB oom_score_adj:0",
+	}
+	got := OOMReports(kernelLines(time.Date(2026, 12, 1, 16, 44, 12, 0, time.UTC), global))
+	if len(got) != 1 {
+		t.Fatalf("%d reports, want 1: %+v", len(got), got)
+	}
+	r := got[0]
+	if r.Kill.PID != 1234 || r.Kill.Memcg || r.OOMMemcg != "" || r.TaskMemcg != "/system.slice/dead-drop.service" ||
+		r.UsageBytes != nil || r.LimitBytes != nil {
+		t.Errorf("report %+v: want PID 1234, a global kill, task_memcg /system.slice/dead-drop.service, no oom_memcg, no usage", r)
+	}
+	if !r.Names("/system.slice/dead-drop.service") || r.Names("/system.slice/other.service") {
+		t.Error("Names: want the victim's cgroup alone")
+	}
+}
