@@ -106,7 +106,9 @@ func triggerSample(c *capture.Capture, i int) int {
 // lastRead returns when the counter behind exit trigger i's oom_kills was
 // read, and its count (nil: never read): the trigger sample's own read,
 // else the capture's latest read before the exit (a sample or a trace
-// point), else kernelNoRead before the exit.
+// point) and after the incident's previous exit (a read before it is of
+// the cgroup before a restart: another counter), else kernelNoRead before
+// the exit.
 func lastRead(c *capture.Capture, i int) (time.Time, *uint64) {
 	at := c.Triggers[i].At
 	k := triggerSample(c, i)
@@ -116,7 +118,13 @@ func lastRead(c *capture.Capture, i int) (time.Time, *uint64) {
 		}
 		return c.Samples[k].At, svc.OOMKills
 	}
-	var best time.Time
+	var prev time.Time // reads at or before it are ignored
+	for _, tr := range c.Triggers[:i] {
+		if tr.Kind == capture.TriggerExit && tr.At.After(prev) {
+			prev = tr.At
+		}
+	}
+	best := prev
 	var count *uint64
 	for _, s := range c.Samples[:k] {
 		t := s.At
@@ -135,24 +143,32 @@ func lastRead(c *capture.Capture, i int) (time.Time, *uint64) {
 			best, count = p.At, p.OOMKills
 		}
 	}
-	if best.IsZero() {
+	if count == nil {
 		return at.Add(-kernelNoRead), nil
 	}
 	return best, count
 }
 
 // withKernelKills returns exit trigger i's sample with the kills the
-// kernel reported for it: oom_kills the count last read plus those kills
-// (a lower bound the kernel vouches for), memory_peak_bytes at least the
-// usage the kernel printed at a kill of the cgroup, each marked in
-// from_kernel_log.
+// kernel reported for it: oom_kills the greater of the count last read
+// and the number of distinct kills reported (the counter only rises, one
+// a kill, so either is a lower bound; their sum is not: the read may have
+// counted a kill stamped before it, kernelEarly), memory_peak_bytes at
+// least the usage the kernel printed at a kill of the cgroup, each marked
+// in from_kernel_log.
 func withKernelKills(c *capture.Capture, i int, reps []logs.OOMReport) capture.Sample {
 	s := c.Samples[triggerSample(c, i)]
 	svc := new(*s.Service) // kernelKills attributes kills only to exits with a service object
 	_, base := lastRead(c, i)
-	n := uint64(len(reps))
+	var pids []int
+	for _, rep := range reps {
+		if !slices.Contains(pids, rep.Kill.PID) {
+			pids = append(pids, rep.Kill.PID)
+		}
+	}
+	n := uint64(len(pids))
 	if base != nil {
-		n += *base
+		n = max(n, *base)
 	}
 	svc.OOMKills = &n
 	svc.FromKernelLog = []string{capture.FieldOOMKills}

@@ -229,9 +229,9 @@ func TestOOMOnKernelsWord(t *testing.T) {
 				!strings.Contains(oom.Detail, "kernel's report") {
 				t.Errorf("oom trigger %+v", oom)
 			}
-			if s.Trigger != "oom" || s.Service == nil || s.Service.OOMKills == nil || *s.Service.OOMKills < 1 ||
+			if s.Trigger != "oom" || s.Service == nil || s.Service.OOMKills == nil || *s.Service.OOMKills != 1 ||
 				!slices.Contains(s.Service.FromKernelLog, "oom_kills") || *s.Service.MemoryPeakBytes != 64<<20 {
-				t.Errorf("oom sample's service %+v: want oom_kills ≥ 1 marked from the kernel's log", s.Service)
+				t.Errorf("oom sample's service %+v: want oom_kills 1 (one kill) marked from the kernel's log", s.Service)
 			}
 			if n := reads(); n != lag {
 				t.Errorf("%d readings of the kernel's lines, want %d", n, lag)
@@ -331,5 +331,49 @@ func TestKernelsWordThenSystemds(t *testing.T) {
 	}
 	if d := c.Triggers[1].Detail; !strings.HasPrefix(d, "the kernel logged an OOM kill of dead-drop (PID 3406)") {
 		t.Errorf("detail %q: want the kernel's word", d)
+	}
+}
+
+// TestKernelCountLowerBound: oom_kills on the kernel's word never exceeds
+// what the cgroup's counter held: a read after the kill already counts
+// it (no sum), and a read of the cgroup before an earlier exit of the
+// incident (a restart: another counter) is no base at all.
+func TestKernelCountLowerBound(t *testing.T) {
+	exit := time.Date(2026, 12, 1, 16, 44, 12, 0, time.UTC)
+	gone := func(c *capture.Capture) {
+		c.Samples[len(c.Samples)-1].Service.OOMKills, c.Samples[len(c.Samples)-1].Service.ReadAt = nil, nil
+	}
+	kill := []logs.OOMReport{{At: exit.Add(-10 * time.Millisecond), Kill: logs.OOMKill{PID: 3406, Name: "dead-drop"}}}
+
+	// A trace point read 5 ms before the exit shows the kill stamped 10 ms before it.
+	c := exitCapture(exit, exit)
+	gone(c)
+	one := uint64(1)
+	c.ServiceTrace = []capture.TracePoint{{At: exit.Add(-5 * time.Millisecond), OOMKills: &one}}
+	if at, n := lastRead(c, 0); n == nil || *n != 1 || !at.Equal(exit.Add(-5*time.Millisecond)) {
+		t.Fatalf("last read %v %v: want the trace point's", at, n)
+	}
+	if s := withKernelKills(c, 0, kill); *s.Service.OOMKills != 1 {
+		t.Errorf("oom_kills %d: want 1, the one kill the read already counted", *s.Service.OOMKills)
+	}
+
+	// Two exits (a restart between): the first's read (oom_kills 3, the old
+	// cgroup's) is no base for the second, whose cgroup was gone unread.
+	c = exitCapture(exit, exit.Add(-time.Millisecond))
+	three := uint64(3)
+	c.Samples[0].Service.OOMKills = &three
+	second := exit.Add(5 * time.Second)
+	c.Triggers = append(c.Triggers, capture.Trigger{Kind: capture.TriggerExit, At: second})
+	s2 := c.Samples[0]
+	s2.At, s2.Service = second, new(*s2.Service)
+	c.Samples = append(c.Samples, s2)
+	gone(c)
+	c.ServiceTrace = []capture.TracePoint{{At: exit.Add(-2 * time.Millisecond), OOMKills: &three}}
+	if at, n := lastRead(c, 1); n != nil || !at.Equal(second.Add(-kernelNoRead)) {
+		t.Errorf("last read for the second exit %v (count %v): want none, %v before it", at, n, kernelNoRead)
+	}
+	kill[0].At = second.Add(-10 * time.Millisecond)
+	if s := withKernelKills(c, 1, kill); *s.Service.OOMKills != 1 {
+		t.Errorf("oom_kills %d: want 1, the kernel's one kill, not the earlier cgroup's count", *s.Service.OOMKills)
 	}
 }
