@@ -268,17 +268,43 @@ func (r *Recorder) kernelWord(inc *incident) bool {
 		}
 	}
 	s := withKernelKills(c, e, kills[e])
-	t := trigger{kind: capture.TriggerOOM, at: c.Triggers[e].At, detail: kernelDetail(kills[e], s)}
-	if inc == r.inc {
-		r.record(t, s)
-		return true
+	r.recordBefore(inc, e, trigger{kind: capture.TriggerOOM, at: c.Triggers[e].At, detail: kernelDetail(kills[e], s)}, s)
+	return true
+}
+
+// recordBefore records an oom trigger t, with its sample s, in inc just
+// before its exit trigger e (the kill that emptied the cgroup came before
+// the exit; both at the exit's at): triggers stay oldest first, and every
+// slice by trigger (the trigger samples, gone, wordFinal) stays aligned.
+// The trigger has the exit's systemd word. The open incident's capture is
+// written; a closed one's is the caller's to rewrite.
+func (r *Recorder) recordBefore(inc *incident, e int, t trigger, s capture.Sample) {
+	c := &inc.capture
+	log := r.log.With().Str("trigger", t.kind).Str("detail", t.detail).Logger()
+	if len(c.Triggers) >= maxTriggers {
+		c.TriggersOmitted++
+		inc.dirty = true
+		log.Debug().Msg("trigger counted, not recorded: incident holds the most triggers")
+		return
 	}
 	s.Trigger = t.kind
-	c.Triggers = append(c.Triggers, capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail, Systemd: c.Triggers[e].Systemd})
-	c.Samples = append(c.Samples, s)
-	inc.gone = append(inc.gone, nil)
-	r.log.Warn().Str("trigger", t.kind).Str("detail", t.detail).Msg("service failed")
-	return true
+	if inc == r.inc {
+		r.samples.push(s)
+	}
+	k := triggerSample(c, e)
+	c.Triggers = slices.Insert(c.Triggers, e, capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail, Systemd: c.Triggers[e].Systemd})
+	c.Samples = slices.Insert(c.Samples, k, s)
+	if e < len(inc.gone) {
+		inc.gone = slices.Insert(inc.gone, e, nil)
+	}
+	if e < len(inc.wordFinal) {
+		inc.wordFinal = slices.Insert(inc.wordFinal, e, inc.wordFinal[e]) // the exit's word, at the exit's at
+	}
+	inc.dirty = true
+	log.Warn().Msg("service failed")
+	if inc == r.inc {
+		r.write()
+	}
 }
 
 // wantKernelAgain reports whether the kernel's lines should be read again

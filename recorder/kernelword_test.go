@@ -221,11 +221,11 @@ func TestOOMOnKernelsWord(t *testing.T) {
 			r.record(tr, exitSample(r, tr))
 			wordsUntil(t, r)
 			_, c := readOnly(t, r)
-			if got := kinds(c); !slices.Equal(got, []string{"exit", "oom"}) {
-				t.Fatalf("triggers %v, want exit then oom", got)
+			if got := kinds(c); !slices.Equal(got, []string{"oom", "exit"}) {
+				t.Fatalf("triggers %v, want oom then its exit", got)
 			}
-			oom, s := c.Triggers[1], c.Samples[len(c.Samples)-1]
-			if !oom.At.Equal(c.Triggers[0].At) || !strings.HasPrefix(oom.Detail, "the kernel logged an OOM kill of dead-drop (PID 3406) in /system.slice/dead-drop.service;") ||
+			oom, s := c.Triggers[0], c.Samples[len(c.Samples)-2]
+			if !oom.At.Equal(c.Triggers[1].At) || !strings.HasPrefix(oom.Detail, "the kernel logged an OOM kill of dead-drop (PID 3406) in /system.slice/dead-drop.service;") ||
 				!strings.Contains(oom.Detail, "kernel's report") {
 				t.Errorf("oom trigger %+v", oom)
 			}
@@ -297,17 +297,17 @@ func TestSystemdsWordWithKernelsCount(t *testing.T) {
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", ExecMainCode: "killed", ExecMainStatus: intp(9), MainPID: intp(0)})
 	wordsUntil(t, r)
 	_, c := readOnly(t, r)
-	if got := kinds(c); !slices.Equal(got, []string{"exit", "oom"}) {
-		t.Fatalf("triggers %v, want exit then oom on systemd's word", got)
+	if got := kinds(c); !slices.Equal(got, []string{"oom", "exit"}) {
+		t.Fatalf("triggers %v, want oom on systemd's word then its exit", got)
 	}
-	oom, s := c.Triggers[1], c.Samples[len(c.Samples)-1]
+	oom, s := c.Triggers[0], c.Samples[len(c.Samples)-2]
 	if !strings.HasPrefix(oom.Detail, oomDetail+"; the kernel logged an OOM kill of dead-drop (PID 3406)") {
 		t.Errorf("detail %q", oom.Detail)
 	}
 	if s.Service == nil || *s.Service.OOMKills != 1 || !slices.Contains(s.Service.FromKernelLog, "oom_kills") {
 		t.Errorf("oom sample's service %+v: want oom_kills 1 from the kernel's log", s.Service)
 	}
-	if e := c.Samples[len(c.Samples)-2]; *e.Service.OOMKills != 0 || e.Service.FromKernelLog != nil {
+	if e := c.Samples[len(c.Samples)-1]; *e.Service.OOMKills != 0 || e.Service.FromKernelLog != nil {
 		t.Errorf("the exit's sample %+v changed", e.Service)
 	}
 }
@@ -326,10 +326,10 @@ func TestKernelsWordThenSystemds(t *testing.T) {
 	wordsUntil(t, r)
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", MainPID: intp(0)})
 	_, c := readOnly(t, r)
-	if got := kinds(c); !slices.Equal(got, []string{"exit", "oom"}) {
-		t.Fatalf("triggers %v, want exit then one oom", got)
+	if got := kinds(c); !slices.Equal(got, []string{"oom", "exit"}) {
+		t.Fatalf("triggers %v, want one oom then the exit", got)
 	}
-	if d := c.Triggers[1].Detail; !strings.HasPrefix(d, "the kernel logged an OOM kill of dead-drop (PID 3406)") {
+	if d := c.Triggers[0].Detail; !strings.HasPrefix(d, "the kernel logged an OOM kill of dead-drop (PID 3406)") {
 		t.Errorf("detail %q: want the kernel's word", d)
 	}
 }
@@ -375,5 +375,43 @@ func TestKernelCountLowerBound(t *testing.T) {
 	kill[0].At = second.Add(-10 * time.Millisecond)
 	if s := withKernelKills(c, 1, kill); *s.Service.OOMKills != 1 {
 		t.Errorf("oom_kills %d: want 1, the kernel's one kill, not the earlier cgroup's count", *s.Service.OOMKills)
+	}
+}
+
+// TestKernelsWordInOrder: the kernel's word comes after a later health
+// trigger: the oom trigger goes before the exit it ended (the kill came
+// first), triggers stay oldest first, and each trigger's sample is still
+// samples[len(samples)-len(triggers)+i].
+func TestKernelsWordInOrder(t *testing.T) {
+	now := time.Now()
+	j, _ := kernelJournal(t, guestLines(now), 1)
+	r, tr := kernelRecorder(t, j, false)
+	tr.at = now
+	r.record(tr, exitSample(r, tr))
+	h := trigger{kind: capture.TriggerHealth, at: now.Add(300 * time.Millisecond), detail: "HTTP 503"}
+	r.record(h, r.triggerSample(h))
+	wordsUntil(t, r)
+	_, c := readOnly(t, r)
+	if got := kinds(c); !slices.Equal(got, []string{"oom", "exit", "health"}) {
+		t.Fatalf("triggers %v, want oom, exit, health", got)
+	}
+	for i, tr := range c.Triggers {
+		if i > 0 && tr.At.Before(c.Triggers[i-1].At) {
+			t.Errorf("trigger %d (%s) at %v before trigger %d", i, tr.Kind, tr.At, i-1)
+		}
+		s := c.Samples[len(c.Samples)-len(c.Triggers)+i]
+		if s.Trigger != tr.Kind {
+			t.Errorf("trigger %d (%s): its sample is a %q trigger's", i, tr.Kind, s.Trigger)
+		}
+		kernel := s.Service != nil && len(s.Service.FromKernelLog) > 0
+		if kernel != (tr.Kind == capture.TriggerOOM) {
+			t.Errorf("trigger %d (%s): sample's from_kernel_log %v", i, tr.Kind, s.Service)
+		}
+	}
+	if !c.Triggers[0].At.Equal(c.Triggers[1].At) || !c.TransitionTime.Equal(c.Triggers[0].At) {
+		t.Errorf("oom at %v, exit at %v, transition_time %v: want all the exit's", c.Triggers[0].At, c.Triggers[1].At, c.TransitionTime)
+	}
+	if len(r.inc.gone) != 3 || r.inc.gone[0] != nil || !slices.Equal(r.inc.gone[1], []int{3406}) {
+		t.Errorf("gone %v: want [nil [3406] nil], aligned with the triggers", r.inc.gone)
 	}
 }

@@ -435,8 +435,9 @@ func (inc *incident) wordsFinal() bool {
 // oomDetail is the detail of an oom trigger recorded on systemd's word.
 const oomDetail = "systemd reported Result=oom-kill; the cgroup's oom_kill was not read before it went"
 
-// oomFromWord records an oom trigger where systemd's word on a trigger of
-// the open incident is Result=oom-kill but the watcher saw no OOM kill:
+// oomFromWord records an oom trigger, just before the exit it ended
+// (recordBefore), where systemd's word on a trigger of the open incident
+// is Result=oom-kill but the watcher saw no OOM kill:
 // the cgroup was removed (OOMPolicy=stop) before its counter was read
 // after the kill. Only an exit's word counts: the watcher sends an OOM
 // kill it read before the exit that ends the cgroup, so an oom of its own
@@ -476,7 +477,7 @@ func (r *Recorder) oomFromWord() {
 		return
 	}
 	k := len(c.Samples) - len(c.Triggers) + best
-	r.record(trigger{kind: capture.TriggerOOM, at: c.Triggers[best].At, detail: oomDetail}, c.Samples[k])
+	r.recordBefore(r.inc, best, trigger{kind: capture.TriggerOOM, at: c.Triggers[best].At, detail: oomDetail}, c.Samples[k])
 }
 
 // sameWord reports whether two words say the same but for when systemd

@@ -360,11 +360,11 @@ func TestOOMOnSystemdsWord(t *testing.T) {
 		r.onUnitState(st)
 	}
 	_, c := readOnly(t, r)
-	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit || got[1] != capture.TriggerOOM {
-		t.Fatalf("triggers %v, want the exit, then an oom on systemd's word", got)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerOOM || got[1] != capture.TriggerExit {
+		t.Fatalf("triggers %v, want an oom on systemd's word, then its exit", got)
 	}
-	oom := c.Triggers[1]
-	s := c.Samples[len(c.Samples)-1]
+	oom := c.Triggers[0]
+	s := c.Samples[len(c.Samples)-2]
 	if oom.Detail != oomDetail || !oom.At.Equal(tr.at.UTC()) || oom.Systemd == nil || oom.Systemd.Result != "oom-kill" {
 		t.Errorf("oom trigger %+v: want detail %q at the exit's time with systemd's oom-kill", oom, oomDetail)
 	}
