@@ -276,7 +276,9 @@ func (r *Recorder) kernelWord(inc *incident) bool {
 // before its exit trigger e (the kill that emptied the cgroup came before
 // the exit; both at the exit's at): triggers stay oldest first, and every
 // slice by trigger (the trigger samples, gone, wordFinal) stays aligned.
-// The trigger has the exit's systemd word. The open incident's capture is
+// The trigger has the exit's systemd word. Its sample is not put in the
+// ring: the exit's own is there, and a copy (with the kernel's values)
+// would pass as a read in later incidents. The open incident's capture is
 // written; a closed one's is the caller's to rewrite.
 func (r *Recorder) recordBefore(inc *incident, e int, t trigger, s capture.Sample) {
 	c := &inc.capture
@@ -287,10 +289,7 @@ func (r *Recorder) recordBefore(inc *incident, e int, t trigger, s capture.Sampl
 		log.Debug().Msg("trigger counted, not recorded: incident holds the most triggers")
 		return
 	}
-	s.Trigger = t.kind
-	if inc == r.inc {
-		r.samples.push(s)
-	}
+	s.Trigger = t.kind // a copy of the exit's sample, no reading of its own: not for the ring
 	k := triggerSample(c, e)
 	c.Triggers = slices.Insert(c.Triggers, e, capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail, Systemd: c.Triggers[e].Systemd})
 	c.Samples = slices.Insert(c.Samples, k, s)

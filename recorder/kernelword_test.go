@@ -415,3 +415,50 @@ func TestKernelsWordInOrder(t *testing.T) {
 		t.Errorf("gone %v: want [nil [3406] nil], aligned with the triggers", r.inc.gone)
 	}
 }
+
+// TestKernelsWordNotInRing: the oom trigger's sample on the kernel's word
+// (a copy of the exit's, with the kernel's values) and on systemd's word
+// (a copy as read) stay out of the ring: no later incident's samples
+// before its failure carry from_kernel_log or a second copy of the exit.
+func TestKernelsWordNotInRing(t *testing.T) {
+	check := func(t *testing.T, r *Recorder, before int) {
+		t.Helper()
+		ring := r.samples.snapshot()
+		if len(ring) != before {
+			t.Errorf("ring of %d samples after the oom trigger, want %d (the exit's alone)", len(ring), before)
+		}
+		for _, s := range ring {
+			if s.Service != nil && len(s.Service.FromKernelLog) > 0 {
+				t.Errorf("ring sample at %v carries from_kernel_log %v", s.At, s.Service.FromKernelLog)
+			}
+		}
+	}
+	t.Run("the kernel's word", func(t *testing.T) {
+		now := time.Now()
+		j, _ := kernelJournal(t, guestLines(now), 1)
+		r, tr := kernelRecorder(t, j, false)
+		tr.at = now
+		r.record(tr, exitSample(r, tr))
+		n := r.samples.len()
+		wordsUntil(t, r)
+		if _, c := readOnly(t, r); !slices.Contains(kinds(c), "oom") {
+			t.Fatalf("triggers %v: no oom on the kernel's word", kinds(c))
+		}
+		check(t, r, n)
+	})
+	t.Run("systemd's word", func(t *testing.T) {
+		j, _ := kernelJournal(t, nil, 1)
+		r, tr := kernelRecorder(t, j, true)
+		tr.at = time.Now()
+		if !r.holdExit(tr, exitSample(r, tr)) {
+			t.Fatal("the exit was not held for systemd's word")
+		}
+		n := r.samples.len()
+		r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", MainPID: intp(0)})
+		if _, c := readOnly(t, r); !slices.Contains(kinds(c), "oom") {
+			t.Fatalf("triggers %v: no oom on systemd's word", kinds(c))
+		}
+		check(t, r, n+1)
+		wordsUntil(t, r)
+	})
+}
