@@ -118,25 +118,10 @@ func lastRead(c *capture.Capture, i int) (time.Time, *uint64) {
 		}
 		return c.Samples[k].At, svc.OOMKills
 	}
-	var prev time.Time // reads at or before it are ignored
-	for _, tr := range c.Triggers[:i] {
-		if tr.Kind == capture.TriggerExit && tr.At.After(prev) {
-			prev = tr.At
-		}
-	}
-	best := prev
+	best := prevExit(c, i) // reads at or before it are ignored
 	var count *uint64
-	for _, s := range c.Samples[:k] {
-		t := s.At
-		if s.Service == nil || s.Service.OOMKills == nil || len(s.Service.FromKernelLog) > 0 {
-			continue
-		}
-		if s.Service.ReadAt != nil {
-			t = *s.Service.ReadAt
-		}
-		if !t.After(at) && t.After(best) {
-			best, count = t, s.Service.OOMKills
-		}
+	if s, t := latestRead(c, i, func(svc *capture.Service) bool { return svc.OOMKills != nil }); s != nil {
+		best, count = t, s.Service.OOMKills
 	}
 	for _, p := range c.ServiceTrace {
 		if p.OOMKills != nil && !p.At.After(at) && p.At.After(best) {
@@ -147,6 +132,42 @@ func lastRead(c *capture.Capture, i int) (time.Time, *uint64) {
 		return at.Add(-kernelNoRead), nil
 	}
 	return best, count
+}
+
+// prevExit returns when the exit trigger before trigger i of c was (zero
+// without one): a read at or before it is of the cgroup before a restart,
+// another cgroup with another counter.
+func prevExit(c *capture.Capture, i int) time.Time {
+	var prev time.Time
+	for _, tr := range c.Triggers[:i] {
+		if tr.Kind == capture.TriggerExit && tr.At.After(prev) {
+			prev = tr.At
+		}
+	}
+	return prev
+}
+
+// latestRead returns the sample before trigger i's in c that read last
+// (its read_at, else its at), before the trigger and after the previous
+// exit, what want asks of its service, and when it read it; nil without
+// one. A sample on the kernel's word is no read.
+func latestRead(c *capture.Capture, i int, want func(*capture.Service) bool) (*capture.Sample, time.Time) {
+	at, best := c.Triggers[i].At, prevExit(c, i)
+	var out *capture.Sample
+	for j := range c.Samples[:triggerSample(c, i)] {
+		s := &c.Samples[j]
+		if s.Service == nil || len(s.Service.FromKernelLog) > 0 || !want(s.Service) {
+			continue
+		}
+		t := s.At
+		if s.Service.ReadAt != nil {
+			t = *s.Service.ReadAt
+		}
+		if !t.After(at) && t.After(best) {
+			best, out = t, s
+		}
+	}
+	return out, best
 }
 
 // withKernelKills returns exit trigger i's sample with the kills the
@@ -308,7 +329,8 @@ func (r *Recorder) recordBefore(inc *incident, e int, t trigger, s capture.Sampl
 
 // wantKernelAgain reports whether the kernel's lines should be read again
 // for the incident: an exit came while the cgroup's memory was within 10 %
-// of its limit, and no OOM kill is known (no oom trigger, none in the
+// of its limit (as the exit's sample read it; the cgroup gone: as last
+// read before), and no OOM kill is known (no oom trigger, none in the
 // kernel's lines read so far), and they could be read at all.
 func wantKernelAgain(inc *incident) bool {
 	c := &inc.capture
@@ -325,8 +347,20 @@ func wantKernelAgain(inc *incident) bool {
 			continue
 		}
 		svc := c.Samples[k].Service
-		if svc.MemoryBytes != nil && svc.MemoryMaxBytes != nil && *svc.MemoryMaxBytes > 0 &&
-			float64(*svc.MemoryBytes) >= float64(*svc.MemoryMaxBytes)*signMemoryFraction {
+		mem, max := svc.MemoryBytes, svc.MemoryMaxBytes
+		if mem == nil || max == nil { // the cgroup gone: the latest read before the exit
+			s, t := latestRead(c, i, func(svc *capture.Service) bool { return svc.MemoryBytes != nil && svc.MemoryMaxBytes != nil })
+			if s == nil {
+				continue
+			}
+			mem, max = s.Service.MemoryBytes, s.Service.MemoryMaxBytes
+			for _, p := range c.ServiceTrace { // a later trace point's usage, against the sample's limit
+				if p.MemoryBytes != nil && p.At.After(t) && !p.At.After(tr.At) {
+					mem, t = p.MemoryBytes, p.At
+				}
+			}
+		}
+		if *max > 0 && float64(*mem) >= float64(*max)*signMemoryFraction {
 			near = true
 		}
 	}

@@ -462,3 +462,31 @@ func TestKernelsWordNotInRing(t *testing.T) {
 		wordsUntil(t, r)
 	})
 }
+
+// TestKernelAgainCgroupGone: the exit's sample has no memory read (the
+// cgroup was gone): whether the exit came near the limit is the latest
+// read before it, not one before an earlier exit (a restart).
+func TestKernelAgainCgroupGone(t *testing.T) {
+	exit := time.Date(2026, 12, 1, 16, 44, 12, 0, time.UTC)
+	gone := func() *incident {
+		c := exitCapture(exit, exit.Add(-34*time.Millisecond))
+		before := c.Samples[0]
+		before.At, before.Trigger = exit.Add(-500*time.Millisecond), ""
+		before.Service = new(*before.Service)
+		before.Service.ReadAt = nil
+		c.Samples[0].Service = &capture.Service{Cgroup: ddCgroup}
+		c.Samples = append([]capture.Sample{before}, c.Samples...)
+		return &incident{capture: *c}
+	}
+	if inc := gone(); !wantKernelAgain(inc) {
+		t.Error("cgroup gone at the exit, read at its limit 500 ms before: want the kernel's lines read again")
+	}
+	// The read at the limit was before an earlier exit of the incident.
+	inc := gone()
+	c := &inc.capture
+	c.Triggers = append([]capture.Trigger{{Kind: capture.TriggerExit, At: exit.Add(-300 * time.Millisecond)}}, c.Triggers...)
+	c.Samples = slices.Insert(c.Samples, 1, capture.Sample{At: exit.Add(-300 * time.Millisecond), Trigger: capture.TriggerExit})
+	if wantKernelAgain(inc) {
+		t.Error("the only read at the limit came before an earlier exit: want no reading again")
+	}
+}
