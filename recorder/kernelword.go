@@ -106,7 +106,9 @@ func triggerSample(c *capture.Capture, i int) int {
 // lastRead returns when the counter behind exit trigger i's oom_kills was
 // read, and its count (nil: never read): the trigger sample's own read,
 // else the capture's latest read before the exit (a sample or a trace
-// point), else kernelNoRead before the exit.
+// point) and after the incident's previous exit (a read before it is of
+// the cgroup before a restart: another counter), else kernelNoRead before
+// the exit.
 func lastRead(c *capture.Capture, i int) (time.Time, *uint64) {
 	at := c.Triggers[i].At
 	k := triggerSample(c, i)
@@ -116,43 +118,78 @@ func lastRead(c *capture.Capture, i int) (time.Time, *uint64) {
 		}
 		return c.Samples[k].At, svc.OOMKills
 	}
-	var best time.Time
+	best := prevExit(c, i) // reads at or before it are ignored
 	var count *uint64
-	for _, s := range c.Samples[:k] {
-		t := s.At
-		if s.Service == nil || s.Service.OOMKills == nil || len(s.Service.FromKernelLog) > 0 {
-			continue
-		}
-		if s.Service.ReadAt != nil {
-			t = *s.Service.ReadAt
-		}
-		if !t.After(at) && t.After(best) {
-			best, count = t, s.Service.OOMKills
-		}
+	if s, t := latestRead(c, i, func(svc *capture.Service) bool { return svc.OOMKills != nil }); s != nil {
+		best, count = t, s.Service.OOMKills
 	}
 	for _, p := range c.ServiceTrace {
 		if p.OOMKills != nil && !p.At.After(at) && p.At.After(best) {
 			best, count = p.At, p.OOMKills
 		}
 	}
-	if best.IsZero() {
+	if count == nil {
 		return at.Add(-kernelNoRead), nil
 	}
 	return best, count
 }
 
+// prevExit returns when the exit trigger before trigger i of c was (zero
+// without one): a read at or before it is of the cgroup before a restart,
+// another cgroup with another counter.
+func prevExit(c *capture.Capture, i int) time.Time {
+	var prev time.Time
+	for _, tr := range c.Triggers[:i] {
+		if tr.Kind == capture.TriggerExit && tr.At.After(prev) {
+			prev = tr.At
+		}
+	}
+	return prev
+}
+
+// latestRead returns the sample before trigger i's in c that read last
+// (its read_at, else its at), before the trigger and after the previous
+// exit, what want asks of its service, and when it read it; nil without
+// one. A sample on the kernel's word is no read.
+func latestRead(c *capture.Capture, i int, want func(*capture.Service) bool) (*capture.Sample, time.Time) {
+	at, best := c.Triggers[i].At, prevExit(c, i)
+	var out *capture.Sample
+	for j := range c.Samples[:triggerSample(c, i)] {
+		s := &c.Samples[j]
+		if s.Service == nil || len(s.Service.FromKernelLog) > 0 || !want(s.Service) {
+			continue
+		}
+		t := s.At
+		if s.Service.ReadAt != nil {
+			t = *s.Service.ReadAt
+		}
+		if !t.After(at) && t.After(best) {
+			best, out = t, s
+		}
+	}
+	return out, best
+}
+
 // withKernelKills returns exit trigger i's sample with the kills the
-// kernel reported for it: oom_kills the count last read plus those kills
-// (a lower bound the kernel vouches for), memory_peak_bytes at least the
-// usage the kernel printed at a kill of the cgroup, each marked in
-// from_kernel_log.
+// kernel reported for it: oom_kills the greater of the count last read
+// and the number of distinct kills reported (the counter only rises, one
+// a kill, so either is a lower bound; their sum is not: the read may have
+// counted a kill stamped before it, kernelEarly), memory_peak_bytes at
+// least the usage the kernel printed at a kill of the cgroup, each marked
+// in from_kernel_log.
 func withKernelKills(c *capture.Capture, i int, reps []logs.OOMReport) capture.Sample {
 	s := c.Samples[triggerSample(c, i)]
 	svc := new(*s.Service) // kernelKills attributes kills only to exits with a service object
 	_, base := lastRead(c, i)
-	n := uint64(len(reps))
+	var pids []int
+	for _, rep := range reps {
+		if !slices.Contains(pids, rep.Kill.PID) {
+			pids = append(pids, rep.Kill.PID)
+		}
+	}
+	n := uint64(len(pids))
 	if base != nil {
-		n += *base
+		n = max(n, *base)
 	}
 	svc.OOMKills = &n
 	svc.FromKernelLog = []string{capture.FieldOOMKills}
@@ -252,22 +289,48 @@ func (r *Recorder) kernelWord(inc *incident) bool {
 		}
 	}
 	s := withKernelKills(c, e, kills[e])
-	t := trigger{kind: capture.TriggerOOM, at: c.Triggers[e].At, detail: kernelDetail(kills[e], s)}
-	if inc == r.inc {
-		r.record(t, s)
-		return true
-	}
-	s.Trigger = t.kind
-	c.Triggers = append(c.Triggers, capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail, Systemd: c.Triggers[e].Systemd})
-	c.Samples = append(c.Samples, s)
-	inc.gone = append(inc.gone, nil)
-	r.log.Warn().Str("trigger", t.kind).Str("detail", t.detail).Msg("service failed")
+	r.recordBefore(inc, e, trigger{kind: capture.TriggerOOM, at: c.Triggers[e].At, detail: kernelDetail(kills[e], s)}, s)
 	return true
+}
+
+// recordBefore records an oom trigger t, with its sample s, in inc just
+// before its exit trigger e (the kill that emptied the cgroup came before
+// the exit; both at the exit's at): triggers stay oldest first, and every
+// slice by trigger (the trigger samples, gone, wordFinal) stays aligned.
+// The trigger has the exit's systemd word. Its sample is not put in the
+// ring: the exit's own is there, and a copy (with the kernel's values)
+// would pass as a read in later incidents. The open incident's capture is
+// written; a closed one's is the caller's to rewrite.
+func (r *Recorder) recordBefore(inc *incident, e int, t trigger, s capture.Sample) {
+	c := &inc.capture
+	log := r.log.With().Str("trigger", t.kind).Str("detail", t.detail).Logger()
+	if len(c.Triggers) >= maxTriggers {
+		c.TriggersOmitted++
+		inc.dirty = true
+		log.Debug().Msg("trigger counted, not recorded: incident holds the most triggers")
+		return
+	}
+	s.Trigger = t.kind // a copy of the exit's sample, no reading of its own: not for the ring
+	k := triggerSample(c, e)
+	c.Triggers = slices.Insert(c.Triggers, e, capture.Trigger{Kind: t.kind, At: t.at.UTC(), Detail: t.detail, Systemd: c.Triggers[e].Systemd})
+	c.Samples = slices.Insert(c.Samples, k, s)
+	if e < len(inc.gone) {
+		inc.gone = slices.Insert(inc.gone, e, nil)
+	}
+	if e < len(inc.wordFinal) {
+		inc.wordFinal = slices.Insert(inc.wordFinal, e, inc.wordFinal[e]) // the exit's word, at the exit's at
+	}
+	inc.dirty = true
+	log.Warn().Msg("service failed")
+	if inc == r.inc {
+		r.write()
+	}
 }
 
 // wantKernelAgain reports whether the kernel's lines should be read again
 // for the incident: an exit came while the cgroup's memory was within 10 %
-// of its limit, and no OOM kill is known (no oom trigger, none in the
+// of its limit (as the exit's sample read it; the cgroup gone: as last
+// read before), and no OOM kill is known (no oom trigger, none in the
 // kernel's lines read so far), and they could be read at all.
 func wantKernelAgain(inc *incident) bool {
 	c := &inc.capture
@@ -284,8 +347,20 @@ func wantKernelAgain(inc *incident) bool {
 			continue
 		}
 		svc := c.Samples[k].Service
-		if svc.MemoryBytes != nil && svc.MemoryMaxBytes != nil && *svc.MemoryMaxBytes > 0 &&
-			float64(*svc.MemoryBytes) >= float64(*svc.MemoryMaxBytes)*signMemoryFraction {
+		mem, max := svc.MemoryBytes, svc.MemoryMaxBytes
+		if mem == nil || max == nil { // the cgroup gone: the latest read before the exit
+			s, t := latestRead(c, i, func(svc *capture.Service) bool { return svc.MemoryBytes != nil && svc.MemoryMaxBytes != nil })
+			if s == nil {
+				continue
+			}
+			mem, max = s.Service.MemoryBytes, s.Service.MemoryMaxBytes
+			for _, p := range c.ServiceTrace { // a later trace point's usage, against the sample's limit
+				if p.MemoryBytes != nil && p.At.After(t) && !p.At.After(tr.At) {
+					mem, t = p.MemoryBytes, p.At
+				}
+			}
+		}
+		if *max > 0 && float64(*mem) >= float64(*max)*signMemoryFraction {
 			near = true
 		}
 	}

@@ -221,17 +221,17 @@ func TestOOMOnKernelsWord(t *testing.T) {
 			r.record(tr, exitSample(r, tr))
 			wordsUntil(t, r)
 			_, c := readOnly(t, r)
-			if got := kinds(c); !slices.Equal(got, []string{"exit", "oom"}) {
-				t.Fatalf("triggers %v, want exit then oom", got)
+			if got := kinds(c); !slices.Equal(got, []string{"oom", "exit"}) {
+				t.Fatalf("triggers %v, want oom then its exit", got)
 			}
-			oom, s := c.Triggers[1], c.Samples[len(c.Samples)-1]
-			if !oom.At.Equal(c.Triggers[0].At) || !strings.HasPrefix(oom.Detail, "the kernel logged an OOM kill of dead-drop (PID 3406) in /system.slice/dead-drop.service;") ||
+			oom, s := c.Triggers[0], c.Samples[len(c.Samples)-2]
+			if !oom.At.Equal(c.Triggers[1].At) || !strings.HasPrefix(oom.Detail, "the kernel logged an OOM kill of dead-drop (PID 3406) in /system.slice/dead-drop.service;") ||
 				!strings.Contains(oom.Detail, "kernel's report") {
 				t.Errorf("oom trigger %+v", oom)
 			}
-			if s.Trigger != "oom" || s.Service == nil || s.Service.OOMKills == nil || *s.Service.OOMKills < 1 ||
+			if s.Trigger != "oom" || s.Service == nil || s.Service.OOMKills == nil || *s.Service.OOMKills != 1 ||
 				!slices.Contains(s.Service.FromKernelLog, "oom_kills") || *s.Service.MemoryPeakBytes != 64<<20 {
-				t.Errorf("oom sample's service %+v: want oom_kills ≥ 1 marked from the kernel's log", s.Service)
+				t.Errorf("oom sample's service %+v: want oom_kills 1 (one kill) marked from the kernel's log", s.Service)
 			}
 			if n := reads(); n != lag {
 				t.Errorf("%d readings of the kernel's lines, want %d", n, lag)
@@ -297,17 +297,17 @@ func TestSystemdsWordWithKernelsCount(t *testing.T) {
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", ExecMainCode: "killed", ExecMainStatus: intp(9), MainPID: intp(0)})
 	wordsUntil(t, r)
 	_, c := readOnly(t, r)
-	if got := kinds(c); !slices.Equal(got, []string{"exit", "oom"}) {
-		t.Fatalf("triggers %v, want exit then oom on systemd's word", got)
+	if got := kinds(c); !slices.Equal(got, []string{"oom", "exit"}) {
+		t.Fatalf("triggers %v, want oom on systemd's word then its exit", got)
 	}
-	oom, s := c.Triggers[1], c.Samples[len(c.Samples)-1]
+	oom, s := c.Triggers[0], c.Samples[len(c.Samples)-2]
 	if !strings.HasPrefix(oom.Detail, oomDetail+"; the kernel logged an OOM kill of dead-drop (PID 3406)") {
 		t.Errorf("detail %q", oom.Detail)
 	}
 	if s.Service == nil || *s.Service.OOMKills != 1 || !slices.Contains(s.Service.FromKernelLog, "oom_kills") {
 		t.Errorf("oom sample's service %+v: want oom_kills 1 from the kernel's log", s.Service)
 	}
-	if e := c.Samples[len(c.Samples)-2]; *e.Service.OOMKills != 0 || e.Service.FromKernelLog != nil {
+	if e := c.Samples[len(c.Samples)-1]; *e.Service.OOMKills != 0 || e.Service.FromKernelLog != nil {
 		t.Errorf("the exit's sample %+v changed", e.Service)
 	}
 }
@@ -326,10 +326,167 @@ func TestKernelsWordThenSystemds(t *testing.T) {
 	wordsUntil(t, r)
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", MainPID: intp(0)})
 	_, c := readOnly(t, r)
-	if got := kinds(c); !slices.Equal(got, []string{"exit", "oom"}) {
-		t.Fatalf("triggers %v, want exit then one oom", got)
+	if got := kinds(c); !slices.Equal(got, []string{"oom", "exit"}) {
+		t.Fatalf("triggers %v, want one oom then the exit", got)
 	}
-	if d := c.Triggers[1].Detail; !strings.HasPrefix(d, "the kernel logged an OOM kill of dead-drop (PID 3406)") {
+	if d := c.Triggers[0].Detail; !strings.HasPrefix(d, "the kernel logged an OOM kill of dead-drop (PID 3406)") {
 		t.Errorf("detail %q: want the kernel's word", d)
+	}
+}
+
+// TestKernelCountLowerBound: oom_kills on the kernel's word never exceeds
+// what the cgroup's counter held: a read after the kill already counts
+// it (no sum), and a read of the cgroup before an earlier exit of the
+// incident (a restart: another counter) is no base at all.
+func TestKernelCountLowerBound(t *testing.T) {
+	exit := time.Date(2026, 12, 1, 16, 44, 12, 0, time.UTC)
+	gone := func(c *capture.Capture) {
+		c.Samples[len(c.Samples)-1].Service.OOMKills, c.Samples[len(c.Samples)-1].Service.ReadAt = nil, nil
+	}
+	kill := []logs.OOMReport{{At: exit.Add(-10 * time.Millisecond), Kill: logs.OOMKill{PID: 3406, Name: "dead-drop"}}}
+
+	// A trace point read 5 ms before the exit shows the kill stamped 10 ms before it.
+	c := exitCapture(exit, exit)
+	gone(c)
+	one := uint64(1)
+	c.ServiceTrace = []capture.TracePoint{{At: exit.Add(-5 * time.Millisecond), OOMKills: &one}}
+	if at, n := lastRead(c, 0); n == nil || *n != 1 || !at.Equal(exit.Add(-5*time.Millisecond)) {
+		t.Fatalf("last read %v %v: want the trace point's", at, n)
+	}
+	if s := withKernelKills(c, 0, kill); *s.Service.OOMKills != 1 {
+		t.Errorf("oom_kills %d: want 1, the one kill the read already counted", *s.Service.OOMKills)
+	}
+
+	// Two exits (a restart between): the first's read (oom_kills 3, the old
+	// cgroup's) is no base for the second, whose cgroup was gone unread.
+	c = exitCapture(exit, exit.Add(-time.Millisecond))
+	three := uint64(3)
+	c.Samples[0].Service.OOMKills = &three
+	second := exit.Add(5 * time.Second)
+	c.Triggers = append(c.Triggers, capture.Trigger{Kind: capture.TriggerExit, At: second})
+	s2 := c.Samples[0]
+	s2.At, s2.Service = second, new(*s2.Service)
+	c.Samples = append(c.Samples, s2)
+	gone(c)
+	c.ServiceTrace = []capture.TracePoint{{At: exit.Add(-2 * time.Millisecond), OOMKills: &three}}
+	if at, n := lastRead(c, 1); n != nil || !at.Equal(second.Add(-kernelNoRead)) {
+		t.Errorf("last read for the second exit %v (count %v): want none, %v before it", at, n, kernelNoRead)
+	}
+	kill[0].At = second.Add(-10 * time.Millisecond)
+	if s := withKernelKills(c, 1, kill); *s.Service.OOMKills != 1 {
+		t.Errorf("oom_kills %d: want 1, the kernel's one kill, not the earlier cgroup's count", *s.Service.OOMKills)
+	}
+}
+
+// TestKernelsWordInOrder: the kernel's word comes after a later health
+// trigger: the oom trigger goes before the exit it ended (the kill came
+// first), triggers stay oldest first, and each trigger's sample is still
+// samples[len(samples)-len(triggers)+i].
+func TestKernelsWordInOrder(t *testing.T) {
+	now := time.Now()
+	j, _ := kernelJournal(t, guestLines(now), 1)
+	r, tr := kernelRecorder(t, j, false)
+	tr.at = now
+	r.record(tr, exitSample(r, tr))
+	h := trigger{kind: capture.TriggerHealth, at: now.Add(300 * time.Millisecond), detail: "HTTP 503"}
+	r.record(h, r.triggerSample(h))
+	wordsUntil(t, r)
+	_, c := readOnly(t, r)
+	if got := kinds(c); !slices.Equal(got, []string{"oom", "exit", "health"}) {
+		t.Fatalf("triggers %v, want oom, exit, health", got)
+	}
+	for i, tr := range c.Triggers {
+		if i > 0 && tr.At.Before(c.Triggers[i-1].At) {
+			t.Errorf("trigger %d (%s) at %v before trigger %d", i, tr.Kind, tr.At, i-1)
+		}
+		s := c.Samples[len(c.Samples)-len(c.Triggers)+i]
+		if s.Trigger != tr.Kind {
+			t.Errorf("trigger %d (%s): its sample is a %q trigger's", i, tr.Kind, s.Trigger)
+		}
+		kernel := s.Service != nil && len(s.Service.FromKernelLog) > 0
+		if kernel != (tr.Kind == capture.TriggerOOM) {
+			t.Errorf("trigger %d (%s): sample's from_kernel_log %v", i, tr.Kind, s.Service)
+		}
+	}
+	if !c.Triggers[0].At.Equal(c.Triggers[1].At) || !c.TransitionTime.Equal(c.Triggers[0].At) {
+		t.Errorf("oom at %v, exit at %v, transition_time %v: want all the exit's", c.Triggers[0].At, c.Triggers[1].At, c.TransitionTime)
+	}
+	if len(r.inc.gone) != 3 || r.inc.gone[0] != nil || !slices.Equal(r.inc.gone[1], []int{3406}) {
+		t.Errorf("gone %v: want [nil [3406] nil], aligned with the triggers", r.inc.gone)
+	}
+}
+
+// TestKernelsWordNotInRing: the oom trigger's sample on the kernel's word
+// (a copy of the exit's, with the kernel's values) and on systemd's word
+// (a copy as read) stay out of the ring: no later incident's samples
+// before its failure carry from_kernel_log or a second copy of the exit.
+func TestKernelsWordNotInRing(t *testing.T) {
+	check := func(t *testing.T, r *Recorder, before int) {
+		t.Helper()
+		ring := r.samples.snapshot()
+		if len(ring) != before {
+			t.Errorf("ring of %d samples after the oom trigger, want %d (the exit's alone)", len(ring), before)
+		}
+		for _, s := range ring {
+			if s.Service != nil && len(s.Service.FromKernelLog) > 0 {
+				t.Errorf("ring sample at %v carries from_kernel_log %v", s.At, s.Service.FromKernelLog)
+			}
+		}
+	}
+	t.Run("the kernel's word", func(t *testing.T) {
+		now := time.Now()
+		j, _ := kernelJournal(t, guestLines(now), 1)
+		r, tr := kernelRecorder(t, j, false)
+		tr.at = now
+		r.record(tr, exitSample(r, tr))
+		n := r.samples.len()
+		wordsUntil(t, r)
+		if _, c := readOnly(t, r); !slices.Contains(kinds(c), "oom") {
+			t.Fatalf("triggers %v: no oom on the kernel's word", kinds(c))
+		}
+		check(t, r, n)
+	})
+	t.Run("systemd's word", func(t *testing.T) {
+		j, _ := kernelJournal(t, nil, 1)
+		r, tr := kernelRecorder(t, j, true)
+		tr.at = time.Now()
+		if !r.holdExit(tr, exitSample(r, tr)) {
+			t.Fatal("the exit was not held for systemd's word")
+		}
+		n := r.samples.len()
+		r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", MainPID: intp(0)})
+		if _, c := readOnly(t, r); !slices.Contains(kinds(c), "oom") {
+			t.Fatalf("triggers %v: no oom on systemd's word", kinds(c))
+		}
+		check(t, r, n+1)
+		wordsUntil(t, r)
+	})
+}
+
+// TestKernelAgainCgroupGone: the exit's sample has no memory read (the
+// cgroup was gone): whether the exit came near the limit is the latest
+// read before it, not one before an earlier exit (a restart).
+func TestKernelAgainCgroupGone(t *testing.T) {
+	exit := time.Date(2026, 12, 1, 16, 44, 12, 0, time.UTC)
+	gone := func() *incident {
+		c := exitCapture(exit, exit.Add(-34*time.Millisecond))
+		before := c.Samples[0]
+		before.At, before.Trigger = exit.Add(-500*time.Millisecond), ""
+		before.Service = new(*before.Service)
+		before.Service.ReadAt = nil
+		c.Samples[0].Service = &capture.Service{Cgroup: ddCgroup}
+		c.Samples = append([]capture.Sample{before}, c.Samples...)
+		return &incident{capture: *c}
+	}
+	if inc := gone(); !wantKernelAgain(inc) {
+		t.Error("cgroup gone at the exit, read at its limit 500 ms before: want the kernel's lines read again")
+	}
+	// The read at the limit was before an earlier exit of the incident.
+	inc := gone()
+	c := &inc.capture
+	c.Triggers = append([]capture.Trigger{{Kind: capture.TriggerExit, At: exit.Add(-300 * time.Millisecond)}}, c.Triggers...)
+	c.Samples = slices.Insert(c.Samples, 1, capture.Sample{At: exit.Add(-300 * time.Millisecond), Trigger: capture.TriggerExit})
+	if wantKernelAgain(inc) {
+		t.Error("the only read at the limit came before an earlier exit: want no reading again")
 	}
 }

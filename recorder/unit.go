@@ -375,7 +375,9 @@ func (r *Recorder) updateWords(now time.Time) {
 		r.write()
 	}
 	r.settleWords(now)
-	r.oomFromWord()
+	if r.inc != nil {
+		r.oomFromWord(r.inc)
+	}
 }
 
 // settleWords sets systemd's word on the triggers of closed incidents
@@ -387,7 +389,8 @@ func (r *Recorder) updateWords(now time.Time) {
 func (r *Recorder) settleWords(now time.Time) {
 	kept := r.settling[:0]
 	for _, inc := range r.settling {
-		if inc.updateWords(&r.unit, now) {
+		changed := inc.updateWords(&r.unit, now)
+		if r.oomFromWord(inc) || changed { // Result=oom-kill after the healthy check
 			r.rewriteClosed(inc)
 		}
 		if !inc.wordsFinal() {
@@ -435,8 +438,9 @@ func (inc *incident) wordsFinal() bool {
 // oomDetail is the detail of an oom trigger recorded on systemd's word.
 const oomDetail = "systemd reported Result=oom-kill; the cgroup's oom_kill was not read before it went"
 
-// oomFromWord records an oom trigger where systemd's word on a trigger of
-// the open incident is Result=oom-kill but the watcher saw no OOM kill:
+// oomFromWord records an oom trigger, just before the exit it ended
+// (recordBefore), where systemd's word on a trigger of inc (open, or
+// closed with its words still settling) is Result=oom-kill but the watcher saw no OOM kill:
 // the cgroup was removed (OOMPolicy=stop) before its counter was read
 // after the kill. Only an exit's word counts: the watcher sends an OOM
 // kill it read before the exit that ends the cgroup, so an oom of its own
@@ -446,16 +450,18 @@ const oomDetail = "systemd reported Result=oom-kill; the cgroup's oom_kill was n
 // evidence, not a health check's read) whose evidence was read last, as
 // it was read (its read_at says when): nothing in it is made up, so its
 // oom_kills may well still be the count before the kill.
-func (r *Recorder) oomFromWord() {
-	if r.inc == nil || r.unit.oomNext {
-		return
+// It reports whether it recorded one; a closed incident's capture is the
+// caller's to rewrite.
+func (r *Recorder) oomFromWord(inc *incident) bool {
+	if inc == r.inc && r.unit.oomNext {
+		return false
 	}
-	c := &r.inc.capture
+	c := &inc.capture
 	best := -1
 	var bestAt time.Time
 	for i, tr := range c.Triggers {
 		if tr.Kind == capture.TriggerOOM {
-			return
+			return false
 		}
 		if tr.Kind != capture.TriggerExit || tr.Systemd == nil || tr.Systemd.Result != "oom-kill" {
 			continue
@@ -472,11 +478,15 @@ func (r *Recorder) oomFromWord() {
 			best, bestAt = i, at
 		}
 	}
-	if best < 0 {
-		return
+	if best < 0 || len(c.Triggers) >= maxTriggers {
+		return false
 	}
 	k := len(c.Samples) - len(c.Triggers) + best
-	r.record(trigger{kind: capture.TriggerOOM, at: c.Triggers[best].At, detail: oomDetail}, c.Samples[k])
+	r.recordBefore(inc, best, trigger{kind: capture.TriggerOOM, at: c.Triggers[best].At, detail: oomDetail}, c.Samples[k])
+	if inc.kernelRead && r.kernelWord(inc) && inc == r.inc { // the kernel's count for its sample, where the lines read have it
+		r.write()
+	}
+	return true
 }
 
 // sameWord reports whether two words say the same but for when systemd

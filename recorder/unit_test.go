@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -360,11 +361,11 @@ func TestOOMOnSystemdsWord(t *testing.T) {
 		r.onUnitState(st)
 	}
 	_, c := readOnly(t, r)
-	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit || got[1] != capture.TriggerOOM {
-		t.Fatalf("triggers %v, want the exit, then an oom on systemd's word", got)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerOOM || got[1] != capture.TriggerExit {
+		t.Fatalf("triggers %v, want an oom on systemd's word, then its exit", got)
 	}
-	oom := c.Triggers[1]
-	s := c.Samples[len(c.Samples)-1]
+	oom := c.Triggers[0]
+	s := c.Samples[len(c.Samples)-2]
 	if oom.Detail != oomDetail || !oom.At.Equal(tr.at.UTC()) || oom.Systemd == nil || oom.Systemd.Result != "oom-kill" {
 		t.Errorf("oom trigger %+v: want detail %q at the exit's time with systemd's oom-kill", oom, oomDetail)
 	}
@@ -475,5 +476,39 @@ func TestWordAfterTheIncident(t *testing.T) {
 	}
 	if len(r.settling) != 0 {
 		t.Errorf("%d closed incidents still wait for systemd's word, want none once it is final", len(r.settling))
+	}
+}
+
+// TestOOMOnSystemdsWordAfterClose: systemd's Result=oom-kill comes after
+// a healthy check closed the incident (its signals lag the kill): the
+// closed capture gets its oom trigger on systemd's word all the same,
+// just before the exit it ended.
+func TestOOMOnSystemdsWordAfterClose(t *testing.T) {
+	j, _ := kernelJournal(t, nil, 1)
+	r, tr := kernelRecorder(t, j, true)
+	tr.at = time.Now()
+	if !r.holdExit(tr, exitSample(r, tr)) {
+		t.Fatal("the exit was not held for systemd's word")
+	}
+	r.decideHeld(tr.at.Add(holdMax)) // systemd said nothing in time
+	wordsUntil(t, r)
+	r.healthyOnce = true
+	c := check(true, "")
+	c.At = tr.at.Add(time.Second)
+	r.onCheck(c)
+	if r.inc != nil || len(r.settling) != 1 {
+		t.Fatalf("open incident %v, %d settling: want the incident closed, its word settling", r.inc != nil, len(r.settling))
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "oom-kill", ExecMainCode: "killed", ExecMainStatus: intp(9), MainPID: intp(0)})
+	_, cp := readOnly(t, r)
+	if got := kinds(cp); !slices.Equal(got, []string{"oom", "exit"}) {
+		t.Fatalf("triggers %v, want an oom on systemd's word, then its exit", got)
+	}
+	oom, s := cp.Triggers[0], cp.Samples[len(cp.Samples)-2]
+	if oom.Detail != oomDetail || !oom.At.Equal(cp.Triggers[1].At) || oom.Systemd == nil || oom.Systemd.Result != "oom-kill" {
+		t.Errorf("oom trigger %+v: want systemd's word at the exit's time", oom)
+	}
+	if s.Trigger != capture.TriggerOOM || cp.Samples[len(cp.Samples)-1].Trigger != capture.TriggerExit {
+		t.Errorf("trigger samples %q, %q: want oom, exit", s.Trigger, cp.Samples[len(cp.Samples)-1].Trigger)
 	}
 }

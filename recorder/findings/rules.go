@@ -42,8 +42,21 @@ func ServiceUnseen(in Incident, _ Thresholds) *Finding {
 func OOMKill(in Incident, th Thresholds) *Finding {
 	var before, after, last *capture.Sample
 	best := time.Duration(math.MaxInt64)
+	// In order, but a count on the kernel's word (an oom trigger's sample:
+	// a copy of its exit's, just before it) after the exit's read.
+	order := make([]*capture.Sample, len(in.Samples))
 	for i := range in.Samples {
-		s := &in.Samples[i]
+		order[i] = &in.Samples[i]
+	}
+	for i := 0; i+1 < len(order); i++ {
+		a, b := order[i], order[i+1]
+		if a.Service != nil && slices.Contains(a.Service.FromKernelLog, capture.FieldOOMKills) && a.At.Equal(b.At) &&
+			(b.Service == nil || len(b.Service.FromKernelLog) == 0) {
+			order[i], order[i+1] = b, a
+			i++
+		}
+	}
+	for _, s := range order {
 		if s.Service == nil || s.Service.OOMKills == nil {
 			continue
 		}
