@@ -253,7 +253,7 @@ func TestOOMOnKernelsWord(t *testing.T) {
 				text = append(text, f.Summary+": "+strings.Join(f.Evidence, "; "))
 			}
 			all := strings.Join(text, "\n")
-			for _, want := range []string{"The kernel OOM-killed a process in the service's cgroup", "oom_kills 0 at +", "(the kernel's log)",
+			for _, want := range []string{"The kernel OOM-killed a process in the service's cgroup", "oom_kills 0 at ", "→ 1 at ", "(the kernel's log)",
 				"trigger oom at 0s: the kernel logged an OOM kill of dead-drop (PID 3406)", "The OOM killer's victim: dead-drop (PID 3406)"} {
 				if !strings.Contains(all, want) {
 					t.Errorf("findings lack %q:\n%s", want, all)

@@ -121,8 +121,11 @@ type Recorder struct {
 	checker *health.Checker
 	sampler *sample.Sampler
 	scope   *scope // nil without cgroup scoping
-	words   *lastWords
-	trace   *trace // the service's fine trace; nil when disabled or unscoped (trace.go)
+	// testCgroupEmpty, set by a test, stands in for the watcher's last look
+	// (cgroupEmpty).
+	testCgroupEmpty func() bool
+	words           *lastWords
+	trace           *trace // the service's fine trace; nil when disabled or unscoped (trace.go)
 
 	samples *ring[capture.Sample]
 	checks  *ring[capture.Check]

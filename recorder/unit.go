@@ -263,12 +263,14 @@ func (r *Recorder) quiet() bool { return r.unit.deliberate != "" || r.unit.stopp
 // holdExit holds an exit trigger until systemd's word, or drops it when
 // it is a control process's. It reports whether it took the trigger.
 //
-// A health trigger while exit triggers are held is held with them: the
-// service is down, and whether on request is what systemd's word will say
-// (a restart's health check may fail before systemd's signals arrive).
+// A health trigger while exit triggers are held is held with them, and
+// so is one while the watcher's last look found the cgroup empty (its exit
+// event may not have reached the recorder yet): the service is down, and
+// whether on request is what systemd's word will say (a restart's health
+// check may fail before systemd's signals arrive).
 func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
 	now := time.Now()
-	if r.unit.on && t.kind == capture.TriggerHealth && len(r.unit.held) > 0 && len(r.unit.held) < maxTriggers {
+	if r.unit.on && t.kind == capture.TriggerHealth && len(r.unit.held) < maxTriggers && (len(r.unit.held) > 0 || r.cgroupEmpty()) {
 		r.unit.held = append(r.unit.held, heldTrigger{t: t, s: s})
 		if r.unit.deliberate == "" {
 			r.decideHeld(now)
@@ -291,6 +293,15 @@ func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
 		r.decideHeld(now)
 	}
 	return true
+}
+
+// cgroupEmpty reports whether the watcher's last look found the service's
+// cgroup, known, without a process: empty, or removed.
+func (r *Recorder) cgroupEmpty() bool {
+	if r.testCgroupEmpty != nil {
+		return r.testCgroupEmpty()
+	}
+	return r.scope != nil && r.scope.w.Path() != "" && len(r.scope.w.PIDs()) == 0
 }
 
 // decideHeld records the held exit triggers systemd has reacted to (the

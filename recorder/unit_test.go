@@ -512,3 +512,40 @@ func TestOOMOnSystemdsWordAfterClose(t *testing.T) {
 		t.Errorf("trigger samples %q, %q: want oom, exit", s.Trigger, cp.Samples[len(cp.Samples)-1].Trigger)
 	}
 }
+
+// TestRestartHealthBeforeItsExit: under systemctl restart, a health check
+// refused after the watcher found the cgroup empty but before its exit
+// event reached the recorder (seen in the pure-v2 guest) is held for
+// systemd's word, which then says the stop was requested: no capture.
+func TestRestartHealthBeforeItsExit(t *testing.T) {
+	r := followed(t)
+	empty := false
+	r.testCgroupEmpty = func() bool { return empty }
+	empty = true // the watcher's look: the cgroup emptied; its event still on its way
+	r.onCheck(check(false, "connection refused"))
+	if r.inc != nil {
+		t.Fatal("a health failure while the cgroup is empty was recorded before systemd's word")
+	}
+	r.onTrigger(exitTrigger(100))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "start", JobID: 9, MainPID: intp(0)})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "inactive", SubState: "dead", Result: "success", Job: "start", JobID: 9})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200)})
+	if n := captureCount(t, r); n != 0 || r.inc != nil {
+		t.Errorf("%d captures (incident open: %t) after a requested restart, want none", n, r.inc != nil)
+	}
+}
+
+// TestCrashHealthBeforeItsExit: the same order for a crash: the held
+// health trigger is recorded once systemd says the unit went down on its
+// own, with the exit.
+func TestCrashHealthBeforeItsExit(t *testing.T) {
+	r := followed(t)
+	r.testCgroupEmpty = func() bool { return true }
+	r.onCheck(check(false, "connection refused"))
+	r.onTrigger(exitTrigger(100))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "auto-restart", Result: "signal", MainPID: intp(0)})
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerHealth || got[1] != capture.TriggerExit {
+		t.Errorf("triggers %v, want [health exit]", got)
+	}
+}
