@@ -200,3 +200,36 @@ func watchHelper() int {
 	fmt.Printf("cpu_ns=%d switches=%d window_ns=%d\n", cpu, switches, elapsed.Nanoseconds())
 	return 0
 }
+
+// BenchmarkStats measures one reading of a cgroup's whole evidence, as a
+// recorder's sample takes it, at the cgroup of BenchmarkPollOnce: fresh
+// opens (FS.Stats, as at an event) against the files a Tracer holds
+// (Tracer.Stats, as at every sample).
+func BenchmarkStats(b *testing.B) {
+	f, path := benchCgroup(b)
+	tr := f.NewTracer()
+	b.Cleanup(tr.Close)
+	for _, c := range []struct {
+		name string
+		read func() (Stats, error)
+	}{
+		{"opened", func() (Stats, error) { return f.Stats(path) }},
+		{"held", func() (Stats, error) { return tr.Stats(path) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if st, err := c.read(); err != nil || st.CPUUsageUsec == nil {
+				b.Fatalf("%+v, %v", st, err)
+			}
+			before := cpuTime(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := c.read(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpuTime(b)-before)/float64(b.N)/float64(time.Microsecond), "cpu-µs/read")
+		})
+	}
+}

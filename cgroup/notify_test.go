@@ -545,3 +545,71 @@ func TestRealTracerReadsRaw(t *testing.T) {
 	}
 	t.Logf("raw: %v; wrapped: %v", raw, wrapped)
 }
+
+// TestRealTracerStats: a Tracer's Stats of a real cgroup reads what
+// FS.Stats reads from the files its readings hold (no more descriptors at
+// the second), finds the cgroup gone when systemd removes it (holding none
+// of its files), and reads the cgroup made again at the same path, not the
+// removed one's values.
+func TestRealTracerStats(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	ofCgroup := func() int {
+		n := 0
+		for _, target := range openFDs(t) {
+			if strings.Contains(target, cg.Path+"/") {
+				n++
+			}
+		}
+		return n
+	}
+	tr := f.NewTracer()
+	t.Cleanup(tr.Close)
+	want, err := f.Stats(cg.Path)
+	if err != nil {
+		t.Fatalf("FS.Stats: %v", err)
+	}
+	got, err := tr.Stats(cg.Path)
+	if err != nil {
+		t.Fatalf("Tracer.Stats: %v", err)
+	}
+	// The same values are there; the counters move between the two reads.
+	if kg, kw := got.known(), want.known(); kg != kw || got.MemoryBytes == nil || got.CPUUsageUsec == nil {
+		t.Errorf("Tracer.Stats knows %d values, FS.Stats %d:\n%s\n%s", kg, kw, showStats(got), showStats(want))
+	}
+	held := len(tr.held.fds)
+	if held == 0 || ofCgroup() != held {
+		t.Errorf("after a reading: %d files held, %d descriptors of the cgroup's files", held, ofCgroup())
+	}
+	if _, err := tr.Stats(cg.Path); err != nil || len(tr.held.fds) != held || ofCgroup() != held {
+		t.Errorf("second reading: %v, %d files held, %d descriptors (want %d)", err, len(tr.held.fds), ofCgroup(), held)
+	}
+
+	a.Kill()
+	exited(t, a, 5*time.Second)
+	for _, d := range slices.Backward(cg.Dirs) {
+		if err := os.Remove(d); err != nil {
+			t.Fatalf("rmdir %s: %v", d, err)
+		}
+	}
+	if _, err := tr.Stats(cg.Path); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Stats of the removed cgroup: %v, want ErrNotFound", err)
+	}
+	if n := ofCgroup(); n != 0 || len(tr.held.fds) != 0 {
+		t.Errorf("after Stats found the cgroup gone: %d descriptors, %d files held; want none", n, len(tr.held.fds))
+	}
+	for _, d := range cg.Dirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatalf("mkdir %s: %v", d, err)
+		}
+	}
+	cg.LimitMemory(t, 64<<20) // the new cgroup's, unlike the removed one's
+	c := cgrouptest.StartSleep(t)
+	cg.Move(t, c.PID)
+	got, err = tr.Stats(cg.Path)
+	if err != nil || got.MemoryMaxBytes == nil || *got.MemoryMaxBytes != 64<<20 {
+		t.Errorf("Stats of the re-created cgroup: memory max %s, %v; want %d", show(got.MemoryMaxBytes), err, 64<<20)
+	}
+}

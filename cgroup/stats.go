@@ -47,43 +47,70 @@ func (f *FS) Stats(p string) (Stats, error) {
 	if !f.exists(p) {
 		return Stats{}, fmt.Errorf("failed to read stats of cgroup %s: %w", p, ErrNotFound)
 	}
+	var sr statReader
+	s := sr.stats(f.dirsOf(p))
+	return s, errors.Join(sr.errs...)
+}
+
+// dirs are a cgroup's directories in each hierarchy: "" where the
+// hierarchy is not mounted. v2mem and v2pids are v2 where its hierarchy
+// has the memory and pids controllers, "" where it is known not to
+// (hybrid's unified, as a rule): their files are not looked for there.
+type dirs struct {
+	v2, memory, cpu, cpuacct, pids string
+	v2mem, v2pids                  string
+}
+
+// dirsOf joins the cleaned cgroup path p to each hierarchy.
+func (f *FS) dirsOf(p string) dirs {
 	in := func(h string) string {
 		if h == "" {
 			return ""
 		}
 		return filepath.Join(h, p)
 	}
-	v2, mem, cpu, cpuacct, pids := in(f.v2), in(f.memory), in(f.cpu), in(f.cpuacct), in(f.pids)
-	sr := &statReader{}
-	var s Stats
+	v2 := in(f.v2)
+	return dirs{v2: v2, memory: in(f.memory), cpu: in(f.cpu), cpuacct: in(f.cpuacct), pids: in(f.pids), v2mem: v2, v2pids: v2}
+}
 
+// stats reads the evidence of the cgroup in d, each value from the first
+// hierarchy that has it: v2 (or hybrid's unified) first, then v1. Errors
+// are collected in sr.errs.
+func (sr *statReader) stats(d dirs) Stats {
+	var s Stats
 	// The OOM counter and the peak first: a read racing the cgroup's
 	// removal keeps what it read before the files went.
-	s.OOMKills = sr.keyed(v2, "memory.events", "oom_kill", 1)
+	s.OOMKills = sr.keyed(d.v2mem, "memory.events", "oom_kill", 1)
 	if s.OOMKills == nil {
-		s.OOMKills = sr.keyed(mem, "memory.oom_control", "oom_kill", 1)
+		s.OOMKills = sr.keyed(d.memory, "memory.oom_control", "oom_kill", 1)
 	}
-	s.MemoryPeakBytes = sr.memoryPeak(v2, mem)
-	s.MemoryBytes = sr.memoryBytes(v2, mem)
-	s.MemoryMaxBytes = sr.memoryMax(v2, mem)
-	s.SwapBytes = sr.uint(v2, "memory.swap.current", 1)
+	s.MemoryPeakBytes = sr.memoryPeak(d.v2mem, d.memory)
+	s.MemoryBytes = sr.memoryBytes(d.v2mem, d.memory)
+	s.MemoryMaxBytes = sr.memoryMax(d.v2mem, d.memory)
+	s.SwapBytes = sr.uint(d.v2mem, "memory.swap.current", 1)
 	if s.SwapBytes == nil {
-		s.SwapBytes = sr.keyed(mem, "memory.stat", "swap", 1)
+		s.SwapBytes = sr.keyed(d.memory, "memory.stat", "swap", 1)
 	}
-	s.CPUUsageUsec = sr.cpuUsage(v2, cpuacct)
-	s.CPUThrottledUsec = sr.keyed(v2, "cpu.stat", "throttled_usec", 1)
+	// cpu.stat once: usage and throttling are lines of the same file.
+	if b := sr.file(d.v2, "cpu.stat"); b != nil {
+		s.CPUUsageUsec = sr.key(d.v2, "cpu.stat", b, "usage_usec")
+		s.CPUThrottledUsec = sr.key(d.v2, "cpu.stat", b, "throttled_usec")
+	}
+	if s.CPUUsageUsec == nil {
+		s.CPUUsageUsec = sr.uint(d.cpuacct, "cpuacct.usage", 1000)
+	}
 	if s.CPUThrottledUsec == nil {
-		s.CPUThrottledUsec = sr.keyed(cpu, "cpu.stat", "throttled_time", 1000)
+		s.CPUThrottledUsec = sr.keyed(d.cpu, "cpu.stat", "throttled_time", 1000)
 	}
-	s.PidsCurrent = sr.pidsCurrent(v2, pids)
-	if v, ok := sr.limit(v2, "pids.max"); ok {
+	s.PidsCurrent = sr.pidsCurrent(d.v2pids, d.pids)
+	if v, ok := sr.limit(d.v2pids, "pids.max"); ok {
 		s.PidsMax = v
 	} else {
-		s.PidsMax, _ = sr.limit(pids, "pids.max")
+		s.PidsMax, _ = sr.limit(d.pids, "pids.max")
 	}
-	s.Pressure = sr.pressure(v2)
-	s.MemoryStat = sr.memoryStat(v2, mem)
-	return s, errors.Join(sr.errs...)
+	s.Pressure = sr.pressure(d.v2)
+	s.MemoryStat = sr.memoryStat(d.v2mem, d.memory)
+	return s
 }
 
 // The values both Stats and a Tracer read, each from the first hierarchy

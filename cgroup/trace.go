@@ -46,7 +46,7 @@ type Tracer struct {
 	sr   statReader
 	path string    // the cgroup the dirs are of, as given
 	cp   string    // and cleaned
-	dirs [6]string // its directories in v2, memory, cpuacct, pids, and v2 for memory, pids files ("" where absent)
+	d    dirs   // its directories
 	held heldFiles
 	out  TraceStats
 }
@@ -72,36 +72,10 @@ func (t *Tracer) Close() { t.held.close() }
 // read or parsed for another reason is in the error, the rest still filled.
 // The result's PIDs are valid until the next Read.
 func (t *Tracer) Read(p string) (TraceStats, error) {
-	if p != t.path {
-		cp, err := cleanPath(p)
-		if err != nil {
-			return TraceStats{}, err
-		}
-		in := func(h string) string {
-			if h == "" {
-				return ""
-			}
-			return filepath.Join(h, cp)
-		}
-		t.held.close() // another cgroup's files
-		t.path, t.cp = p, cp
-		t.dirs = [6]string{in(t.fs.v2), in(t.fs.memory), in(t.fs.cpuacct), in(t.fs.pids), in(t.fs.v2), in(t.fs.v2)}
-		// A cgroup2 hierarchy without the memory or pids controller (hybrid's
-		// unified, as a rule) has none of their files anywhere: not looked
-		// for at every reading.
-		if t.fs.v2 != "" {
-			if b, _, err := t.sr.r.read(filepath.Join(t.fs.v2, "cgroup.controllers"), maxFileSize, false); err == nil {
-				f := strings.Fields(string(b))
-				if !slices.Contains(f, "memory") {
-					t.dirs[4] = ""
-				}
-				if !slices.Contains(f, "pids") {
-					t.dirs[5] = ""
-				}
-			}
-		}
+	if err := t.at(p); err != nil {
+		return TraceStats{}, err
 	}
-	v2, mem, cpuacct, pids, v2mem, v2pids := t.dirs[0], t.dirs[1], t.dirs[2], t.dirs[3], t.dirs[4], t.dirs[5]
+	d := &t.d
 	sr := &t.sr
 	sr.errs = sr.errs[:0]
 	t.held.tick()
@@ -142,25 +116,25 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 	}
 	t.out.PIDs = pidsBuf
 	o := &t.out
-	o.MemoryBytes = sr.memoryBytes(v2mem, mem)
-	o.MemoryMaxBytes = sr.memoryMax(v2mem, mem)
-	o.MemoryPeakBytes = sr.memoryPeak(v2mem, mem)
-	if b := sr.file(v2mem, "memory.events"); b != nil {
-		o.OOMKills = sr.key(v2mem, "memory.events", b, "oom_kill")
-		o.MemoryHighEvents = sr.key(v2mem, "memory.events", b, "high")
-		o.MemoryMaxEvents = sr.key(v2mem, "memory.events", b, "max")
+	o.MemoryBytes = sr.memoryBytes(d.v2mem, d.memory)
+	o.MemoryMaxBytes = sr.memoryMax(d.v2mem, d.memory)
+	o.MemoryPeakBytes = sr.memoryPeak(d.v2mem, d.memory)
+	if b := sr.file(d.v2mem, "memory.events"); b != nil {
+		o.OOMKills = sr.key(d.v2mem, "memory.events", b, "oom_kill")
+		o.MemoryHighEvents = sr.key(d.v2mem, "memory.events", b, "high")
+		o.MemoryMaxEvents = sr.key(d.v2mem, "memory.events", b, "max")
 	}
 	if o.OOMKills == nil {
-		o.OOMKills = sr.keyed(mem, "memory.oom_control", "oom_kill", 1)
+		o.OOMKills = sr.keyed(d.memory, "memory.oom_control", "oom_kill", 1)
 	}
 	if o.MemoryMaxEvents == nil {
-		o.MemoryMaxEvents = sr.uint(mem, "memory.failcnt", 1)
+		o.MemoryMaxEvents = sr.uint(d.memory, "memory.failcnt", 1)
 	}
-	o.CPUUsageUsec = sr.cpuUsage(v2, cpuacct)
-	o.PidsCurrent = sr.pidsCurrent(v2pids, pids)
-	if b := sr.file(v2, "memory.pressure"); b != nil {
+	o.CPUUsageUsec = sr.cpuUsage(d.v2, d.cpuacct)
+	o.PidsCurrent = sr.pidsCurrent(d.v2pids, d.pids)
+	if b := sr.file(d.v2, "memory.pressure"); b != nil {
 		if v, err := parsePressure(b); err != nil {
-			sr.parseErr(v2, "memory.pressure", err)
+			sr.parseErr(d.v2, "memory.pressure", err)
 		} else {
 			o.MemorySomeAvg10, o.MemoryFullAvg10 = &v.some, &v.full
 		}
@@ -170,6 +144,59 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 		err = errors.Join(sr.errs...)
 	}
 	return *o, err
+}
+
+// Stats reads the whole evidence of the cgroup at p, as [FS.Stats] does,
+// from the files the Tracer holds: a recorder's sample reads the same
+// cgroup its trace does, one pread a file. It returns ErrNotFound when no
+// hierarchy has the cgroup (and closes the held files, as Read does).
+func (t *Tracer) Stats(p string) (Stats, error) {
+	if err := t.at(p); err != nil {
+		return Stats{}, err
+	}
+	if !t.fs.exists(t.cp) {
+		t.held.close()
+		return Stats{}, fmt.Errorf("failed to read stats of cgroup %s: %w", p, ErrNotFound)
+	}
+	sr := &t.sr
+	sr.errs = sr.errs[:0]
+	t.held.tick()
+	s := sr.stats(t.d)
+	var err error
+	if len(sr.errs) > 0 {
+		err = errors.Join(sr.errs...)
+	}
+	return s, err
+}
+
+// at points the Tracer at the cgroup p: its directories joined once, the
+// files of another cgroup closed.
+func (t *Tracer) at(p string) error {
+	if p == t.path {
+		return nil
+	}
+	cp, err := cleanPath(p)
+	if err != nil {
+		return err
+	}
+	t.held.close() // another cgroup's files
+	t.path, t.cp = p, cp
+	t.d = t.fs.dirsOf(cp)
+	// A cgroup2 hierarchy without the memory or pids controller (hybrid's
+	// unified, as a rule) has none of their files anywhere: not looked
+	// for at every reading.
+	if t.fs.v2 != "" {
+		if b, _, err := t.sr.r.read(filepath.Join(t.fs.v2, "cgroup.controllers"), maxFileSize, false); err == nil {
+			f := strings.Fields(string(b))
+			if !slices.Contains(f, "memory") {
+				t.d.v2mem = ""
+			}
+			if !slices.Contains(f, "pids") {
+				t.d.v2pids = ""
+			}
+		}
+	}
+	return nil
 }
 
 // key returns key of the keyed file b, read from dir/name.

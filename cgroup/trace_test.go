@@ -2,8 +2,11 @@ package cgroup
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -151,4 +154,49 @@ func TestHeldFiles(t *testing.T) {
 	if len(h.fds) != 0 || len(h.absent) != 0 {
 		t.Errorf("after close: %d held, %d absent", len(h.fds), len(h.absent))
 	}
+}
+
+// A Tracer's Stats reads what FS.Stats reads: v2, v1 and hybrid fixtures
+// (hybrid's unified without the memory controller, whose files it does not
+// look for there).
+func TestTracerStatsAsFSStats(t *testing.T) {
+	for _, root := range []string{"testdata/v2", "testdata/v1", "testdata/hybrid"} {
+		f, err := NewFS(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const p = "/system.slice/dead-drop.service"
+		want, werr := f.Stats(p)
+		if werr != nil {
+			t.Fatalf("%s: FS.Stats: %v", root, werr)
+		}
+		if want.CPUUsageUsec == nil || want.MemoryBytes == nil {
+			t.Fatalf("%s: the fixture lacks cpu or memory: %+v", root, want)
+		}
+		tr := f.NewTracer()
+		for i := range 2 { // the second reading from what the first kept
+			got, err := tr.Stats(p)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: reading %d: Tracer.Stats = %s, %v; want %s", root, i, showStats(got), err, showStats(want))
+			}
+		}
+		if _, err := tr.Stats("/system.slice/gone.service"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: Stats(gone) = %v, want ErrNotFound", root, err)
+		}
+	}
+}
+
+// showStats prints every value of s.
+func showStats(s Stats) string {
+	var b strings.Builder
+	v := reflect.ValueOf(s)
+	for i := range v.NumField() {
+		fmt.Fprintf(&b, "%s=", v.Type().Field(i).Name)
+		if f := v.Field(i); f.IsNil() {
+			b.WriteString("nil ")
+		} else {
+			fmt.Fprintf(&b, "%+v ", f.Elem().Interface())
+		}
+	}
+	return b.String()
 }

@@ -86,7 +86,7 @@ func TestServiceCPUPercentSameMicrosecond(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &scope{fs: fs, log: zerolog.Nop()}
+	s := &scope{fs: fs, tr: fs.NewTracer(), log: zerolog.Nop()}
 	now := time.Now()
 	const path = "/system.slice/dead-drop.service"
 	s.service(path, now, nil)

@@ -20,6 +20,7 @@ import (
 type scope struct {
 	fs   *cgroup.FS
 	w    *cgroup.Watcher
+	tr   *cgroup.Tracer // the cgroup's files held open, for samples and the trace
 	unit string
 	log  zerolog.Logger
 	wg   sync.WaitGroup
@@ -55,7 +56,7 @@ func newScope(cfg Config, root string, log zerolog.Logger) *scope {
 		log.Warn().Err(err).Str("path", root).Msg("no cgroups: recording without the service's cgroup")
 		return nil
 	}
-	s := &scope{fs: fs, unit: cfg.Unit, log: log, root: root, explicit: cfg.Cgroup != ""}
+	s := &scope{fs: fs, tr: fs.NewTracer(), unit: cfg.Unit, log: log, root: root, explicit: cfg.Cgroup != ""}
 	target := cgroup.Target{Unit: cfg.Unit, Path: cfg.Cgroup}
 	// systemd's own answer: the unit's real id (an alias resolved), its
 	// cgroup, and its state as it changes.
@@ -199,6 +200,7 @@ func (s *scope) start(ctx context.Context) <-chan trigger {
 
 func (s *scope) wait() {
 	s.wg.Wait()
+	s.tr.Close()
 	if s.follow != nil {
 		s.follow.Close()
 	}
@@ -219,7 +221,7 @@ func (s *scope) procs() (string, []int) {
 
 // service reads the cgroup's evidence for a sample.
 func (s *scope) service(path string, now time.Time, procs []capture.Process) *capture.Service {
-	st, err := s.fs.Stats(path)
+	st, err := s.tr.Stats(path)
 	if err != nil && !errors.Is(err, cgroup.ErrNotFound) {
 		s.log.Debug().Err(err).Str("cgroup", path).Msg("failed to read cgroup")
 	}
@@ -248,7 +250,7 @@ func (s *scope) atTrigger(now time.Time, ev *cgroup.Event, sm *sample.Sampler) *
 		return nil
 	}
 	at := time.Now()
-	st, err := s.fs.Stats(path)
+	st, err := s.tr.Stats(path)
 	var stp *cgroup.Stats
 	if err == nil || !errors.Is(err, cgroup.ErrNotFound) {
 		stp = &st

@@ -64,7 +64,7 @@ func newTrace(cfg Config, sc *scope, procRoot string) *trace {
 	return &trace{
 		every: cfg.ServiceInterval(),
 		keep:  cfg.TraceWindow(),
-		tr:    sc.fs.NewTracer(),
+		tr:    sc.tr,
 		procs: sample.NewProcSum(procRoot),
 	}
 }
