@@ -44,8 +44,8 @@ type TraceStats struct {
 type Tracer struct {
 	fs   *FS
 	sr   statReader
-	path string    // the cgroup the dirs are of, as given
-	cp   string    // and cleaned
+	path string // the cgroup the dirs are of, as given
+	cp   string // and cleaned
 	d    dirs   // its directories
 	held heldFiles
 	out  TraceStats
