@@ -289,10 +289,23 @@ func (f *FS) Procs(p string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r reader
+	var sr statReader
+	return f.procs(&sr, p)
+}
+
+// procs is Procs of the cleaned path p, read with sr: a cgroup2
+// cgroup.procs from a held file where sr holds files (v1's caches its PID
+// list per open file, and is opened afresh).
+func (f *FS) procs(sr *statReader, p string) ([]int, error) {
 	for _, h := range f.order {
 		dir := filepath.Join(h.dir, p)
-		b, _, err := r.read(filepath.Join(dir, "cgroup.procs"), maxProcsSize, false)
+		var b []byte
+		var err error
+		if h.v2 {
+			b, err = sr.read(dir, "cgroup.procs", maxProcsSize, false)
+		} else {
+			b, _, err = sr.r.read(filepath.Join(dir, "cgroup.procs"), maxProcsSize, false)
+		}
 		if isAbsent(err) {
 			continue
 		}
@@ -304,7 +317,7 @@ func (f *FS) Procs(p string) ([]int, error) {
 			return nil, fmt.Errorf("failed to parse %s: %w", filepath.Join(dir, "cgroup.procs"), err)
 		}
 		if len(pids) == 0 {
-			pids = descendantPIDs(&r, dir, h.v2, pids)
+			pids = descendantPIDs(&sr.r, dir, h.v2, pids)
 		}
 		slices.Sort(pids)
 		return pids, nil

@@ -11,8 +11,10 @@ type MemoryStat struct {
 }
 
 // memoryStat reads the breakdown from the v2 directory, else the v1 memory
-// one; nil when neither has memory.stat.
-func (sr *statReader) memoryStat(v2, mem string) *MemoryStat {
+// one; nil when neither has memory.stat. From v1's it also sets *swap
+// when nil (swap, with swap accounting), so that the file, which the
+// kernel sums over the whole subtree, is read once.
+func (sr *statReader) memoryStat(v2, mem string, swap **uint64) *MemoryStat {
 	if b := sr.file(v2, "memory.stat"); b != nil {
 		k := func(key string) *uint64 { return sr.key(v2, "memory.stat", b, key) }
 		return &MemoryStat{Anon: k("anon"), File: k("file"), Kernel: k("kernel"), Shmem: k("shmem"), Sock: k("sock")}
@@ -23,6 +25,9 @@ func (sr *statReader) memoryStat(v2, mem string) *MemoryStat {
 	}
 	k := func(key string) *uint64 { return sr.key(mem, "memory.stat", b, key) }
 	m := &MemoryStat{Anon: k("total_rss"), File: k("total_cache"), Shmem: k("total_shmem")}
+	if *swap == nil {
+		*swap = k("swap")
+	}
 	// The buffer is reused by the next reads: memory.stat's values are taken.
 	m.Kernel = sr.uint(mem, "memory.kmem.usage_in_bytes", 1)
 	m.Sock = sr.uint(mem, "memory.kmem.tcp.usage_in_bytes", 1)

@@ -546,8 +546,8 @@ func TestRealTracerReadsRaw(t *testing.T) {
 	t.Logf("raw: %v; wrapped: %v", raw, wrapped)
 }
 
-// TestRealTracerStats: a Tracer's Stats of a real cgroup reads what
-// FS.Stats reads from the files its readings hold (no more descriptors at
+// TestRealTracerStats: a Tracer's Stats and Procs of a real cgroup read
+// what FS.Stats and FS.Procs read, from the files its readings hold (no more descriptors at
 // the second), finds the cgroup gone when systemd removes it (holding none
 // of its files), and reads the cgroup made again at the same path, not the
 // removed one's values.
@@ -579,12 +579,17 @@ func TestRealTracerStats(t *testing.T) {
 	if kg, kw := got.known(), want.known(); kg != kw || got.MemoryBytes == nil || got.CPUUsageUsec == nil {
 		t.Errorf("Tracer.Stats knows %d values, FS.Stats %d:\n%s\n%s", kg, kw, showStats(got), showStats(want))
 	}
+	if pids, err := tr.Procs(cg.Path); err != nil || !slices.Equal(pids, []int{a.PID}) {
+		t.Errorf("Procs = %v, %v; want [%d]", pids, err, a.PID)
+	}
 	held := len(tr.held.fds)
 	if held == 0 || ofCgroup() != held {
 		t.Errorf("after a reading: %d files held, %d descriptors of the cgroup's files", held, ofCgroup())
 	}
-	if _, err := tr.Stats(cg.Path); err != nil || len(tr.held.fds) != held || ofCgroup() != held {
-		t.Errorf("second reading: %v, %d files held, %d descriptors (want %d)", err, len(tr.held.fds), ofCgroup(), held)
+	_, err = tr.Stats(cg.Path)
+	pids, perr := tr.Procs(cg.Path)
+	if err != nil || perr != nil || !slices.Equal(pids, []int{a.PID}) || len(tr.held.fds) != held || ofCgroup() != held {
+		t.Errorf("second reading: %v, procs %v %v, %d files held, %d descriptors (want %d)", err, pids, perr, len(tr.held.fds), ofCgroup(), held)
 	}
 
 	a.Kill()
@@ -593,6 +598,12 @@ func TestRealTracerStats(t *testing.T) {
 		if err := os.Remove(d); err != nil {
 			t.Fatalf("rmdir %s: %v", d, err)
 		}
+	}
+	if _, err := tr.Procs(cg.Path); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Procs of the removed cgroup: %v, want ErrNotFound", err)
+	}
+	if n := ofCgroup(); n != 0 || len(tr.held.fds) != 0 || len(tr.held.absent) != 0 {
+		t.Errorf("after Procs found the cgroup gone: %d descriptors, %d files held, %d absent; want none", n, len(tr.held.fds), len(tr.held.absent))
 	}
 	if _, err := tr.Stats(cg.Path); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Stats of the removed cgroup: %v, want ErrNotFound", err)
@@ -608,6 +619,9 @@ func TestRealTracerStats(t *testing.T) {
 	cg.LimitMemory(t, 64<<20) // the new cgroup's, unlike the removed one's
 	c := cgrouptest.StartSleep(t)
 	cg.Move(t, c.PID)
+	if pids, err := tr.Procs(cg.Path); err != nil || !slices.Equal(pids, []int{c.PID}) {
+		t.Errorf("Procs of the re-created cgroup = %v, %v; want [%d]", pids, err, c.PID)
+	}
 	got, err = tr.Stats(cg.Path)
 	if err != nil || got.MemoryMaxBytes == nil || *got.MemoryMaxBytes != 64<<20 {
 		t.Errorf("Stats of the re-created cgroup: memory max %s, %v; want %d", show(got.MemoryMaxBytes), err, 64<<20)

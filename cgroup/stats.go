@@ -87,10 +87,7 @@ func (sr *statReader) stats(d dirs) Stats {
 	s.MemoryPeakBytes = sr.memoryPeak(d.v2mem, d.memory)
 	s.MemoryBytes = sr.memoryBytes(d.v2mem, d.memory)
 	s.MemoryMaxBytes = sr.memoryMax(d.v2mem, d.memory)
-	s.SwapBytes = sr.uint(d.v2mem, "memory.swap.current", 1)
-	if s.SwapBytes == nil {
-		s.SwapBytes = sr.keyed(d.memory, "memory.stat", "swap", 1)
-	}
+	s.SwapBytes = sr.uint(d.v2mem, "memory.swap.current", 1) // v1's: from memory.stat, below
 	// cpu.stat once: usage and throttling are lines of the same file.
 	if b := sr.file(d.v2, "cpu.stat"); b != nil {
 		s.CPUUsageUsec = sr.key(d.v2, "cpu.stat", b, "usage_usec")
@@ -109,7 +106,7 @@ func (sr *statReader) stats(d dirs) Stats {
 		s.PidsMax, _ = sr.limit(d.pids, "pids.max")
 	}
 	s.Pressure = sr.pressure(d.v2)
-	s.MemoryStat = sr.memoryStat(d.v2mem, d.memory)
+	s.MemoryStat = sr.memoryStat(d.v2mem, d.memory, &s.SwapBytes)
 	return s
 }
 

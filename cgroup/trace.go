@@ -169,6 +169,20 @@ func (t *Tracer) Stats(p string) (Stats, error) {
 	return s, err
 }
 
+// Procs is [FS.Procs] of the cgroup at p, its cgroup2 cgroup.procs read
+// from the file the Tracer holds. A cgroup found gone closes the held
+// files, as Read does.
+func (t *Tracer) Procs(p string) ([]int, error) {
+	if err := t.at(p); err != nil {
+		return nil, err
+	}
+	pids, err := t.fs.procs(&t.sr, t.cp) // not a reading of its own: the sample's Stats counts it
+	if errors.Is(err, ErrNotFound) {
+		t.held.close()
+	}
+	return pids, err
+}
+
 // at points the Tracer at the cgroup p: its directories joined once, the
 // files of another cgroup closed.
 func (t *Tracer) at(p string) error {

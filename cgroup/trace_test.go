@@ -156,7 +156,7 @@ func TestHeldFiles(t *testing.T) {
 	}
 }
 
-// A Tracer's Stats reads what FS.Stats reads: v2, v1 and hybrid fixtures
+// A Tracer's Stats and Procs read what FS.Stats and FS.Procs read: v2, v1 and hybrid fixtures
 // (hybrid's unified without the memory controller, whose files it does not
 // look for there).
 func TestTracerStatsAsFSStats(t *testing.T) {
@@ -179,6 +179,13 @@ func TestTracerStatsAsFSStats(t *testing.T) {
 			if err != nil || !reflect.DeepEqual(got, want) {
 				t.Errorf("%s: reading %d: Tracer.Stats = %s, %v; want %s", root, i, showStats(got), err, showStats(want))
 			}
+		}
+		wantPIDs, werr := f.Procs(p)
+		if pids, err := tr.Procs(p); werr != nil || len(wantPIDs) == 0 || err != nil || !slices.Equal(pids, wantPIDs) {
+			t.Errorf("%s: Tracer.Procs = %v, %v; FS.Procs = %v, %v", root, pids, err, wantPIDs, werr)
+		}
+		if _, err := tr.Procs("/system.slice/gone.service"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: Procs(gone) = %v, want ErrNotFound", root, err)
 		}
 		if _, err := tr.Stats("/system.slice/gone.service"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%s: Stats(gone) = %v, want ErrNotFound", root, err)

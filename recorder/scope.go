@@ -212,7 +212,7 @@ func (s *scope) procs() (string, []int) {
 	if path == "" {
 		return "", nil
 	}
-	pids, err := s.fs.Procs(path)
+	pids, err := s.tr.Procs(path)
 	if err != nil && !errors.Is(err, cgroup.ErrNotFound) {
 		s.log.Debug().Err(err).Str("cgroup", path).Msg("failed to read cgroup processes")
 	}

@@ -25,7 +25,7 @@ func BenchmarkServiceSample(b *testing.B) {
 	procs := []capture.Process{{PID: p.PID, Name: "sleep"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		pids, err := s.fs.Procs(cg.Path)
+		pids, err := s.tr.Procs(cg.Path)
 		if err != nil || len(pids) != 1 {
 			b.Fatalf("procs %v, %v; want [%d]", pids, err, p.PID)
 		}
