@@ -108,12 +108,10 @@ func (s *Store) Holds(l *Lock, service string) bool {
 	if err != nil {
 		return false
 	}
-	r, err := s.subdir(StateDir, false)
-	if err != nil {
-		return false
-	}
-	defer r.Close()
-	fi, err := r.Lstat(service + lockExt)
+	// One lookup in the root, every interval: a link on the way is
+	// followed only within the directory, and could only lead to the very
+	// file l holds.
+	fi, err := s.root.Lstat(StateDir + "/" + service + lockExt)
 	return err == nil && os.SameFile(fi, held)
 }
 
