@@ -46,8 +46,11 @@ type config struct {
 	// the default interval.
 	idleDefaultWindows int
 	// baseline, if set, is another preflight binary whose recorders run
-	// beside the first two of the idle run at the default interval.
+	// beside the first two of the idle run at the default interval, and
+	// beside the 1 and 20 services of the scale run.
 	baseline string
+	// scaleOnly runs the scale run alone, at the second process count.
+	scaleOnly bool
 }
 
 func main() {
@@ -69,7 +72,8 @@ func main() {
 	flag.IntVar(&c.idleWindows, "idle-windows", 3, "idle measurement windows")
 	flag.DurationVar(&c.scaleWindow, "scale-window", 20*time.Second, "length of one window of the 1 vs 20 services run (-reps windows)")
 	flag.IntVar(&c.idleDefaultWindows, "idle30-windows", 6, "30 s windows of the idle run at the default interval (0: skip it)")
-	flag.StringVar(&c.baseline, "baseline", "", "another preflight binary (an older build) measured beside it in the idle run at the default interval")
+	flag.StringVar(&c.baseline, "baseline", "", "another preflight binary (an older build) measured beside it in the idle run at the default interval and the scale run")
+	flag.BoolVar(&c.scaleOnly, "scale-only", false, "run only the 1 vs 20 services run, at -procs extra processes (with -baseline: A/B of two builds)")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "measure:", err)
@@ -139,6 +143,15 @@ func run(c config) (err error) {
 	pops := []int{0}
 	if c.extra > 0 {
 		pops = append(pops, c.extra)
+	}
+	if c.scaleOnly {
+		if c.out == "docs/benchmarks.md" {
+			c.out = "" // a part of the report: printed, never written over the whole
+		}
+		if c.extra == 0 {
+			return errors.New("-scale-only needs -procs > 0: the scale run is at the second process count")
+		}
+		pops = pops[1:]
 	}
 	for _, extra := range pops {
 		p, err := s.population(extra, extra == 0)
@@ -238,8 +251,13 @@ func (s *session) population(extra int, idle bool) (*popResult, error) {
 		return nil, err
 	}
 	var counts []float64
-	for rep := range c.reps {
-		fmt.Fprintf(os.Stderr, "-- repetition %d/%d\n", rep+1, c.reps)
+	reps := c.reps
+	if c.scaleOnly {
+		reps, c.latencyRuns = 0, 0
+		res.procs = kit.CountProcesses()
+	}
+	for rep := range reps {
+		fmt.Fprintf(os.Stderr, "-- repetition %d/%d\n", rep+1, reps)
 		work := filepath.Join(s.scratch, fmt.Sprintf("side-%s-%d", tag, rep))
 		if err := os.Mkdir(work, 0o755); err != nil {
 			return nil, err
@@ -279,7 +297,9 @@ func (s *session) population(extra int, idle bool) (*popResult, error) {
 		res.floors = append(res.floors, o.Floors)
 		counts = append(counts, float64(o.Floors.Procs))
 	}
-	res.procs = int(kit.Median(counts))
+	if len(counts) > 0 {
+		res.procs = int(kit.Median(counts))
+	}
 
 	if idle {
 		fmt.Fprintln(os.Stderr, "-- idle cost per second")

@@ -14,11 +14,16 @@ import (
 
 // Subjects of the scale run: the same services recorded three ways.
 const (
-	scaleOne     = "1 service, one process"
-	scaleShared  = "20 services, one process (--config)"
-	scaleApart   = "20 services, 20 processes (template instances)"
-	scaleService = 20
+	scaleOne    = "1 service, one process"
+	scaleShared = "20 services, one process (--config)"
+	scaleApart  = "20 services, 20 processes (template instances)"
+	// scaleOneBeside is scaleOne measured again, beside scaleApart.
+	scaleOneBeside = "1 service, one process, beside the 20 processes"
+	scaleService   = 20
 )
+
+// baselineSuffix names a subject run by the -baseline binary.
+const baselineSuffix = ", baseline binary"
 
 // Subjects of the idle run at the default interval.
 const (
@@ -82,7 +87,7 @@ func (s *session) scale(tag string) ([]kit.IdleCost, error) {
 		}()
 		return r.Proc, nil
 	}
-	fromFile := func(name string, n int) func(cg *kit.Cgroup) (*kit.Proc, error) {
+	fromFile := func(bin, name string, n int) func(cg *kit.Cgroup) (*kit.Proc, error) {
 		return func(cg *kit.Cgroup) (*kit.Proc, error) {
 			path, err := yaml(name, n)
 			if err != nil {
@@ -92,7 +97,7 @@ func (s *session) scale(tag string) ([]kit.IdleCost, error) {
 			if err := os.Mkdir(d, 0o755); err != nil {
 				return nil, err
 			}
-			return start(kit.RecorderConfig{Bin: s.c.preflight, Config: path, Dir: d, LogFile: filepath.Join(dir, name+".log")}, cg)
+			return start(kit.RecorderConfig{Bin: bin, Config: path, Dir: d, LogFile: filepath.Join(dir, name+".log")}, cg)
 		}
 	}
 	apart := func(cg *kit.Cgroup) (*kit.Proc, error) {
@@ -117,17 +122,36 @@ func (s *session) scale(tag string) ([]kit.IdleCost, error) {
 		}
 		return first, nil
 	}
-	subjects := []kit.IdleSubject{
-		{Name: scaleOne, Start: fromFile("one", 1)},
-		{Name: scaleShared, Start: fromFile("shared", scaleService)},
+	// Two runs: the 20 template instances scan the host 20 times a second,
+	// which would load the CPUs under the 1 vs 20 comparison at random
+	// phases; so they run in a second run, beside one service again.
+	shared := []kit.IdleSubject{
+		{Name: scaleOne, Start: fromFile(s.c.preflight, "one", 1)},
+		{Name: scaleShared, Start: fromFile(s.c.preflight, "shared", scaleService)},
+	}
+	if s.c.baseline != "" {
+		shared = append(shared,
+			kit.IdleSubject{Name: scaleOne + baselineSuffix, Start: fromFile(s.c.baseline, "one-baseline", 1)},
+			kit.IdleSubject{Name: scaleShared + baselineSuffix, Start: fromFile(s.c.baseline, "shared-baseline", scaleService)})
+	}
+	apartRun := []kit.IdleSubject{
+		{Name: scaleOneBeside, Start: fromFile(s.c.preflight, "one-beside", 1)},
 		{Name: scaleApart, Start: apart},
 	}
-	for i := range subjects {
-		if subjects[i].Cg, err = s.cgroup(fmt.Sprintf("scale-%s-%d", tag, i), false); err != nil {
+	var out []kit.IdleCost
+	for i, run := range [][]kit.IdleSubject{shared, apartRun} {
+		for j := range run {
+			if run[j].Cg, err = s.cgroup(fmt.Sprintf("scale-%s-%d-%d", tag, i, j), false); err != nil {
+				return nil, err
+			}
+		}
+		costs, err := kit.Idle(run, 5*time.Second, s.c.scaleWindow, s.c.reps, os.Stderr)
+		if err != nil {
 			return nil, err
 		}
+		out = append(out, costs...)
 	}
-	return kit.Idle(subjects, 5*time.Second, s.c.scaleWindow, s.c.reps, os.Stderr)
+	return out, nil
 }
 
 // idleDefault measures, side by side, recorders at the default 30 s
@@ -193,8 +217,8 @@ func (s *session) idleDefault() ([]kit.IdleCost, error) {
 	}
 	if s.c.baseline != "" {
 		subjects = append(subjects,
-			kit.IdleSubject{Name: idle30 + ", baseline binary", Start: recorderOf(s.c.baseline, "idle30-baseline", svc.Path)},
-			kit.IdleSubject{Name: idle30Ten + ", baseline binary", Start: recorderOf(s.c.baseline, "idle30-ten-baseline", ten.Path)})
+			kit.IdleSubject{Name: idle30 + baselineSuffix, Start: recorderOf(s.c.baseline, "idle30-baseline", svc.Path)},
+			kit.IdleSubject{Name: idle30Ten + baselineSuffix, Start: recorderOf(s.c.baseline, "idle30-ten-baseline", ten.Path)})
 	}
 	for i := range subjects {
 		if subjects[i].Cg, err = s.cgroup("idle30-"+fmt.Sprint(i), false); err != nil {
