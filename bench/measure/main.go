@@ -42,6 +42,8 @@ type config struct {
 	idleWindow  time.Duration
 	idleWindows int
 	scaleWindow time.Duration
+	// scaleWindows is the number of windows of each scale run.
+	scaleWindows int
 	// idleDefaultWindows is the number of 30 s windows of the idle run at
 	// the default interval.
 	idleDefaultWindows int
@@ -70,7 +72,8 @@ func main() {
 	flag.IntVar(&c.latencyRuns, "latency-runs", 50, "kill -9 → capture runs per process count")
 	flag.DurationVar(&c.idleWindow, "idle-window", 10*time.Second, "length of one idle measurement window")
 	flag.IntVar(&c.idleWindows, "idle-windows", 3, "idle measurement windows")
-	flag.DurationVar(&c.scaleWindow, "scale-window", 20*time.Second, "length of one window of the 1 vs 20 services run (-reps windows)")
+	flag.DurationVar(&c.scaleWindow, "scale-window", 20*time.Second, "length of one window of the 1 vs 20 services run")
+	flag.IntVar(&c.scaleWindows, "scale-windows", 6, "windows of each of the two scale runs: a host scan's CPU time moves by a tenth from window to window")
 	flag.IntVar(&c.idleDefaultWindows, "idle30-windows", 6, "30 s windows of the idle run at the default interval (0: skip it)")
 	flag.StringVar(&c.baseline, "baseline", "", "another preflight binary (an older build) measured beside it in the idle run at the default interval and the scale run")
 	flag.BoolVar(&c.scaleOnly, "scale-only", false, "run only the 1 vs 20 services run, at -procs extra processes (with -baseline: A/B of two builds)")
@@ -313,7 +316,7 @@ func (s *session) population(extra int, idle bool) (*popResult, error) {
 			}
 		}
 	} else {
-		fmt.Fprintf(os.Stderr, "-- 1 vs %d services, %d windows of %v\n", scaleService, c.reps, c.scaleWindow)
+		fmt.Fprintf(os.Stderr, "-- 1 vs %d services, %d windows of %v\n", scaleService, c.scaleWindows, c.scaleWindow)
 		if res.scale, err = s.scale(tag); err != nil {
 			return nil, err
 		}

@@ -287,8 +287,8 @@ func (r *results) goals() string {
 		apart, _ := cost(r.scale, scaleApart)
 		oneBeside, _ := cost(r.scale, scaleOneBeside)
 		row(fmt.Sprintf("%d services in one process ≤ %.1f × one service's CPU (%s processes, interval 1 s)", scaleService, goalScaleFactor, procs(r.scaleProcs)),
-			fmt.Sprintf("%s vs %s per second (%.2f ×; as %d processes: %.1f ×)", dur(shared.PerSecond), dur(one.PerSecond),
-				float64(shared.PerSecond)/float64(one.PerSecond), scaleService, float64(apart.PerSecond)/float64(oneBeside.PerSecond)),
+			fmt.Sprintf("%s vs %s per second (%.2f ×; each further service %s; as %d processes: %.1f ×)", dur(shared.PerSecond), dur(one.PerSecond),
+				float64(shared.PerSecond)/float64(one.PerSecond), dur((shared.PerSecond-one.PerSecond)/(scaleService-1)), scaleService, float64(apart.PerSecond)/float64(oneBeside.PerSecond)),
 			float64(shared.PerSecond) <= goalScaleFactor*float64(one.PerSecond))
 	}
 	if ic, ok := cost(r.idle30, idle30); ok {
@@ -349,7 +349,7 @@ func (r *results) scaleSection() string {
 	}
 	var b bytes.Buffer
 	b.WriteString("## One service or twenty\n\n")
-	fmt.Fprintf(&b, "At %s processes, each in a cgroup of its own: one `preflight start --config` recording 1 service and one recording %d, side by side (with `-baseline`, the same two of the baseline binary beside them); then, in a second run, %d `preflight start` processes recording one each (as %d instances of the template unit `preflight@` would), beside one service again: their 20 host scans a second would otherwise load the CPUs under the first comparison. Each row's × is against the one service of its own binary and run. Every service: a tcp health check on loopback, interval 1 s, a cgroup holding one `sleep`. CPU time of each cgroup per second of wall time over %d windows of %v after 5 s of start-up; medians, and each window's figure. `go run ./bench/measure -scale-only -baseline OLD_BINARY` runs this alone, to compare two builds.\n\n",
+	fmt.Fprintf(&b, "At %s processes, each in a cgroup of its own: one `preflight start --config` recording 1 service and one recording %d, side by side (with `-baseline`, the same two of the baseline binary beside them); each started 1/n s after the one before (n processes in the run), so that their host scans, which follow their start, do not overlap; then, in a second run, %d `preflight start` processes recording one each (as %d instances of the template unit `preflight@` would), beside one service again: their 20 host scans a second would otherwise load the CPUs under the first comparison. Each row's × is against the one service of its own binary and run. Every service: a tcp health check on loopback, interval 1 s, a cgroup holding one `sleep`. CPU time of each cgroup per second of wall time over %d windows of %v after 5 s of start-up; medians, and each window's figure. `go run ./bench/measure -scale-only -baseline OLD_BINARY` runs this alone, to compare two builds.\n\n",
 		procs(r.scaleProcs), scaleService, scaleService, scaleService, len(r.scale[0].Windows), r.cfg.scaleWindow)
 	b.WriteString("| what | CPU per second | of one core | × one service | windows |\n|---|---:|---:|---:|---|\n")
 	for _, c := range r.scale {
@@ -361,6 +361,15 @@ func (r *results) scaleSection() string {
 			one, _ = cost(r.scale, scaleOneBeside)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %s |\n", c.Name, dur(c.PerSecond), pct(c.PerSecond), float64(c.PerSecond)/float64(one.PerSecond), windows(c.Windows))
+	}
+	b.WriteString("\n")
+	for _, v := range []struct{ suffix, label string }{{"", ""}, {baselineSuffix, " (baseline binary)"}} {
+		one, ok1 := cost(r.scale, scaleOne+v.suffix)
+		shared, ok2 := cost(r.scale, scaleShared+v.suffix)
+		if ok1 && ok2 {
+			fmt.Fprintf(&b, "Each further service in one process%s: (%s − %s) / %d = **%s** of CPU per second.  \n", v.label,
+				dur(shared.PerSecond), dur(one.PerSecond), scaleService-1, dur((shared.PerSecond-one.PerSecond)/(scaleService-1)))
+		}
 	}
 	b.WriteString("\n")
 	return b.String()

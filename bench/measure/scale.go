@@ -144,8 +144,18 @@ func (s *session) scale(tag string) ([]kit.IdleCost, error) {
 			if run[j].Cg, err = s.cgroup(fmt.Sprintf("scale-%s-%d-%d", tag, i, j), false); err != nil {
 				return nil, err
 			}
+			// Started 1/len(run) s apart: each process ticks on its own
+			// grid from its start, so their host scans, some 20 ms
+			// each, do not overlap and compete for the CPUs.
+			if j > 0 {
+				start := run[j].Start
+				run[j].Start = func(cg *kit.Cgroup) (*kit.Proc, error) {
+					time.Sleep(time.Second / time.Duration(len(run)))
+					return start(cg)
+				}
+			}
 		}
-		costs, err := kit.Idle(run, 5*time.Second, s.c.scaleWindow, s.c.reps, os.Stderr)
+		costs, err := kit.Idle(run, 5*time.Second, s.c.scaleWindow, s.c.scaleWindows, os.Stderr)
 		if err != nil {
 			return nil, err
 		}
