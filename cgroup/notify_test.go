@@ -579,6 +579,9 @@ func TestRealTracerStats(t *testing.T) {
 	if kg, kw := got.known(), want.known(); kg != kw || got.MemoryBytes == nil || got.CPUUsageUsec == nil {
 		t.Errorf("Tracer.Stats knows %d values, FS.Stats %d:\n%s\n%s", kg, kw, showStats(got), showStats(want))
 	}
+	if n := len(tr.held.fds); n < 5 || ofCgroup() != n {
+		t.Errorf("after Stats alone: %d files held, %d descriptors of the cgroup's files; want every file it read", n, ofCgroup())
+	}
 	if pids, err := tr.Procs(cg.Path); err != nil || !slices.Equal(pids, []int{a.PID}) {
 		t.Errorf("Procs = %v, %v; want [%d]", pids, err, a.PID)
 	}
@@ -625,5 +628,37 @@ func TestRealTracerStats(t *testing.T) {
 	got, err = tr.Stats(cg.Path)
 	if err != nil || got.MemoryMaxBytes == nil || *got.MemoryMaxBytes != 64<<20 {
 		t.Errorf("Stats of the re-created cgroup: memory max %s, %v; want %d", show(got.MemoryMaxBytes), err, 64<<20)
+	}
+
+	// A restart between two readings: removed and made again, no reading
+	// in between. Every held file fails (ENODEV) and is opened again.
+	c.Kill()
+	exited(t, c, 5*time.Second)
+	for _, d := range slices.Backward(cg.Dirs) {
+		if err := os.Remove(d); err != nil {
+			t.Fatalf("rmdir %s: %v", d, err)
+		}
+	}
+	for _, d := range cg.Dirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatalf("mkdir %s: %v", d, err)
+		}
+	}
+	cg.LimitMemory(t, 48<<20)
+	e := cgrouptest.StartSleep(t)
+	cg.Move(t, e.PID)
+	got, err = tr.Stats(cg.Path)
+	if err != nil || got.MemoryMaxBytes == nil || *got.MemoryMaxBytes != 48<<20 {
+		t.Errorf("Stats after a removal and re-creation between readings: memory max %s, %v; want %d", show(got.MemoryMaxBytes), err, 48<<20)
+	}
+	if pids, err := tr.Procs(cg.Path); err != nil || !slices.Equal(pids, []int{e.PID}) {
+		t.Errorf("Procs after a removal and re-creation between readings = %v, %v; want [%d]", pids, err, e.PID)
+	}
+	// A removed cgroup's file fails with ENODEV: every held one is the new
+	// cgroup's.
+	for key, fd := range tr.held.fds {
+		if _, err := unix.Pread(fd, make([]byte, 4096), 0); err != nil {
+			t.Errorf("held %s/%s: %v (a file of the removed cgroup?)", key[0], key[1], err)
+		}
 	}
 }

@@ -228,15 +228,19 @@ func (sr *statReader) key(dir, name string, b []byte, key string) *uint64 {
 
 // heldFiles are the files a [Tracer] keeps open, by directory and name,
 // under roots: the hierarchies on a real cgroupfs (a fixture's files are
-// replaced, not regenerated). A file found absent is not looked for again
-// until absentRetry readings later, or until a held file fails (its cgroup
-// was removed, and may be re-created with other files). A [Tracer]
-// closes them all when a reading finds its cgroup gone.
+// replaced, not regenerated). A file found absent in its cgroup's
+// directory is not looked for again until absentRetry readings later, or
+// until a held file fails (its cgroup was removed, and may be re-created
+// with other files); a file whose directory is missing is looked for
+// again at the next reading (dirThere). A [Tracer] closes them all when a
+// reading finds its cgroup gone.
 type heldFiles struct {
 	roots  []string
 	fds    map[[2]string]int
 	absent map[[2]string]int // the reading at which the file was found absent
-	n      int               // readings so far (tick)
+	// missing holds the reading at which a directory was found missing.
+	missing map[string]int
+	n       int // readings so far (tick)
 }
 
 // absentRetry is how many readings a file found absent is taken for
@@ -284,9 +288,12 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 		return nil, errAbsent
 	}
 	path := filepath.Join(dir, name)
+	if h.n > 0 && h.missing[dir] == h.n {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: unix.ENOENT} // its directory, at this reading
+	}
 	fd, _, err := openFile(path, false)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) && h.dirThere(dir) {
 			if h.absent == nil {
 				h.absent = make(map[[2]string]int)
 			}
@@ -307,6 +314,34 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 	return b, nil
 }
 
+// dirThere reports whether the cgroup directory dir exists, as a file
+// found absent in it is taken for absent only then: a cgroup not there (yet)
+// in this hierarchy, as systemd makes a unit's cgroup one hierarchy after
+// another on hybrid and v1 hosts, or removes it, has its files looked for
+// again at the next reading, not absentRetry readings later. One look a
+// reading: a directory found missing is taken for missing until the next.
+func (h *heldFiles) dirThere(dir string) bool {
+	if h.missing[dir] == h.n && h.n > 0 {
+		return false
+	}
+	var st unix.Stat_t
+	for {
+		err := unix.Stat(dir, &st)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == nil {
+			return true
+		}
+		break
+	}
+	if h.missing == nil {
+		h.missing = make(map[string]int)
+	}
+	h.missing[dir] = h.n
+	return false
+}
+
 // close closes every held file and forgets the absent ones.
 func (h *heldFiles) close() {
 	for _, fd := range h.fds {
@@ -314,4 +349,5 @@ func (h *heldFiles) close() {
 	}
 	clear(h.fds)
 	clear(h.absent)
+	clear(h.missing)
 }

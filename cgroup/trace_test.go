@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -156,11 +158,17 @@ func TestHeldFiles(t *testing.T) {
 	}
 }
 
-// A Tracer's Stats and Procs read what FS.Stats and FS.Procs read: v2, v1 and hybrid fixtures
-// (hybrid's unified without the memory controller, whose files it does not
-// look for there).
+// A Tracer's Stats and Procs read what FS.Stats and FS.Procs read: v2, v1
+// and hybrid fixtures (hybrid's unified without the memory controller, whose
+// files it does not look for there), the second reading from the files the
+// first one held (held here although a fixture is no cgroupfs: its files
+// are not changed during the test).
 func TestTracerStatsAsFSStats(t *testing.T) {
-	for _, root := range []string{"testdata/v2", "testdata/v1", "testdata/hybrid"} {
+	for _, fixture := range []string{"testdata/v2", "testdata/v1", "testdata/hybrid"} {
+		root := t.TempDir()
+		if err := os.CopyFS(root, os.DirFS(fixture)); err != nil {
+			t.Fatal(err)
+		}
 		f, err := NewFS(root)
 		if err != nil {
 			t.Fatal(err)
@@ -168,28 +176,80 @@ func TestTracerStatsAsFSStats(t *testing.T) {
 		const p = "/system.slice/dead-drop.service"
 		want, werr := f.Stats(p)
 		if werr != nil {
-			t.Fatalf("%s: FS.Stats: %v", root, werr)
+			t.Fatalf("%s: FS.Stats: %v", fixture, werr)
 		}
 		if want.CPUUsageUsec == nil || want.MemoryBytes == nil {
-			t.Fatalf("%s: the fixture lacks cpu or memory: %+v", root, want)
+			t.Fatalf("%s: the fixture lacks cpu or memory: %+v", fixture, want)
 		}
-		tr := f.NewTracer()
-		for i := range 2 { // the second reading from what the first kept
+		tr := heldTracer(f)
+		t.Cleanup(tr.Close)
+		for i := range 2 {
 			got, err := tr.Stats(p)
 			if err != nil || !reflect.DeepEqual(got, want) {
-				t.Errorf("%s: reading %d: Tracer.Stats = %s, %v; want %s", root, i, showStats(got), err, showStats(want))
+				t.Errorf("%s: reading %d: Tracer.Stats = %s, %v; want %s", fixture, i, showStats(got), err, showStats(want))
+			}
+			if len(tr.held.fds) < 5 {
+				t.Errorf("%s: reading %d: %d files held, want every file Stats read", fixture, i, len(tr.held.fds))
 			}
 		}
 		wantPIDs, werr := f.Procs(p)
 		if pids, err := tr.Procs(p); werr != nil || len(wantPIDs) == 0 || err != nil || !slices.Equal(pids, wantPIDs) {
-			t.Errorf("%s: Tracer.Procs = %v, %v; FS.Procs = %v, %v", root, pids, err, wantPIDs, werr)
+			t.Errorf("%s: Tracer.Procs = %v, %v; FS.Procs = %v, %v", fixture, pids, err, wantPIDs, werr)
 		}
 		if _, err := tr.Procs("/system.slice/gone.service"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("%s: Procs(gone) = %v, want ErrNotFound", root, err)
+			t.Errorf("%s: Procs(gone) = %v, want ErrNotFound", fixture, err)
 		}
 		if _, err := tr.Stats("/system.slice/gone.service"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("%s: Stats(gone) = %v, want ErrNotFound", root, err)
+			t.Errorf("%s: Stats(gone) = %v, want ErrNotFound", fixture, err)
 		}
+	}
+}
+
+// heldTracer is f's Tracer holding the files of every hierarchy, a
+// fixture's too.
+func heldTracer(f *FS) *Tracer {
+	tr := f.NewTracer()
+	tr.held.roots = tr.held.roots[:0]
+	for _, h := range f.order {
+		tr.held.roots = append(tr.held.roots, h.dir)
+	}
+	return tr
+}
+
+// On hybrid and v1 hosts systemd makes a unit's cgroup one hierarchy after
+// another: a reading that finds it in one (name=systemd, unified) but not
+// yet in another (memory) must not take that hierarchy's files for absent
+// for absentRetry readings, or the service's memory, OOM kills and peak
+// are missing from every sample until then.
+func TestTracerCgroupMadeHierarchyByHierarchy(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("testdata/hybrid")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const p = "/system.slice/dead-drop.service"
+	want, err := f.Stats(p)
+	if err != nil || want.MemoryBytes == nil || want.OOMKills == nil {
+		t.Fatalf("FS.Stats: %s, %v; the fixture lacks v1 memory", showStats(want), err)
+	}
+	mem := filepath.Join(root, "memory", p)
+	if err := os.Rename(mem, mem+".later"); err != nil {
+		t.Fatal(err)
+	}
+	tr := heldTracer(f)
+	t.Cleanup(tr.Close)
+	got, err := tr.Stats(p)
+	if err != nil || got.MemoryBytes != nil || got.CPUUsageUsec == nil {
+		t.Fatalf("before the memory hierarchy has it: %s, %v; want no memory, the rest read", showStats(got), err)
+	}
+	if err := os.Rename(mem+".later", mem); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = tr.Stats(p); err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("at the next reading: %s, %v; want %s", showStats(got), err, showStats(want))
 	}
 }
 

@@ -250,7 +250,7 @@ func (s *scope) atTrigger(now time.Time, ev *cgroup.Event, sm *sample.Sampler) *
 		return nil
 	}
 	at := time.Now()
-	st, err := s.tr.Stats(path)
+	st, err := s.fs.Stats(path) // afresh, every file opened now: a trigger is rare, and its reading must not miss a file
 	var stp *cgroup.Stats
 	if err == nil || !errors.Is(err, cgroup.ErrNotFound) {
 		stp = &st
