@@ -398,6 +398,7 @@ func (s *session) idle() ([]kit.IdleCost, error) {
 			return nil, err
 		}
 	}
+	kit.Stagger(subjects)
 	return kit.Idle(subjects, 3*time.Second, s.c.idleWindow, s.c.idleWindows, os.Stderr)
 }
 

@@ -144,17 +144,10 @@ func (s *session) scale(tag string) ([]kit.IdleCost, error) {
 			if run[j].Cg, err = s.cgroup(fmt.Sprintf("scale-%s-%d-%d", tag, i, j), false); err != nil {
 				return nil, err
 			}
-			// Started 1/len(run) s apart: each process ticks on its own
-			// grid from its start, so their host scans, some 20 ms
-			// each, do not overlap and compete for the CPUs.
-			if j > 0 {
-				start := run[j].Start
-				run[j].Start = func(cg *kit.Cgroup) (*kit.Proc, error) {
-					time.Sleep(time.Second / time.Duration(len(run)))
-					return start(cg)
-				}
-			}
 		}
+		// Their host scans, some 20 ms each, do not overlap and
+		// compete for the CPUs.
+		kit.Stagger(run)
 		costs, err := kit.Idle(run, 5*time.Second, s.c.scaleWindow, s.c.scaleWindows, os.Stderr)
 		if err != nil {
 			return nil, err
@@ -237,5 +230,6 @@ func (s *session) idleDefault() ([]kit.IdleCost, error) {
 	}
 	// The first window starts 5 s after the start, so that each 30 s
 	// window holds exactly one of the recorders' ticks.
+	kit.Stagger(subjects)
 	return kit.Idle(subjects, 5*time.Second, time.Duration(defaultInterval*float64(time.Second)), s.c.idleDefaultWindows, os.Stderr)
 }
