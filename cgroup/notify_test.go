@@ -373,15 +373,7 @@ func TestRealTracerHoldsFiles(t *testing.T) {
 	a := cgrouptest.StartSleep(t)
 	cg.Move(t, a.PID)
 	// The descriptors of the cgroup's files.
-	ofCgroup := func() int {
-		n := 0
-		for _, target := range openFDs(t) {
-			if strings.Contains(target, cg.Path+"/") {
-				n++
-			}
-		}
-		return n
-	}
+	ofCgroup := func() int { return fdsOf(t, cg.Path) }
 	tr := f.NewTracer()
 	st, err := tr.Read(cg.Path)
 	if err != nil || !slices.Equal(st.PIDs, []int{a.PID}) || st.MemoryBytes == nil || st.CPUUsageUsec == nil {
@@ -398,22 +390,14 @@ func TestRealTracerHoldsFiles(t *testing.T) {
 	// systemd removes a dead unit's cgroup and makes it again on restart.
 	a.Kill()
 	exited(t, a, 5*time.Second)
-	for _, d := range slices.Backward(cg.Dirs) {
-		if err := os.Remove(d); err != nil {
-			t.Fatalf("rmdir %s: %v", d, err)
-		}
-	}
+	removeDirs(t, cg)
 	if _, err := tr.Read(cg.Path); !errors.Is(err, ErrNotFound) {
 		t.Errorf("reading of the removed cgroup: %v, want ErrNotFound", err)
 	}
 	if n := ofCgroup(); n != 0 || len(tr.held.fds) != 0 {
 		t.Errorf("after a reading found the cgroup gone: %d descriptors of its files, %d files held; want none", n, len(tr.held.fds))
 	}
-	for _, d := range cg.Dirs {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatalf("mkdir %s: %v", d, err)
-		}
-	}
+	makeDirs(t, cg)
 	c := cgrouptest.StartSleep(t)
 	cg.Move(t, c.PID)
 	st, err = tr.Read(cg.Path)
@@ -443,15 +427,7 @@ func TestRealTracerUnifiedRecreated(t *testing.T) {
 	dir := cg.Dirs[0] // cgroup2's
 	a := cgrouptest.StartSleep(t)
 	cg.Move(t, a.PID)
-	ofCgroup := func() int {
-		n := 0
-		for _, target := range openFDs(t) {
-			if strings.Contains(target, cg.Path+"/") {
-				n++
-			}
-		}
-		return n
-	}
+	ofCgroup := func() int { return fdsOf(t, cg.Path) }
 	tr := v2.NewTracer()
 	t.Cleanup(tr.Close)
 	for range 2 {
@@ -556,15 +532,7 @@ func TestRealTracerStats(t *testing.T) {
 	cg := newRealCgroup(t, f)
 	a := cgrouptest.StartSleep(t)
 	cg.Move(t, a.PID)
-	ofCgroup := func() int {
-		n := 0
-		for _, target := range openFDs(t) {
-			if strings.Contains(target, cg.Path+"/") {
-				n++
-			}
-		}
-		return n
-	}
+	ofCgroup := func() int { return fdsOf(t, cg.Path) }
 	tr := f.NewTracer()
 	t.Cleanup(tr.Close)
 	want, err := f.Stats(cg.Path)
@@ -597,11 +565,7 @@ func TestRealTracerStats(t *testing.T) {
 
 	a.Kill()
 	exited(t, a, 5*time.Second)
-	for _, d := range slices.Backward(cg.Dirs) {
-		if err := os.Remove(d); err != nil {
-			t.Fatalf("rmdir %s: %v", d, err)
-		}
-	}
+	removeDirs(t, cg)
 	if _, err := tr.Procs(cg.Path); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Procs of the removed cgroup: %v, want ErrNotFound", err)
 	}
@@ -614,11 +578,7 @@ func TestRealTracerStats(t *testing.T) {
 	if n := ofCgroup(); n != 0 || len(tr.held.fds) != 0 {
 		t.Errorf("after Stats found the cgroup gone: %d descriptors, %d files held; want none", n, len(tr.held.fds))
 	}
-	for _, d := range cg.Dirs {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatalf("mkdir %s: %v", d, err)
-		}
-	}
+	makeDirs(t, cg)
 	cg.LimitMemory(t, 64<<20) // the new cgroup's, unlike the removed one's
 	c := cgrouptest.StartSleep(t)
 	cg.Move(t, c.PID)
@@ -634,16 +594,8 @@ func TestRealTracerStats(t *testing.T) {
 	// in between. Every held file fails (ENODEV) and is opened again.
 	c.Kill()
 	exited(t, c, 5*time.Second)
-	for _, d := range slices.Backward(cg.Dirs) {
-		if err := os.Remove(d); err != nil {
-			t.Fatalf("rmdir %s: %v", d, err)
-		}
-	}
-	for _, d := range cg.Dirs {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatalf("mkdir %s: %v", d, err)
-		}
-	}
+	removeDirs(t, cg)
+	makeDirs(t, cg)
 	cg.LimitMemory(t, 48<<20)
 	e := cgrouptest.StartSleep(t)
 	cg.Move(t, e.PID)
@@ -659,6 +611,38 @@ func TestRealTracerStats(t *testing.T) {
 	for key, fd := range tr.held.fds {
 		if _, err := unix.Pread(fd, make([]byte, 4096), 0); err != nil {
 			t.Errorf("held %s/%s: %v (a file of the removed cgroup?)", key[0], key[1], err)
+		}
+	}
+}
+
+// fdsOf counts this process's descriptors of the files of the cgroup at
+// path.
+func fdsOf(t *testing.T, path string) int {
+	n := 0
+	for _, target := range openFDs(t) {
+		if strings.Contains(target, path+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// removeDirs removes cg's directories, as systemd removes a dead unit's
+// cgroup; makeDirs makes them again, as at its restart.
+func removeDirs(t *testing.T, cg *cgrouptest.Cgroup) {
+	t.Helper()
+	for _, d := range slices.Backward(cg.Dirs) {
+		if err := os.Remove(d); err != nil {
+			t.Fatalf("rmdir %s: %v", d, err)
+		}
+	}
+}
+
+func makeDirs(t *testing.T, cg *cgrouptest.Cgroup) {
+	t.Helper()
+	for _, d := range cg.Dirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatalf("mkdir %s: %v", d, err)
 		}
 	}
 }

@@ -295,11 +295,7 @@ func testRecreated(t *testing.T, o WatchOptions) {
 	exited(t, a, 5*time.Second)
 
 	// systemd removes a dead unit's cgroup and makes it again on restart.
-	for _, d := range slices.Backward(cg.Dirs) {
-		if err := os.Remove(d); err != nil {
-			t.Fatalf("rmdir %s: %v", d, err)
-		}
-	}
+	removeDirs(t, cg)
 	waitFor(t, "the watcher to see the cgroup gone", func() bool {
 		var attached bool
 		onRun(w, func() { attached = w.cur.ok })
@@ -308,11 +304,7 @@ func testRecreated(t *testing.T, o WatchOptions) {
 	if len(w.PIDs()) != 0 || w.Path() != cg.Path {
 		t.Errorf("cgroup gone: pids %v path %q", w.PIDs(), w.Path())
 	}
-	for _, d := range cg.Dirs {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatalf("mkdir %s: %v", d, err)
-		}
-	}
+	makeDirs(t, cg)
 	c := cgrouptest.StartSleep(t)
 	cg.Move(t, c.PID)
 	waitFor(t, "the sleep in the re-created cgroup", func() bool { return slices.Equal(w.PIDs(), []int{c.PID}) })
