@@ -232,16 +232,27 @@ func (sr *statReader) key(dir, name string, b []byte, key string) *uint64 {
 // directory is not looked for again until absentRetry readings later, or
 // until a held file fails (its cgroup was removed, and may be re-created
 // with other files); a file whose directory is missing is looked for
-// again at the next reading (dirThere). A [Tracer] closes them all when a
-// reading finds its cgroup gone.
+// again as dirThere says. A [Tracer] closes them all when a reading finds
+// its cgroup gone.
 type heldFiles struct {
-	roots  []string
-	fds    map[[2]string]int
-	absent map[[2]string]int // the reading at which the file was found absent
-	// missing holds the reading at which a directory was found missing.
-	missing map[string]int
-	n       int // readings so far (tick)
+	roots   []string
+	fds     map[[2]string]int
+	absent  map[[2]string]int // the reading at which the file was found absent
+	missing map[string]miss   // directories found missing
+	n       int               // readings so far (tick)
 }
+
+// miss is a directory found missing: at the reading at, and at streak
+// looks in a row.
+type miss struct{ at, streak int }
+
+// due returns the reading from which the directory is looked for again:
+// the next one after a first miss (a cgroup that systemd is making
+// hierarchy by hierarchy is there by then), then 2, 4 and 8 readings
+// later, and at most absentRetry: a hierarchy that has no cgroup for the
+// unit (its controller not enabled for it) costs a failed stat a reading
+// no more than briefly.
+func (m miss) due() int { return m.at + min(1<<(m.streak-1), absentRetry) }
 
 // absentRetry is how many readings a file found absent is taken for
 // absent without looking: at the trace's 1 s, a file that appears (a
@@ -282,14 +293,15 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 		}
 		unix.Close(fd)
 		delete(h.fds, key)
-		clear(h.absent) // a removed cgroup: another may have other files
+		clear(h.absent)  // a removed cgroup: another may have other files
+		clear(h.missing) // and be in other hierarchies
 	}
 	if at, ok := h.absent[key]; ok && h.n-at < absentRetry {
 		return nil, errAbsent
 	}
 	path := filepath.Join(dir, name)
-	if h.n > 0 && h.missing[dir] == h.n {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: unix.ENOENT} // its directory, at this reading
+	if h.missingNow(dir) {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: unix.ENOENT} // its directory, found missing
 	}
 	fd, _, err := openFile(path, false)
 	if err != nil {
@@ -315,13 +327,15 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 }
 
 // dirThere reports whether the cgroup directory dir exists, as a file
-// found absent in it is taken for absent only then: a cgroup not there (yet)
-// in this hierarchy, as systemd makes a unit's cgroup one hierarchy after
-// another on hybrid and v1 hosts, or removes it, has its files looked for
-// again at the next reading, not absentRetry readings later. One look a
-// reading: a directory found missing is taken for missing until the next.
+// found absent in it is taken for absent only then: a cgroup not there
+// (yet) in this hierarchy, as systemd makes a unit's cgroup one hierarchy
+// after another on hybrid and v1 hosts, has its files looked for again at
+// the next reading, not absentRetry readings later. A directory found
+// missing is taken for missing until its miss is due; a held file that
+// fails (the cgroup removed, maybe made again) forgets every miss.
 func (h *heldFiles) dirThere(dir string) bool {
-	if h.missing[dir] == h.n && h.n > 0 {
+	m, ok := h.missing[dir]
+	if ok && h.n < m.due() {
 		return false
 	}
 	var st unix.Stat_t
@@ -331,15 +345,23 @@ func (h *heldFiles) dirThere(dir string) bool {
 			continue
 		}
 		if err == nil {
+			delete(h.missing, dir)
 			return true
 		}
 		break
 	}
 	if h.missing == nil {
-		h.missing = make(map[string]int)
+		h.missing = make(map[string]miss)
 	}
-	h.missing[dir] = h.n
+	h.missing[dir] = miss{at: h.n, streak: m.streak + 1}
 	return false
+}
+
+// missingNow reports whether dir was found missing and is not due to be
+// looked for again.
+func (h *heldFiles) missingNow(dir string) bool {
+	m, ok := h.missing[dir]
+	return ok && h.n < m.due()
 }
 
 // close closes every held file and forgets the absent ones.

@@ -267,3 +267,89 @@ func showStats(s Stats) string {
 	}
 	return b.String()
 }
+
+// A hierarchy that has no cgroup for the unit (its controller not enabled
+// for it) is looked at again after 1, 2, 4, 8 and then every absentRetry
+// readings, not at every one; a held file that fails (its cgroup removed,
+// maybe made again) has it looked at again at the next reading.
+func TestTracerHierarchyWithoutTheCgroup(t *testing.T) {
+	root := t.TempDir()
+	if err := os.CopyFS(root, os.DirFS("testdata/hybrid")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const p = "/system.slice/dead-drop.service"
+	mem := filepath.Join(root, "memory", p)
+	hide := func() {
+		if err := os.Rename(mem, mem+".away"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	show := func() {
+		if err := os.Rename(mem+".away", mem); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hide()
+	tr := heldTracer(f)
+	t.Cleanup(tr.Close)
+	// read makes reading n (1-based), as a recorder's sample does, and
+	// reports whether it had memory.
+	read := func(n int) bool {
+		t.Helper()
+		if _, err := tr.Procs(p); err != nil {
+			t.Fatalf("reading %d: Procs: %v", n, err)
+		}
+		st, err := tr.Stats(p)
+		if err != nil || st.CPUUsageUsec == nil {
+			t.Fatalf("reading %d: %s, %v", n, showStats(st), err)
+		}
+		return st.MemoryBytes != nil
+	}
+	// Missing at readings 1, 2, 4, 8, 16, 26: each miss waits twice as
+	// long as the one before, at most absentRetry readings.
+	looks := []int{1, 2, 4, 8, 16, 16 + absentRetry, 16 + 2*absentRetry}
+	for n := 1; n <= looks[len(looks)-1]; n++ {
+		if n == looks[len(looks)-1] {
+			show() // after the reading before: seen at this one, due
+		}
+		if got, want := read(n), n == looks[len(looks)-1]; got != want {
+			t.Fatalf("reading %d: memory read %v, want %v", n, got, want)
+		}
+		if n == 16+absentRetry+1 {
+			show() // not due: unseen at the next reading
+		}
+		if n == 16+absentRetry+2 {
+			hide()
+		}
+	}
+	// Missing again, for a while (a new Tracer: the held files of memory
+	// would still read the fixture's): then a held file fails, as every
+	// file of a removed cgroup does. The next reading looks for the
+	// hierarchy.
+	tr.Close()
+	hide()
+	tr = heldTracer(f)
+	t.Cleanup(tr.Close)
+	for n := 1; n <= 5; n++ {
+		if read(n) {
+			t.Fatalf("reading %d after hiding memory: memory read", n)
+		}
+	}
+	show()
+	if read(6) {
+		t.Fatal("reading 6: memory read before its miss was due")
+	}
+	procs := [2]string{filepath.Join(root, "unified", p), "cgroup.procs"}
+	fd, ok := tr.held.fds[procs]
+	if !ok {
+		t.Fatalf("cgroup.procs not held: %v", tr.held.fds)
+	}
+	unix.Close(fd) // its next read fails, as a removed cgroup's does (ENODEV)
+	if !read(7) {
+		t.Error("after a held file failed: memory not read at the next reading")
+	}
+}
