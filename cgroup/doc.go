@@ -64,17 +64,20 @@
 //   - inotify on the directory that holds the cgroup's: its rmdir and mkdir.
 //
 // Where these cover the cgroup (cgroup2 and hybrid hosts), a safety look
-// runs every Safety (default 1 s) and nothing else wakes the watcher: an idle watcher costs about 0.2 ms of CPU per second on a 2-CPU
-// virtual machine, against 4–5 ms with a look every 50 ms, almost all of it
-// the Go runtime waking up (BenchmarkWatcherIdle). A caller that wakes up
-// as often anyway asks for the look then ([Watcher.Look]): each look asked
-// for restarts the periodic cadence, so the watcher's own timer fires only
-// when no look was asked for within a period, and the look rides on the
-// caller's wake-up instead of waking the process a second time. Where they do not, a
-// look runs every Poll (default 50 ms): without inotify, without cgroup2
-// (legacy: no cgroup.events), with more than 64 processes, where
-// pidfd_open is refused or missing (PIDFD_NONBLOCK needs Linux 5.10), or
-// where a watch could not be added. Where cgroup.event_control refuses the
+// runs every Safety (default 1 s) and nothing else wakes the watcher: an
+// idle watcher costs about 0.2 ms of CPU per second on a 2-CPU virtual
+// machine, against 4–5 ms with a look every 50 ms, almost all of it the Go
+// runtime waking up (BenchmarkWatcherIdle). A caller that wakes up as
+// often anyway makes the look then, in its own goroutine ([Watcher.Look]),
+// and drives the safety look: the watcher's own timer then ticks only
+// every 5 periods, to look if the caller stopped. The look rides on the
+// caller's wake-up instead of waking a second goroutine, and on an idle
+// host a second thread; the timer is not moved at each look, as a runtime
+// timer moved later wakes the process at its old time all the same.
+// Where they do not, a look runs every Poll (default 50 ms): without
+// inotify, without cgroup2 (legacy: no cgroup.events), with more than 64
+// processes, where pidfd_open is refused or missing (PIDFD_NONBLOCK needs
+// Linux 5.10), or where a watch could not be added. Where cgroup.event_control refuses the
 // eventfd (not root; a read-only cgroupfs, as under systemd's
 // ProtectControlGroups=), the pidfds stand in: an OOM kill ends a watched
 // process; only a process that joined after the last look and is killed

@@ -336,9 +336,9 @@ func TestRealStartupForkIsNotARestart(t *testing.T) {
 
 // TestRealLookAskedFor: a process joining is not notified, so the periodic
 // look finds it; with the periodic look an hour away, a look asked for
-// (Look, as the recorder asks at each of its wake-ups) finds it at once.
-// Looks are not fewer for it: an asked look restarts the cadence, it does
-// not stop it.
+// (Look, as the recorder makes at each of its wake-ups, in its goroutine)
+// has found it when Look returns. Looks are not fewer for it: an asked look
+// restarts the cadence, it does not stop it.
 func TestRealLookAskedFor(t *testing.T) {
 	f := realFS(t)
 	cg := newRealCgroup(t, f)
@@ -355,13 +355,151 @@ func TestRealLookAskedFor(t *testing.T) {
 	}
 	w.Look()
 	want := []int{min(a.PID, b.PID), max(a.PID, b.PID)}
-	waitFor(t, "the asked look to see the joined process", func() bool { return slices.Equal(w.PIDs(), want) })
+	if got := w.PIDs(); !slices.Equal(got, want) {
+		t.Fatalf("after Look returned: pids %v, want %v", got, want)
+	}
 	var every time.Duration
 	onRun(w, func() { every = w.lookEvery() })
 	if every != time.Hour {
 		t.Errorf("after an asked look: the periodic look every %v, want the safety cadence (1 h here)", every)
 	}
 	expectQuiet(t, w, 100*time.Millisecond)
+}
+
+// TestRealLookNeverWaits: Look does not wait behind the watcher's own
+// wake-up (which may be asking a slow systemd for the unit's cgroup): it
+// returns without looking, and looks again once the watcher is free.
+// Before Run and after it returned, Look does nothing: the watcher's
+// descriptors are not open, and Events is closed.
+func TestRealLookNeverWaits(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	w := f.NewWatcher(Target{Path: cg.Path}, notificationsOnly)
+	w.Look() // before Run: nothing to look with
+	if got := w.PIDs(); len(got) != 0 {
+		t.Fatalf("Look before Run: pids %v, want none", got)
+	}
+	w.testDo = make(chan func())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { // on failure too: the watcher is released and ends
+		cancel()
+		<-done
+	}()
+	settle(w)
+
+	release := make(chan struct{})
+	busy := make(chan struct{})
+	go func() {
+		w.testDo <- func() { close(busy); <-release } // holds the watcher's turn
+	}()
+	<-busy
+	b := cgrouptest.StartSleep(t)
+	cg.Move(t, b.PID)
+	looked := make(chan struct{})
+	go func() { w.Look(); close(looked) }()
+	select {
+	case <-looked:
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("Look waited behind the watcher's busy turn")
+	}
+	if got := w.PIDs(); !slices.Equal(got, []int{a.PID}) {
+		t.Errorf("Look while the watcher was busy: pids %v, want %v (no look)", got, []int{a.PID})
+	}
+	close(release)
+	want := []int{min(a.PID, b.PID), max(a.PID, b.PID)}
+	waitFor(t, "a look once the watcher is free", func() bool {
+		w.Look()
+		return slices.Equal(w.PIDs(), want)
+	})
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	done <- nil // for the deferred cleanup
+	c := cgrouptest.StartSleep(t)
+	cg.Move(t, c.PID)
+	w.Look() // after Run: would read closed descriptors, send on a closed channel
+	if got := w.PIDs(); !slices.Equal(got, want) {
+		t.Errorf("Look after Run returned: pids %v, want %v (no look)", got, want)
+	}
+}
+
+// TestRealLookDrives: a caller's looks drive the safety look. After a Look
+// the watcher's own timer is silent for periods on end (it ticks every
+// watchdog periods, and only looks if the caller stopped); a caller that
+// keeps looking keeps it silent; a caller that stops has the watcher look
+// on its own again, every period.
+func TestRealLookDrives(t *testing.T) {
+	const safety = 400 * time.Millisecond // the watchdog: 2 s
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	a := cgrouptest.StartSleep(t)
+	cg.Move(t, a.PID)
+	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{Poll: time.Hour, Safety: safety})
+	runWatcher(t, w)
+	settle(w)
+	driven := func() (d bool) {
+		onRun(w, func() { d = w.looks.driven })
+		return d
+	}
+	var every time.Duration
+	onRun(w, func() { every = w.lookEvery() })
+	if every != safety || driven() {
+		t.Fatalf("before any Look: look every %v, driven %v; want %v, not driven", every, driven(), safety)
+	}
+
+	// Driven: nothing looks for 2.5 periods but the caller.
+	w.Look()
+	start := time.Now()
+	b := cgrouptest.StartSleep(t)
+	cg.Move(t, b.PID) // not notified: only a look sees it
+	time.Sleep(safety * 5 / 2)
+	got := w.PIDs()
+	if time.Since(start) < watchdog*safety && !slices.Equal(got, []int{a.PID}) {
+		t.Fatalf("driven by Look: the watcher looked on its own within %v: pids %v", safety*5/2, got)
+	}
+	if !driven() {
+		t.Fatal("after Look: the safety look is not driven")
+	}
+
+	// The caller stops: the watchdog looks, and the watcher looks every
+	// period again.
+	ab := []int{min(a.PID, b.PID), max(a.PID, b.PID)}
+	waitFor(t, "the watchdog's look", func() bool { return slices.Equal(w.PIDs(), ab) })
+	if driven() {
+		t.Error("after the watchdog's look: still driven")
+	}
+	c := cgrouptest.StartSleep(t)
+	cg.Move(t, c.PID)
+	waitFor(t, "the watcher's own look", func() bool { return len(w.PIDs()) == 3 })
+
+	// A caller that keeps looking keeps it driven past the watchdog's tick.
+	stop := make(chan struct{})
+	looking := make(chan struct{})
+	go func() {
+		defer close(looking)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(safety / 4):
+				w.Look()
+			}
+		}
+	}()
+	time.Sleep(watchdog*safety + safety)
+	d := driven()
+	close(stop)
+	<-looking
+	if !d {
+		t.Error("a caller looking every quarter period: the watchdog took the safety look back")
+	}
 }
 
 // TestRealTracerHoldsFiles: a Tracer holds the cgroup's files open between

@@ -20,7 +20,7 @@ const maxPidfds = 64
 // process set replaced without the cgroup ever emptying is seen at once.
 // A pidfd is made pollable by Go's netpoller, so a watched process costs a
 // parked goroutine and a descriptor, not a thread. Its methods other than
-// the goroutines' signalling run on the watcher's goroutine.
+// the goroutines' signalling run with the watcher's turn held.
 type procSet struct {
 	exited chan struct{} // signalled (capacity 1, coalesced) when a watched process exits
 	log    zerolog.Logger

@@ -66,7 +66,7 @@ type Target struct {
 }
 
 // Event is one transition of the watched cgroup, with the cgroup's own
-// evidence read in the watcher's goroutine at the wake-up that saw it,
+// evidence read by the watcher at the wake-up that saw it,
 // before anything else: systemd may remove the cgroup a millisecond later.
 type Event struct {
 	Kind   string    // KindExit or KindOOM
@@ -114,13 +114,19 @@ type Watcher struct {
 	testNoEventfd bool
 
 	ready chan struct{} // closed after the first look
-	asks  chan struct{} // looks asked for (Look)
+
+	// turn serialises the work on the watcher's state below: Run's
+	// goroutine holds it while it handles a wake-up, Look while it looks.
+	turn                        sync.Mutex
+	live                        bool      // Run made its first look and has not stopped: Look may look
+	asked                       time.Time // when Look last looked
+	looks, resolves, closeLooks *cadence
 
 	mu   sync.Mutex
 	path string // the cgroup path watched, "" when unknown
 	pids []int  // the PIDs of the last look
 
-	// Owned by Run's goroutine.
+	// Held under turn.
 	runPath   string
 	cands     []candidate // where the cgroup may be, in Procs order
 	cur       attachment  // where it was found at the last look
@@ -175,17 +181,19 @@ type attachment struct {
 // NewWatcher returns a watcher of t. Nothing happens until Run.
 func (f *FS) NewWatcher(t Target, o WatchOptions) *Watcher {
 	w := &Watcher{
-		fs:       f,
-		target:   t,
-		poll:     o.Poll,
-		safety:   o.Safety,
-		resolve:  o.Resolve,
-		log:      zerolog.Nop(),
-		events:   make(chan Event, eventBuffer),
-		ready:    make(chan struct{}),
-		asks:     make(chan struct{}, 1),
-		cur:      attachment{procsFD: -1, oomFD: -1},
-		oomNotes: make(chan struct{}, 1),
+		fs:         f,
+		target:     t,
+		poll:       o.Poll,
+		safety:     o.Safety,
+		resolve:    o.Resolve,
+		log:        zerolog.Nop(),
+		events:     make(chan Event, eventBuffer),
+		ready:      make(chan struct{}),
+		looks:      newCadence(),
+		resolves:   newCadence(),
+		closeLooks: newCadence(),
+		cur:        attachment{procsFD: -1, oomFD: -1},
+		oomNotes:   make(chan struct{}, 1),
 	}
 	w.procs.exited = make(chan struct{}, 1)
 	if w.poll <= 0 {
@@ -213,20 +221,40 @@ func (w *Watcher) Events() <-chan Event { return w.events }
 // so that Path and PIDs answer for the cgroup as it is, not "unknown".
 func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 
-// Look asks for a look at the watcher's next turn and returns at once. A
-// caller that wakes up anyway as often as Safety (the recorder's service
-// trace, every second) asks at its wake-up, so that the periodic look
-// rides on it instead of waking the process on a timer of its own: every
-// look asked for restarts the periodic cadence, whose timer then fires
-// only when no look was asked for within a period (Safety, or Poll where
-// notifications do not cover the cgroup). Looks are never fewer for it.
-// Asks while a look is pending, or while the cadence has no periodic look
-// (the unit not found: Resolve looks it up), are dropped.
-func (w *Watcher) Look() {
-	select {
-	case w.asks <- struct{}{}:
-	default:
+// Look makes the periodic look now, in the caller's goroutine, and
+// returns when it is done, true; its events are on Events as from any
+// look, and PIDs, Seen and Found answer for it until the next.
+// A caller that wakes up anyway as often as Safety (the recorder's service
+// trace, every second) looks at its wake-up, so that the periodic look
+// rides on it instead of waking the watcher's goroutine on a timer of its
+// own (on an idle host, a second thread). Where the periodic look is the
+// Safety one, the caller's looks then drive it: the watcher's own timer
+// ticks only every 5 periods, and looks only if no look was made within
+// the last period and a quarter; then it looks every period again, until
+// the caller looks again. Poll's looks are not driven: they are more
+// often than a caller's.
+//
+// Look never waits behind the watcher's goroutine: while that handles a
+// wake-up of its own (which may ask systemd for the unit's cgroup, and
+// systemd may be slow exactly when the service is in trouble), Look does
+// nothing. Before Run's first look, after Run returns, and while the
+// cadence has no periodic look (the unit not found: Resolve looks it up),
+// Look does nothing either. It returns false when it did nothing.
+func (w *Watcher) Look() bool {
+	if !w.turn.TryLock() {
+		return false
 	}
+	defer w.turn.Unlock()
+	if !w.live || w.looks.d == 0 {
+		return false
+	}
+	w.periodicLook()
+	w.asked = time.Now()
+	if w.looks.d == w.safety {
+		w.looks.drive() // Poll's looks are more often than a caller's
+	}
+	w.setCadences()
+	return true
 }
 
 // Found reports whether the cgroup existed at the last look.
@@ -248,6 +276,14 @@ func (w *Watcher) PIDs() []int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.pids)
+}
+
+// Seen appends the PIDs seen at the last look to dst, as PIDs, and
+// reports whether the cgroup existed at that look, as Found.
+func (w *Watcher) Seen(dst []int) ([]int, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append(dst, w.pids...), w.found.Load()
 }
 
 // Run watches until ctx is done, then closes Events and returns nil. It
@@ -280,13 +316,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 		fsEvents, fsErrors = fsw.Events, fsw.Errors
 	}
 
+	w.turn.Lock()
 	w.maintain()
 	w.look()
+	w.live = true
+	w.setCadences()
+	w.turn.Unlock()
 	close(w.ready)
-	looks, resolve, closeLooks := newCadence(), newCadence(), newCadence()
-	defer looks.stop()
-	defer resolve.stop()
-	defer closeLooks.stop()
 	// After a v1 OOM notification: look again at oomRechecks until the
 	// oom_kill counter moves.
 	recheck := time.NewTimer(time.Hour)
@@ -296,63 +332,76 @@ func (w *Watcher) Run(ctx context.Context) error {
 	var noteBase uint64
 	step := 0
 	for {
-		looks.set(w.lookEvery())
-		resolve.set(w.resolveEvery())
-		closeLooks.set(w.closeEvery(time.Now()))
+		var wake func() // what this wake-up does, with the turn held
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-closeLooks.t.C:
-			w.lookClose()
-		case <-looks.t.C:
-			w.periodicLook()
-		case <-w.asks:
-			if looks.d > 0 {
-				w.periodicLook()
-				looks.restart()
-			}
+		case <-w.closeLooks.t.C:
+			wake = w.lookClose
+		case <-w.looks.t.C:
+			wake = w.periodicTick
 		case <-w.procs.exited:
-			w.lookNotified()
+			wake = w.lookNotified
 		case <-w.oomNotes:
-			noteAt, noteBase, step = time.Now(), w.m.oom, 0
-			w.lookNotified()
-			if w.m.oom == noteBase {
-				recheck.Reset(time.Until(noteAt.Add(oomRechecks[0])))
+			wake = func() {
+				noteAt, noteBase, step = time.Now(), w.m.oom, 0
+				w.lookNotified()
+				if w.m.oom == noteBase {
+					recheck.Reset(time.Until(noteAt.Add(oomRechecks[0])))
+				}
 			}
 		case <-recheck.C:
-			w.look()
-			if step++; w.m.oom == noteBase && step < len(oomRechecks) {
-				recheck.Reset(time.Until(noteAt.Add(oomRechecks[step])))
+			wake = func() {
+				w.look()
+				if step++; w.m.oom == noteBase && step < len(oomRechecks) {
+					recheck.Reset(time.Until(noteAt.Add(oomRechecks[step])))
+				}
 			}
 		case f := <-w.testDo:
-			f()
+			wake = f
 		case e, ok := <-fsEvents:
 			if !ok {
 				fsEvents = nil
 				continue
 			}
-			if w.parentOK && filepath.Dir(e.Name) == w.parent && e.Name != w.cands[0].dir {
-				continue // a sibling cgroup came or went
+			wake = func() {
+				if w.parentOK && filepath.Dir(e.Name) == w.parent && e.Name != w.cands[0].dir {
+					return // a sibling cgroup came or went
+				}
+				switch {
+				case !e.Has(fsnotify.Remove) && !e.Has(fsnotify.Rename):
+				case e.Name == w.parent:
+					w.parentOK = false // gone with its slice: added again by a look
+				default:
+					w.watchedID = 0 // the watch is gone with its file
+				}
+				w.lookNotified()
 			}
-			switch {
-			case !e.Has(fsnotify.Remove) && !e.Has(fsnotify.Rename):
-			case e.Name == w.parent:
-				w.parentOK = false // gone with its slice: added again by a look
-			default:
-				w.watchedID = 0 // the watch is gone with its file
-			}
-			w.lookNotified()
 		case err, ok := <-fsErrors:
 			if !ok {
 				fsErrors = nil
 				continue
 			}
-			w.log.Debug().Err(err).Msg("inotify error")
-			w.look() // an overflow loses events
-		case <-resolve.t.C:
-			w.maintain()
+			wake = func() {
+				w.log.Debug().Err(err).Msg("inotify error")
+				w.look() // an overflow loses events
+			}
+		case <-w.resolves.t.C:
+			wake = w.maintain
 		}
+		w.turn.Lock()
+		wake()
+		w.setCadences()
+		w.turn.Unlock()
 	}
+}
+
+// setCadences sets the periods of the periodic look, the unit lookup and
+// the close watch from what the last look found. The turn is held.
+func (w *Watcher) setCadences() {
+	w.looks.set(w.lookEvery())
+	w.resolves.set(w.resolveEvery())
+	w.closeLooks.set(w.closeEvery(time.Now()))
 }
 
 // lookEvery returns the period of the periodic look: Safety where
@@ -399,7 +448,17 @@ func (w *Watcher) resolveEvery() time.Duration {
 type cadence struct {
 	t *time.Ticker
 	d time.Duration // 0: stopped
+	// driven: a caller looks every d (Look), and t ticks only every
+	// watchdog periods, to notice a caller that stopped.
+	driven bool
 }
+
+// watchdog is how many periods the cadence of a driven watcher waits
+// before it looks itself: a caller that stops looking (its goroutine
+// stalled) leaves the cgroup without a periodic look for at most this
+// many periods, and each watchdog tick costs a wake-up of the watcher's
+// goroutine.
+const watchdog = 5
 
 func newCadence() *cadence {
 	t := time.NewTicker(time.Hour)
@@ -411,7 +470,7 @@ func (c *cadence) set(d time.Duration) {
 	if d == c.d {
 		return
 	}
-	c.d = d
+	c.d, c.driven = d, false
 	if d <= 0 {
 		c.t.Stop() // since Go 1.23 no stale tick is left in t.C
 		return
@@ -419,14 +478,39 @@ func (c *cadence) set(d time.Duration) {
 	c.t.Reset(d)
 }
 
-// restart starts the period afresh from now, keeping it.
-func (c *cadence) restart() {
-	if c.d > 0 {
+// drive has the ticker tick every watchdog periods: a caller looks every
+// period. Its timer is reset once, not at each of the caller's looks: a
+// timer moved later stays in the runtime's heap at its old time until
+// then, and wakes the process for nothing at that time.
+func (c *cadence) drive() {
+	if c.d > 0 && !c.driven {
+		c.t.Reset(watchdog * c.d)
+		c.driven = true
+	}
+}
+
+// undrive has the ticker tick every period again.
+func (c *cadence) undrive() {
+	if c.driven {
 		c.t.Reset(c.d)
+		c.driven = false
 	}
 }
 
 func (c *cadence) stop() { c.t.Stop() }
+
+// periodicTick is the tick of the periodic cadence: a look, unless a
+// caller drives the cadence (Look) and looked within the period and a
+// quarter. A driven cadence whose caller stopped looks again on its own.
+func (w *Watcher) periodicTick() {
+	if w.looks.driven {
+		if time.Since(w.asked) <= w.looks.d+w.looks.d/4 {
+			return
+		}
+		w.looks.undrive()
+	}
+	w.periodicLook()
+}
 
 // periodicLook is the look of the periodic cadence, on its timer or asked
 // for (Look); it also looks for an OOM counter that was missing, at most
@@ -441,7 +525,13 @@ func (w *Watcher) periodicLook() {
 // stop closes every descriptor the watcher holds and waits for the
 // goroutines that wait on them.
 func (w *Watcher) stop() {
+	w.turn.Lock()
+	w.live = false
+	w.looks.stop()
+	w.resolves.stop()
+	w.closeLooks.stop()
 	w.detach()
+	w.turn.Unlock()
 	w.procs.wait()
 	w.bg.Wait()
 }
@@ -588,11 +678,11 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 		l = w.read()
 	}
 	l.at = time.Now()
-	w.found.Store(l.exists)
 	w.prevBuf = append(w.prevBuf[:0], w.m.last...)
 	base, baseOK, id := w.m.oom, w.m.known && w.m.hasOOM, w.m.id
 	w.out = w.m.step(l, w.preOOM(l, pre, w.out[:0]))
 	w.mu.Lock()
+	w.found.Store(l.exists) // with pids: Seen reads the two of one look
 	w.pids = append(w.pids[:0], l.pids...)
 	w.mu.Unlock()
 	if len(w.out) > 0 {

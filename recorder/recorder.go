@@ -384,13 +384,13 @@ func (r *Recorder) tick(ctx context.Context, now time.Time) {
 	r.writeState(false)
 }
 
-// askLook has the cgroup watcher's periodic look ride on this wake-up of
-// the recorder (cgroup.Watcher.Look): the watcher's own timer then fires
-// only when the recorder did not wake within its period.
-func (r *Recorder) askLook() {
-	if r.scope != nil {
-		r.scope.w.Look()
-	}
+// askLook makes the cgroup watcher's periodic look on this wake-up of the
+// recorder, in its goroutine (cgroup.Watcher.Look): the watcher's own
+// timer then fires only when the recorder did not wake within its period,
+// and an idle recorder wakes one goroutine a second, not two. It reports
+// whether the watcher looked.
+func (r *Recorder) askLook() bool {
+	return r.scope != nil && r.scope.w.Look()
 }
 
 // relock takes the service's lock again if its lock file was removed
