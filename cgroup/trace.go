@@ -26,7 +26,6 @@ type TraceStats struct {
 	MemoryHighEvents *uint64
 	MemoryMaxEvents  *uint64
 	CPUUsageUsec     *uint64  // v2 cpu.stat usage_usec; v1 cpuacct.usage (ns → µs)
-	PidsCurrent      *uint64  // pids.current
 	MemorySomeAvg10  *float64 // memory.pressure some avg10 (v2 and hybrid's unified only)
 	MemoryFullAvg10  *float64
 	PIDs             []int // cgroup.procs, reusing the slice of the previous read
@@ -71,7 +70,17 @@ func (t *Tracer) Close() { t.held.close() }
 // when no hierarchy has the cgroup. Like [FS.Stats], a file that cannot be
 // read or parsed for another reason is in the error, the rest still filled.
 // The result's PIDs are valid until the next Read.
-func (t *Tracer) Read(p string) (TraceStats, error) {
+func (t *Tracer) Read(p string) (TraceStats, error) { return t.read(p, nil, false, false) }
+
+// ReadSeen is Read of a cgroup whose processes a look has just read
+// ([Watcher.Look], then [Watcher.Seen]): pids, ascending, and whether the
+// cgroup existed. Its cgroup.procs is not read again.
+func (t *Tracer) ReadSeen(p string, pids []int, exists bool) (TraceStats, error) {
+	return t.read(p, pids, exists, true)
+}
+
+// read is Read, or ReadSeen with seen.
+func (t *Tracer) read(p string, pids []int, exists, seen bool) (TraceStats, error) {
 	if err := t.at(p); err != nil {
 		return TraceStats{}, err
 	}
@@ -81,30 +90,11 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 	t.held.tick()
 	pidsBuf := t.out.PIDs[:0]
 	t.out = TraceStats{}
-	// cgroup.procs first: in the first hierarchy that has the cgroup, which
-	// also says whether it exists at all.
-	found := false
-	for _, h := range t.fs.order {
-		var b []byte
-		var err error
-		if h.v2 {
-			b, err = sr.read(filepath.Join(h.dir, t.cp), "cgroup.procs", maxProcsSize, false)
-		} else {
-			b, _, err = sr.r.read(filepath.Join(h.dir, t.cp, "cgroup.procs"), maxProcsSize, false)
-		}
-		if isAbsent(err) {
-			continue
-		}
-		if err != nil {
-			sr.errs = append(sr.errs, wrapRead(err))
-			break
-		}
-		found = true
-		pidsBuf, err = appendPIDs(pidsBuf, b)
-		if err != nil {
-			sr.errs = append(sr.errs, fmt.Errorf("failed to parse %s: %w", filepath.Join(h.dir, t.cp, "cgroup.procs"), err))
-		}
-		break
+	found := exists
+	if seen {
+		pidsBuf = append(pidsBuf, pids...)
+	} else {
+		pidsBuf, found = t.procs(pidsBuf)
 	}
 	if !found && len(sr.errs) == 0 {
 		// Gone (systemd restarting the unit): its held files are of a
@@ -131,7 +121,6 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 		o.MemoryMaxEvents = sr.uint(d.memory, "memory.failcnt", 1)
 	}
 	o.CPUUsageUsec = sr.cpuUsage(d.v2, d.cpuacct)
-	o.PidsCurrent = sr.pidsCurrent(d.v2pids, d.pids)
 	if b := sr.file(d.v2, "memory.pressure"); b != nil {
 		if v, err := parsePressure(b); err != nil {
 			sr.parseErr(d.v2, "memory.pressure", err)
@@ -144,6 +133,35 @@ func (t *Tracer) Read(p string) (TraceStats, error) {
 		err = errors.Join(sr.errs...)
 	}
 	return *o, err
+}
+
+// procs appends the cgroup's processes to buf from its cgroup.procs in the
+// first hierarchy that has the cgroup, which also says whether it exists
+// at all.
+func (t *Tracer) procs(buf []int) ([]int, bool) {
+	sr := &t.sr
+	for _, h := range t.fs.order {
+		var b []byte
+		var err error
+		if h.v2 {
+			b, err = sr.read(filepath.Join(h.dir, t.cp), "cgroup.procs", maxProcsSize, false)
+		} else {
+			b, _, err = sr.r.read(filepath.Join(h.dir, t.cp, "cgroup.procs"), maxProcsSize, false)
+		}
+		if isAbsent(err) {
+			continue
+		}
+		if err != nil {
+			sr.errs = append(sr.errs, wrapRead(err))
+			return buf, false
+		}
+		buf, err = appendPIDs(buf, b)
+		if err != nil {
+			sr.errs = append(sr.errs, fmt.Errorf("failed to parse %s: %w", filepath.Join(h.dir, t.cp, "cgroup.procs"), err))
+		}
+		return buf, true
+	}
+	return buf, false
 }
 
 // Stats reads the whole evidence of the cgroup at p, as [FS.Stats] does,

@@ -46,7 +46,7 @@ func TestTraceAndMemoryStat(t *testing.T) {
 		{"memory", st.MemoryBytes, u64(104857600)}, {"max", st.MemoryMaxBytes, u64(134217728)},
 		{"peak", st.MemoryPeakBytes, u64(110000000)}, {"oom_kill", st.OOMKills, u64(1)},
 		{"high", st.MemoryHighEvents, u64(7)}, {"max events", st.MemoryMaxEvents, u64(3)},
-		{"cpu", st.CPUUsageUsec, u64(5000)}, {"pids", st.PidsCurrent, u64(9)},
+		{"cpu", st.CPUUsageUsec, u64(5000)},
 	} {
 		if !equalPtr(c.got, c.want) {
 			t.Errorf("%s = %s, want %s", c.name, show(c.got), show(c.want))
@@ -60,6 +60,19 @@ func TestTraceAndMemoryStat(t *testing.T) {
 	}
 	if _, err := tr.Read("/gone.service"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Read(gone) = %v, want ErrNotFound", err)
+	}
+	// ReadSeen takes the processes of the look made just before: the
+	// rest as Read reads it, cgroup.procs not read (the fixture's says 12,
+	// 34); a look that found no cgroup is ErrNotFound, whatever is there.
+	seen, err := tr.ReadSeen("/x.service", []int{7}, true)
+	if err != nil || !slices.Equal(seen.PIDs, []int{7}) || !equalPtr(seen.MemoryBytes, st.MemoryBytes) || !equalPtr(seen.OOMKills, st.OOMKills) {
+		t.Errorf("ReadSeen([7]) = %+v, %v; want the PIDs given, the rest read", seen, err)
+	}
+	if seen, err = tr.ReadSeen("/x.service", nil, true); err != nil || len(seen.PIDs) != 0 || seen.MemoryBytes == nil {
+		t.Errorf("ReadSeen of an empty cgroup = %+v, %v; want no PIDs, the rest read", seen, err)
+	}
+	if _, err := tr.ReadSeen("/x.service", nil, false); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ReadSeen(not found) = %v, want ErrNotFound", err)
 	}
 	s, err := f.Stats("/x.service")
 	if err != nil {

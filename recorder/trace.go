@@ -44,6 +44,7 @@ type trace struct {
 	procs       *sample.ProcSum
 	cpu         sample.Counter
 	points      []capture.TracePoint // oldest first, within keep of the newest
+	pids        []int                // the buffer of the look's PIDs
 
 	prevHigh, prevMax *uint64 // memory.events high, max at the previous reading
 	prevPath          string
@@ -77,9 +78,19 @@ func (t *trace) close() {
 
 // read takes one trace point of the cgroup at path at now (a time.Now
 // reading), appends it and drops the points older than keep. It returns
-// false when the cgroup is not there.
-func (t *trace) read(path string, now time.Time) bool {
-	st, err := t.tr.Read(path)
+// false when the cgroup is not there. With seen, the cgroup's processes
+// are the watcher's look's, made just before (cgroup.Watcher.Seen): its
+// cgroup.procs is not read twice.
+func (t *trace) read(path string, now time.Time, w *cgroup.Watcher, seen bool) bool {
+	var st cgroup.TraceStats
+	var err error
+	if seen {
+		var exists bool
+		t.pids, exists = w.Seen(t.pids[:0])
+		st, err = t.tr.ReadSeen(path, t.pids, exists)
+	} else {
+		st, err = t.tr.Read(path)
+	}
 	if errors.Is(err, cgroup.ErrNotFound) {
 		return false
 	}
@@ -222,10 +233,10 @@ func pointOf(s *capture.Sample) (capture.TracePoint, bool) {
 // an early host sample (at most half the ring in one episode), logged once
 // per episode.
 func (r *Recorder) traceTick(now time.Time) {
-	r.askLook()
+	looked := r.askLook()
 	t := r.trace
 	path := r.scope.w.Path()
-	if path == "" || !t.read(path, now) {
+	if path == "" || !t.read(path, now, r.scope.w, looked) {
 		t.signs = ""
 	}
 	was := t.episode
