@@ -337,8 +337,7 @@ func TestRealStartupForkIsNotARestart(t *testing.T) {
 // TestRealLookAskedFor: a process joining is not notified, so the periodic
 // look finds it; with the periodic look an hour away, a look asked for
 // (Look, as the recorder makes at each of its wake-ups, in its goroutine)
-// has found it when Look returns. Looks are not fewer for it: an asked look
-// restarts the cadence, it does not stop it.
+// has found it when Look returns. The periodic cadence is still there.
 func TestRealLookAskedFor(t *testing.T) {
 	f := realFS(t)
 	cg := newRealCgroup(t, f)
@@ -377,9 +376,8 @@ func TestRealLookNeverWaits(t *testing.T) {
 	a := cgrouptest.StartSleep(t)
 	cg.Move(t, a.PID)
 	w := f.NewWatcher(Target{Path: cg.Path}, notificationsOnly)
-	w.Look() // before Run: nothing to look with
-	if got := w.PIDs(); len(got) != 0 {
-		t.Fatalf("Look before Run: pids %v, want none", got)
+	if w.Look() {
+		t.Fatal("Look before Run looked")
 	}
 	w.testDo = make(chan func())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -417,24 +415,47 @@ func TestRealLookNeverWaits(t *testing.T) {
 		return slices.Equal(w.PIDs(), want)
 	})
 
+	// Looks racing Run's end (under -race, a data race or a send on the
+	// closed Events fails the test), then after it: nothing is looked at
+	// with descriptors closed.
+	stop := make(chan struct{})
+	racing := make(chan struct{})
+	go func() {
+		defer close(racing)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				w.Look()
+			}
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
 	cancel()
-	if err := <-done; err != nil {
+	err := <-done
+	close(stop)
+	<-racing
+	done <- nil // for the deferred cleanup
+	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	done <- nil // for the deferred cleanup
 	c := cgrouptest.StartSleep(t)
 	cg.Move(t, c.PID)
-	w.Look() // after Run: would read closed descriptors, send on a closed channel
+	if w.Look() {
+		t.Error("Look after Run returned looked")
+	}
 	if got := w.PIDs(); !slices.Equal(got, want) {
 		t.Errorf("Look after Run returned: pids %v, want %v (no look)", got, want)
 	}
 }
 
-// TestRealLookDrives: a caller's looks drive the safety look. After a Look
-// the watcher's own timer is silent for periods on end (it ticks every
-// watchdog periods, and only looks if the caller stopped); a caller that
-// keeps looking keeps it silent; a caller that stops has the watcher look
-// on its own again, every period.
+// TestRealLookDrives: a caller that looks every period drives the safety
+// look. Then the watcher's own timer is silent for periods on end (it
+// ticks every watchdog periods, and only looks if the caller stopped); a
+// caller that keeps looking keeps it silent; a caller that stops has the
+// watcher look on its own again, every period. A slower caller does not
+// drive it.
 func TestRealLookDrives(t *testing.T) {
 	const safety = 400 * time.Millisecond // the watchdog: 2 s
 	f := realFS(t)
@@ -444,42 +465,56 @@ func TestRealLookDrives(t *testing.T) {
 	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{Poll: time.Hour, Safety: safety})
 	runWatcher(t, w)
 	settle(w)
-	driven := func() (d bool) {
-		onRun(w, func() { d = w.looks.driven })
-		return d
+	state := func() (driven bool, made uint64) {
+		onRun(w, func() { driven, made = w.looks.driven, w.made })
+		return driven, made
 	}
 	var every time.Duration
 	onRun(w, func() { every = w.lookEvery() })
-	if every != safety || driven() {
-		t.Fatalf("before any Look: look every %v, driven %v; want %v, not driven", every, driven(), safety)
+	if d, _ := state(); every != safety || d {
+		t.Fatalf("before any Look: look every %v, driven %v; want %v, not driven", every, d, safety)
 	}
 
-	// Driven: nothing looks for 2.5 periods but the caller.
+	// A caller slower than a period and a quarter does not drive it.
 	w.Look()
+	time.Sleep(safety * 2)
+	w.Look()
+	if d, _ := state(); d {
+		t.Fatal("Looks 2 periods apart drive the safety look")
+	}
+
+	// Two Looks within a period drive it: nothing looks for 2.5 periods
+	// but the caller.
+	w.Look()
+	_, before := state()
 	start := time.Now()
 	b := cgrouptest.StartSleep(t)
 	cg.Move(t, b.PID) // not notified: only a look sees it
 	time.Sleep(safety * 5 / 2)
-	got := w.PIDs()
-	if time.Since(start) < watchdog*safety && !slices.Equal(got, []int{a.PID}) {
-		t.Fatalf("driven by Look: the watcher looked on its own within %v: pids %v", safety*5/2, got)
+	d, after := state()
+	if time.Since(start) < watchdog*safety && after != before {
+		t.Fatalf("driven by Look: the watcher made %d looks of its own within %v", after-before, safety*5/2)
 	}
-	if !driven() {
-		t.Fatal("after Look: the safety look is not driven")
+	if !d {
+		t.Fatal("after two Looks within a period: the safety look is not driven")
 	}
 
 	// The caller stops: the watchdog looks, and the watcher looks every
 	// period again.
 	ab := []int{min(a.PID, b.PID), max(a.PID, b.PID)}
 	waitFor(t, "the watchdog's look", func() bool { return slices.Equal(w.PIDs(), ab) })
-	if driven() {
+	if d, _ := state(); d {
 		t.Error("after the watchdog's look: still driven")
 	}
 	c := cgrouptest.StartSleep(t)
 	cg.Move(t, c.PID)
 	waitFor(t, "the watcher's own look", func() bool { return len(w.PIDs()) == 3 })
 
-	// A caller that keeps looking keeps it driven past the watchdog's tick.
+	// A caller that keeps looking, past the watchdog's tick: every look
+	// made is one of the caller's.
+	w.Look()
+	_, before = state()
+	var asked uint64
 	stop := make(chan struct{})
 	looking := make(chan struct{})
 	go func() {
@@ -489,16 +524,18 @@ func TestRealLookDrives(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(safety / 4):
-				w.Look()
+				if w.Look() {
+					asked++
+				}
 			}
 		}
 	}()
 	time.Sleep(watchdog*safety + safety)
-	d := driven()
 	close(stop)
 	<-looking
-	if !d {
-		t.Error("a caller looking every quarter period: the watchdog took the safety look back")
+	d, after = state()
+	if !d || after-before != asked {
+		t.Errorf("a caller looking every quarter period: driven %v, %d looks made for its %d", d, after-before, asked)
 	}
 }
 

@@ -48,6 +48,8 @@ type Tracer struct {
 	d    dirs   // its directories
 	held heldFiles
 	out  TraceStats
+	// seenID is the identity of the cgroup of the last ReadSeen.
+	seenID uint64
 }
 
 // NewTracer returns a Tracer over f.
@@ -70,17 +72,24 @@ func (t *Tracer) Close() { t.held.close() }
 // when no hierarchy has the cgroup. Like [FS.Stats], a file that cannot be
 // read or parsed for another reason is in the error, the rest still filled.
 // The result's PIDs are valid until the next Read.
-func (t *Tracer) Read(p string) (TraceStats, error) { return t.read(p, nil, false, false) }
+func (t *Tracer) Read(p string) (TraceStats, error) { return t.read(p, nil, false) }
 
-// ReadSeen is Read of a cgroup whose processes a look has just read
-// ([Watcher.Look], then [Watcher.Seen]): pids, ascending, and whether the
-// cgroup existed. Its cgroup.procs is not read again.
-func (t *Tracer) ReadSeen(p string, pids []int, exists bool) (TraceStats, error) {
-	return t.read(p, pids, exists, true)
+// ReadSeen is Read of the cgroup a look has just seen ([Watcher.Look],
+// then [Watcher.Seen]): its cgroup.procs is not read again, the look's
+// PIDs stand. A cgroup the look did not find is looked for as Read does
+// (the look may have failed for another reason). A new identity (the
+// cgroup re-created) forgets the files and directories found absent in the
+// one before.
+func (t *Tracer) ReadSeen(s Sight) (TraceStats, error) {
+	if s.Exists && s.ID != t.seenID {
+		t.held.forget()
+		t.seenID = s.ID
+	}
+	return t.read(s.Path, s.PIDs, s.Exists)
 }
 
-// read is Read, or ReadSeen with seen.
-func (t *Tracer) read(p string, pids []int, exists, seen bool) (TraceStats, error) {
+// read is Read, or ReadSeen of a cgroup that exists with pids.
+func (t *Tracer) read(p string, pids []int, exists bool) (TraceStats, error) {
 	if err := t.at(p); err != nil {
 		return TraceStats{}, err
 	}
@@ -91,7 +100,7 @@ func (t *Tracer) read(p string, pids []int, exists, seen bool) (TraceStats, erro
 	pidsBuf := t.out.PIDs[:0]
 	t.out = TraceStats{}
 	found := exists
-	if seen {
+	if exists {
 		pidsBuf = append(pidsBuf, pids...)
 	} else {
 		pidsBuf, found = t.procs(pidsBuf)
@@ -135,33 +144,19 @@ func (t *Tracer) read(p string, pids []int, exists, seen bool) (TraceStats, erro
 	return *o, err
 }
 
-// procs appends the cgroup's processes to buf from its cgroup.procs in the
-// first hierarchy that has the cgroup, which also says whether it exists
-// at all.
+// procs appends the cgroup's processes to buf, as [FS.Procs] finds them
+// (those of the cgroups below where it has none: a delegated unit's, as
+// the watcher's look counts them), and reports whether the cgroup exists.
 func (t *Tracer) procs(buf []int) ([]int, bool) {
-	sr := &t.sr
-	for _, h := range t.fs.order {
-		var b []byte
-		var err error
-		if h.v2 {
-			b, err = sr.read(filepath.Join(h.dir, t.cp), "cgroup.procs", maxProcsSize, false)
-		} else {
-			b, _, err = sr.r.read(filepath.Join(h.dir, t.cp, "cgroup.procs"), maxProcsSize, false)
-		}
-		if isAbsent(err) {
-			continue
-		}
-		if err != nil {
-			sr.errs = append(sr.errs, wrapRead(err))
-			return buf, false
-		}
-		buf, err = appendPIDs(buf, b)
-		if err != nil {
-			sr.errs = append(sr.errs, fmt.Errorf("failed to parse %s: %w", filepath.Join(h.dir, t.cp, "cgroup.procs"), err))
-		}
-		return buf, true
+	pids, err := t.fs.procs(&t.sr, t.cp)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return buf, false
+	case err != nil:
+		t.sr.errs = append(t.sr.errs, err)
+		return buf, false
 	}
-	return buf, false
+	return append(buf, pids...), true
 }
 
 // Stats reads the whole evidence of the cgroup at p, as [FS.Stats] does,
@@ -270,7 +265,7 @@ type miss struct{ at, streak int }
 // later, and at most absentRetry: a hierarchy that has no cgroup for the
 // unit (its controller not enabled for it) costs a failed stat a reading
 // no more than briefly.
-func (m miss) due() int { return m.at + min(1<<(m.streak-1), absentRetry) }
+func (m miss) due() int { return m.at + min(1<<min(m.streak-1, 4), absentRetry) }
 
 // absentRetry is how many readings a file found absent is taken for
 // absent without looking: at the trace's 1 s, a file that appears (a
@@ -332,6 +327,7 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 		return nil, err
 	}
 	delete(h.absent, key)
+	delete(h.missing, dir)
 	b, err := r.readAt0(fd, path, limit, single, false) // a first read
 	if err != nil {
 		unix.Close(fd)
@@ -380,6 +376,13 @@ func (h *heldFiles) dirThere(dir string) bool {
 func (h *heldFiles) missingNow(dir string) bool {
 	m, ok := h.missing[dir]
 	return ok && h.n < m.due()
+}
+
+// forget forgets the files found absent and the directories found
+// missing: they were another cgroup's.
+func (h *heldFiles) forget() {
+	clear(h.absent)
+	clear(h.missing)
 }
 
 // close closes every held file and forgets the absent ones.

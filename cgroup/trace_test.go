@@ -63,16 +63,20 @@ func TestTraceAndMemoryStat(t *testing.T) {
 	}
 	// ReadSeen takes the processes of the look made just before: the
 	// rest as Read reads it, cgroup.procs not read (the fixture's says 12,
-	// 34); a look that found no cgroup is ErrNotFound, whatever is there.
-	seen, err := tr.ReadSeen("/x.service", []int{7}, true)
+	// 34). A look that did not find the cgroup (it may have failed for
+	// another reason) has the Tracer look for it as Read does.
+	seen, err := tr.ReadSeen(Sight{Path: "/x.service", ID: 1, Exists: true, PIDs: []int{7}})
 	if err != nil || !slices.Equal(seen.PIDs, []int{7}) || !equalPtr(seen.MemoryBytes, st.MemoryBytes) || !equalPtr(seen.OOMKills, st.OOMKills) {
 		t.Errorf("ReadSeen([7]) = %+v, %v; want the PIDs given, the rest read", seen, err)
 	}
-	if seen, err = tr.ReadSeen("/x.service", nil, true); err != nil || len(seen.PIDs) != 0 || seen.MemoryBytes == nil {
+	if seen, err = tr.ReadSeen(Sight{Path: "/x.service", ID: 1, Exists: true}); err != nil || len(seen.PIDs) != 0 || seen.MemoryBytes == nil {
 		t.Errorf("ReadSeen of an empty cgroup = %+v, %v; want no PIDs, the rest read", seen, err)
 	}
-	if _, err := tr.ReadSeen("/x.service", nil, false); !errors.Is(err, ErrNotFound) {
-		t.Errorf("ReadSeen(not found) = %v, want ErrNotFound", err)
+	if seen, err = tr.ReadSeen(Sight{Path: "/x.service"}); err != nil || !slices.Equal(seen.PIDs, []int{12, 34}) {
+		t.Errorf("ReadSeen of a cgroup the look did not find = %+v, %v; want it read as Read does", seen, err)
+	}
+	if _, err := tr.ReadSeen(Sight{Path: "/gone.service"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ReadSeen(gone) = %v, want ErrNotFound", err)
 	}
 	s, err := f.Stats("/x.service")
 	if err != nil {
@@ -361,8 +365,58 @@ func TestTracerHierarchyWithoutTheCgroup(t *testing.T) {
 	if !ok {
 		t.Fatalf("cgroup.procs not held: %v", tr.held.fds)
 	}
-	unix.Close(fd) // its next read fails, as a removed cgroup's does (ENODEV)
+	// Its next read fails, as a removed cgroup's does (ENODEV): a
+	// directory in its place (EISDIR), the number still the Tracer's.
+	dfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Dup3(dfd, fd, unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(dfd)
 	if !read(7) {
 		t.Error("after a held file failed: memory not read at the next reading")
+	}
+
+	// Missing for a long while (readings in the thousands): looked for
+	// every absentRetry readings all the same. Then a look that sees the
+	// cgroup made again (another identity) has it looked for at once.
+	tr.Close()
+	hide()
+	tr = heldTracer(f)
+	t.Cleanup(tr.Close)
+	for n := 1; n <= 2000; n++ {
+		if read(n) {
+			t.Fatalf("reading %d: memory read while hidden", n)
+		}
+	}
+	if m := tr.held.missing[mem]; m.due()-m.at != absentRetry {
+		t.Errorf("after 2000 readings missing: looked for again %d readings after the last look, want %d", m.due()-m.at, absentRetry)
+	}
+	show()
+	seenAt := 0
+	for n := 2001; n <= 2001+absentRetry && seenAt == 0; n++ {
+		if read(n) {
+			seenAt = n
+		}
+	}
+	if seenAt == 0 {
+		t.Fatalf("after 2000 readings missing: memory not read within %d readings of its return", absentRetry)
+	}
+	tr.Close()
+	hide()
+	tr = heldTracer(f)
+	t.Cleanup(tr.Close)
+	sight := Sight{Path: p, ID: 1, Exists: true}
+	for n := 1; n <= 20; n++ {
+		if st, err := tr.ReadSeen(sight); err != nil || st.MemoryBytes != nil {
+			t.Fatalf("ReadSeen %d while hidden: %s, %v", n, showStats(Stats{MemoryBytes: st.MemoryBytes}), err)
+		}
+	}
+	show()
+	sight.ID = 2 // made again
+	if st, err := tr.ReadSeen(sight); err != nil || st.MemoryBytes == nil {
+		t.Errorf("ReadSeen of the cgroup made again: memory %v, %v; want it read at once", st.MemoryBytes, err)
 	}
 }

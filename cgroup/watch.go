@@ -125,6 +125,8 @@ type Watcher struct {
 	mu   sync.Mutex
 	path string // the cgroup path watched, "" when unknown
 	pids []int  // the PIDs of the last look
+	seen Sight  // the rest of the last look (its PIDs are pids)
+	made uint64 // looks made, under turn (tests count them)
 
 	// Held under turn.
 	runPath   string
@@ -228,11 +230,13 @@ func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 // trace, every second) looks at its wake-up, so that the periodic look
 // rides on it instead of waking the watcher's goroutine on a timer of its
 // own (on an idle host, a second thread). Where the periodic look is the
-// Safety one, the caller's looks then drive it: the watcher's own timer
-// ticks only every 5 periods, and looks only if no look was made within
-// the last period and a quarter; then it looks every period again, until
-// the caller looks again. Poll's looks are not driven: they are more
-// often than a caller's.
+// Safety one and the caller looks at least every period and a quarter,
+// the caller's looks drive it: the watcher's own timer ticks only every 5
+// periods, and looks only if no look was made within the last period and a
+// quarter; then it looks every period again, until the caller's looks
+// drive it again. A slower caller's looks, and any caller's where Poll
+// looks (notifications do not cover the cgroup), are looks besides the
+// watcher's own.
 //
 // Look never waits behind the watcher's goroutine: while that handles a
 // wake-up of its own (which may ask systemd for the unit's cgroup, and
@@ -249,10 +253,15 @@ func (w *Watcher) Look() bool {
 		return false
 	}
 	w.periodicLook()
-	w.asked = time.Now()
-	if w.looks.d == w.safety {
-		w.looks.drive() // Poll's looks are more often than a caller's
+	now := time.Now()
+	// A caller that looks at least every period and a quarter drives the
+	// safety look; a slower one (a host sample's 30 s, a trace of 2 s)
+	// looks besides it. Poll's looks, where notifications do not cover the
+	// cgroup, are never driven.
+	if w.looks.d == w.safety && w.safety != w.poll && !w.asked.IsZero() && now.Sub(w.asked) <= w.safety+w.safety/4 {
+		w.looks.drive()
 	}
+	w.asked = now
 	w.setCadences()
 	return true
 }
@@ -278,12 +287,19 @@ func (w *Watcher) PIDs() []int {
 	return slices.Clone(w.pids)
 }
 
-// Seen appends the PIDs seen at the last look to dst, as PIDs, and
-// reports whether the cgroup existed at that look, as Found.
-func (w *Watcher) Seen(dst []int) ([]int, bool) {
+// Sight is what the last look saw ([Watcher.Seen]): all of one look.
+type Sight struct {
+	Path   string // the cgroup path it looked at; "" while unknown
+	ID     uint64 // the cgroup's identity (the inode of its cgroup.procs): another after a re-creation; 0 when absent
+	Exists bool
+	PIDs   []int // ascending, as PIDs
+}
+
+// Seen returns what the last look saw, its PIDs appended to dst.
+func (w *Watcher) Seen(dst []int) Sight {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return append(dst, w.pids...), w.found.Load()
+	return Sight{Path: w.seen.Path, ID: w.seen.ID, Exists: w.seen.Exists, PIDs: append(dst, w.pids...)}
 }
 
 // Run watches until ctx is done, then closes Events and returns nil. It
@@ -453,11 +469,11 @@ type cadence struct {
 	driven bool
 }
 
-// watchdog is how many periods the cadence of a driven watcher waits
-// before it looks itself: a caller that stops looking (its goroutine
-// stalled) leaves the cgroup without a periodic look for at most this
-// many periods, and each watchdog tick costs a wake-up of the watcher's
-// goroutine.
+// watchdog is how many periods apart the ticks of a driven cadence are:
+// a caller that stops looking (its goroutine stalled) leaves the cgroup
+// without a periodic look for at most watchdog+1¼ periods (a tick that
+// finds a look within the last period and a quarter waits for the next),
+// and each tick costs a wake-up of the watcher's goroutine.
 const watchdog = 5
 
 func newCadence() *cadence {
@@ -681,9 +697,11 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	w.prevBuf = append(w.prevBuf[:0], w.m.last...)
 	base, baseOK, id := w.m.oom, w.m.known && w.m.hasOOM, w.m.id
 	w.out = w.m.step(l, w.preOOM(l, pre, w.out[:0]))
+	w.made++
 	w.mu.Lock()
-	w.found.Store(l.exists) // with pids: Seen reads the two of one look
+	w.found.Store(l.exists)
 	w.pids = append(w.pids[:0], l.pids...)
+	w.seen = Sight{Path: w.runPath, ID: l.id, Exists: l.exists} // with pids: Seen returns one look
 	w.mu.Unlock()
 	if len(w.out) > 0 {
 		at := time.Now()

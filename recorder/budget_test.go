@@ -119,7 +119,7 @@ func budgetCapture(t testing.TB) *capture.Capture {
 	c.HealthError = c.Triggers[0].Detail
 	tr := newTrace(cfg, sc, "/proc")
 	for i := range 121 {
-		if !tr.read(cg.Path, start.Add(time.Duration(i-120)*time.Second), nil, false) {
+		if !tr.read(cg.Path, start.Add(time.Duration(i-120)*time.Second), nil) {
 			t.Fatal("cgroup not read")
 		}
 	}

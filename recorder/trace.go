@@ -78,16 +78,14 @@ func (t *trace) close() {
 
 // read takes one trace point of the cgroup at path at now (a time.Now
 // reading), appends it and drops the points older than keep. It returns
-// false when the cgroup is not there. With seen, the cgroup's processes
-// are the watcher's look's, made just before (cgroup.Watcher.Seen): its
-// cgroup.procs is not read twice.
-func (t *trace) read(path string, now time.Time, w *cgroup.Watcher, seen bool) bool {
+// false when the cgroup is not there. With seen, the cgroup and its
+// processes are those of the watcher's look, made just before
+// (cgroup.Watcher.Seen): its cgroup.procs is not read twice.
+func (t *trace) read(path string, now time.Time, seen *cgroup.Sight) bool {
 	var st cgroup.TraceStats
 	var err error
-	if seen {
-		var exists bool
-		t.pids, exists = w.Seen(t.pids[:0])
-		st, err = t.tr.ReadSeen(path, t.pids, exists)
+	if seen != nil {
+		st, err = t.tr.ReadSeen(*seen)
 	} else {
 		st, err = t.tr.Read(path)
 	}
@@ -233,10 +231,16 @@ func pointOf(s *capture.Sample) (capture.TracePoint, bool) {
 // an early host sample (at most half the ring in one episode), logged once
 // per episode.
 func (r *Recorder) traceTick(now time.Time) {
-	looked := r.askLook()
 	t := r.trace
-	path := r.scope.w.Path()
-	if path == "" || !t.read(path, now, r.scope.w, looked) {
+	var seen *cgroup.Sight
+	path := ""
+	if r.askLook() {
+		s := r.scope.w.Seen(t.pids[:0])
+		t.pids, seen, path = s.PIDs, &s, s.Path
+	} else {
+		path = r.scope.w.Path()
+	}
+	if path == "" || !t.read(path, now, seen) {
 		t.signs = ""
 	}
 	was := t.episode

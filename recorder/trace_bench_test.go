@@ -29,7 +29,7 @@ func BenchmarkTraceReading(b *testing.B) {
 	var before, after unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &before)
 	for b.Loop() {
-		if !tr.read(cg.Path, time.Now(), nil, false) {
+		if !tr.read(cg.Path, time.Now(), nil) {
 			b.Fatal("cgroup not read")
 		}
 	}
