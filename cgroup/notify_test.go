@@ -418,24 +418,11 @@ func TestRealLookNeverWaits(t *testing.T) {
 	// Looks racing Run's end (under -race, a data race or a send on the
 	// closed Events fails the test), then after it: nothing is looked at
 	// with descriptors closed.
-	stop := make(chan struct{})
-	racing := make(chan struct{})
-	go func() {
-		defer close(racing)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				w.Look()
-			}
-		}
-	}()
+	stopLooking := lookLoop(w, 0)
 	time.Sleep(20 * time.Millisecond)
 	cancel()
 	err := <-done
-	close(stop)
-	<-racing
+	stopLooking()
 	done <- nil // for the deferred cleanup
 	if err != nil {
 		t.Fatalf("Run: %v", err)
@@ -514,28 +501,37 @@ func TestRealLookDrives(t *testing.T) {
 	// made is one of the caller's.
 	w.Look()
 	_, before = state()
-	var asked uint64
+	stopLooking := lookLoop(w, safety/4)
+	time.Sleep(watchdog*safety + safety)
+	asked := stopLooking()
+	d, after = state()
+	if !d || after-before != asked {
+		t.Errorf("a caller looking every quarter period: driven %v, %d looks made for its %d", d, after-before, asked)
+	}
+}
+
+// lookLoop calls w.Look every period (0: back to back) until the function
+// it returns is called, which returns how many of them looked.
+func lookLoop(w *Watcher, every time.Duration) func() uint64 {
 	stop := make(chan struct{})
-	looking := make(chan struct{})
+	done := make(chan uint64)
 	go func() {
-		defer close(looking)
+		var looked uint64
 		for {
 			select {
 			case <-stop:
+				done <- looked
 				return
-			case <-time.After(safety / 4):
+			case <-time.After(every):
 				if w.Look() {
-					asked++
+					looked++
 				}
 			}
 		}
 	}()
-	time.Sleep(watchdog*safety + safety)
-	close(stop)
-	<-looking
-	d, after = state()
-	if !d || after-before != asked {
-		t.Errorf("a caller looking every quarter period: driven %v, %d looks made for its %d", d, after-before, asked)
+	return func() uint64 {
+		close(stop)
+		return <-done
 	}
 }
 

@@ -233,12 +233,10 @@ func heldTracer(f *FS) *Tracer {
 	return tr
 }
 
-// On hybrid and v1 hosts systemd makes a unit's cgroup one hierarchy after
-// another: a reading that finds it in one (name=systemd, unified) but not
-// yet in another (memory) must not take that hierarchy's files for absent
-// for absentRetry readings, or the service's memory, OOM kills and peak
-// are missing from every sample until then.
-func TestTracerCgroupMadeHierarchyByHierarchy(t *testing.T) {
+// hybridCopy returns an FS over a copy of the hybrid fixture, which a test
+// may change, and its root.
+func hybridCopy(t *testing.T) (*FS, string) {
+	t.Helper()
 	root := t.TempDir()
 	if err := os.CopyFS(root, os.DirFS("testdata/hybrid")); err != nil {
 		t.Fatal(err)
@@ -247,6 +245,16 @@ func TestTracerCgroupMadeHierarchyByHierarchy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f, root
+}
+
+// On hybrid and v1 hosts systemd makes a unit's cgroup one hierarchy after
+// another: a reading that finds it in one (name=systemd, unified) but not
+// yet in another (memory) must not take that hierarchy's files for absent
+// for absentRetry readings, or the service's memory, OOM kills and peak
+// are missing from every sample until then.
+func TestTracerCgroupMadeHierarchyByHierarchy(t *testing.T) {
+	f, root := hybridCopy(t)
 	const p = "/system.slice/dead-drop.service"
 	want, err := f.Stats(p)
 	if err != nil || want.MemoryBytes == nil || want.OOMKills == nil {
@@ -290,14 +298,7 @@ func showStats(s Stats) string {
 // readings, not at every one; a held file that fails (its cgroup removed,
 // maybe made again) has it looked at again at the next reading.
 func TestTracerHierarchyWithoutTheCgroup(t *testing.T) {
-	root := t.TempDir()
-	if err := os.CopyFS(root, os.DirFS("testdata/hybrid")); err != nil {
-		t.Fatal(err)
-	}
-	f, err := NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, root := hybridCopy(t)
 	const p = "/system.slice/dead-drop.service"
 	mem := filepath.Join(root, "memory", p)
 	hide := func() {
