@@ -369,8 +369,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 // tick takes the interval's sample, starts its health check, and retries a
 // capture that could not be written.
 func (r *Recorder) tick(ctx context.Context, now time.Time) {
-	r.askLook()
-	r.samples.push(r.takeSample(now))
+	r.samples.push(r.takeSample(now, r.look(nil)))
 	r.checkHeld(now)
 	if len(r.settling) > 0 {
 		r.settleWords(now) // words final by time let their incidents go
@@ -384,13 +383,18 @@ func (r *Recorder) tick(ctx context.Context, now time.Time) {
 	r.writeState(false)
 }
 
-// askLook makes the cgroup watcher's periodic look on this wake-up of the
+// look makes the cgroup watcher's periodic look on this wake-up of the
 // recorder, in its goroutine (cgroup.Watcher.Look): the watcher's own
 // timer then fires only when the recorder did not wake within its period,
-// and an idle recorder wakes one goroutine a second, not two. It reports
-// whether the watcher looked.
-func (r *Recorder) askLook() bool {
-	return r.scope != nil && r.scope.w.Look()
+// and an idle recorder wakes one goroutine a second, not two. It returns
+// what the look saw, its PIDs appended to dst; nil when the watcher did
+// not look.
+func (r *Recorder) look(dst []int) *cgroup.Sight {
+	if r.scope == nil || !r.scope.w.Look() {
+		return nil
+	}
+	s := r.scope.w.Seen(dst)
+	return &s
 }
 
 // relock takes the service's lock again if its lock file was removed
@@ -414,11 +418,13 @@ func (r *Recorder) relock() {
 	r.log.Info().Str("path", capture.LockPath(r.cfg.CaptureDir, r.cfg.Service)).Msg("service's lock file re-created")
 }
 
-func (r *Recorder) takeSample(now time.Time) capture.Sample {
+// takeSample takes the interval's sample; seen, if not nil, is the look
+// made just before it, whose processes stand for the service's.
+func (r *Recorder) takeSample(now time.Time, seen *cgroup.Sight) capture.Sample {
 	var pids []int
 	path := ""
 	if r.scope != nil {
-		path, pids = r.scope.procs()
+		path, pids = r.scope.procs(seen)
 	}
 	s, procs := r.sampler.SampleDue(now, now.UTC(), pids)
 	if r.scope != nil && path != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -206,8 +207,12 @@ func (s *scope) wait() {
 	}
 }
 
-// procs returns the cgroup watched now and its processes.
-func (s *scope) procs() (string, []int) {
+// procs returns the cgroup watched now and its processes: those of seen,
+// the look made just before, where it found the cgroup.
+func (s *scope) procs(seen *cgroup.Sight) (string, []int) {
+	if seen != nil && seen.Exists {
+		return seen.Path, slices.Clone(seen.PIDs) // the look made just before: its cgroup.procs is not read twice
+	}
 	path := s.w.Path()
 	if path == "" {
 		return "", nil
@@ -245,7 +250,7 @@ func (s *scope) atTrigger(now time.Time, ev *cgroup.Event, sm *sample.Sampler) *
 		}
 		return svc
 	}
-	path, pids := s.procs()
+	path, pids := s.procs(nil)
 	if path == "" {
 		return nil
 	}

@@ -232,11 +232,10 @@ func pointOf(s *capture.Sample) (capture.TracePoint, bool) {
 // per episode.
 func (r *Recorder) traceTick(now time.Time) {
 	t := r.trace
-	var seen *cgroup.Sight
 	path := ""
-	if r.askLook() {
-		s := r.scope.w.Seen(t.pids[:0])
-		t.pids, seen, path = s.PIDs, &s, s.Path
+	seen := r.look(t.pids[:0])
+	if seen != nil {
+		t.pids, path = seen.PIDs, seen.Path
 	} else {
 		path = r.scope.w.Path()
 	}
@@ -255,7 +254,7 @@ func (r *Recorder) traceTick(now time.Time) {
 		r.log.Info().Str("signs", why).Int("most", max(1, r.cfg.BufferSamples/2)).
 			Msg("warning signs in the service trace: host samples every second")
 	}
-	s := r.takeSample(now)
+	s := r.takeSample(now, seen)
 	s.Early = why
 	r.samples.push(s)
 }

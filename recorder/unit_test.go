@@ -84,7 +84,7 @@ func followed(t *testing.T) *Recorder {
 	r := newTestRecorder(t, func(c *Config) { c.FailureThreshold = 1 })
 	r.unit.on, r.unit.name = true, "svc.service"
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100)})
-	r.samples.push(r.takeSample(time.Now()))
+	r.samples.push(r.takeSample(time.Now(), nil))
 	r.onCheck(check(true, ""))
 	return r
 }
