@@ -293,13 +293,18 @@ type Sight struct {
 	ID     uint64 // the cgroup's identity (the inode of its cgroup.procs): another after a re-creation; 0 when absent
 	Exists bool
 	PIDs   []int // ascending, as PIDs
+	// Events is how many events the look sent: an exit or an OOM kill it
+	// saw, whose evidence the event carries.
+	Events int
 }
 
 // Seen returns what the last look saw, its PIDs appended to dst.
 func (w *Watcher) Seen(dst []int) Sight {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return Sight{Path: w.seen.Path, ID: w.seen.ID, Exists: w.seen.Exists, PIDs: append(dst, w.pids...)}
+	s := w.seen
+	s.PIDs = append(dst, w.pids...)
+	return s
 }
 
 // Run watches until ctx is done, then closes Events and returns nil. It
@@ -701,7 +706,7 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	w.mu.Lock()
 	w.found.Store(l.exists)
 	w.pids = append(w.pids[:0], l.pids...)
-	w.seen = Sight{Path: w.runPath, ID: l.id, Exists: l.exists} // with pids: Seen returns one look
+	w.seen = Sight{Path: w.runPath, ID: l.id, Exists: l.exists, Events: len(w.out)} // with pids: Seen returns one look
 	w.mu.Unlock()
 	if len(w.out) > 0 {
 		at := time.Now()

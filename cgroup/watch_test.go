@@ -85,6 +85,15 @@ func TestWatcherLooks(t *testing.T) {
 	time.Sleep(minReplacedAge) // a set replaced sooner is start-up forking
 	write("cgroup.procs", "300\n301\n")
 	expect("fast restart", "exit: all processes replaced (200 → 300,301)")
+	// Seen tells a look that sent events (the trace takes no point of its
+	// own at the failure) from one that did not.
+	if s := w.Seen(nil); s.Events != 1 || !s.Exists || s.Path != path || !slices.Equal(s.PIDs, []int{300, 301}) {
+		t.Errorf("Seen after the look that saw the restart: %+v, want 1 event, the cgroup and its PIDs", s)
+	}
+	expect("steady after the restart")
+	if s := w.Seen(nil); s.Events != 0 {
+		t.Errorf("Seen after a quiet look: %d events, want 0", s.Events)
+	}
 
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)

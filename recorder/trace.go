@@ -239,6 +239,13 @@ func (r *Recorder) traceTick(now time.Time) {
 	} else {
 		path = r.scope.w.Path()
 	}
+	if seen != nil && seen.Events > 0 {
+		// The look saw the service fail: the point of that moment is its
+		// trigger's sample's, read at the event. One read now, after the
+		// look, stamped at the tick before it, would stand in the trace
+		// as the last point before the failure, of a service already gone.
+		return
+	}
 	if path == "" || !t.read(path, now, seen) {
 		t.signs = ""
 	}
