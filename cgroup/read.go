@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -51,16 +52,47 @@ func (r *reader) read(path string, limit int, wantID bool) ([]byte, uint64, erro
 // raw, the preads are raw system calls: only for a file readsRaw allows,
 // held and read before.
 func (r *reader) readFD(fd int, path string, limit int, raw bool) ([]byte, error) {
-	return r.readAt0(fd, path, limit, false, raw)
+	return r.readAt0(fd, path, limit, endOf(path, false), raw)
 }
 
-// readAt0 is readFD; with single, the file is one seq_file record, which
-// the kernel generates whole and hands out as far as the buffer holds: a
-// first read shorter than the buffer is all of it, without a second read
-// to see EOF (as /proc/PID/stat is read). Not for a file of many records
-// (cgroup.procs), whose reads stop at the kernel's page-sized buffer. With
-// raw, as readFD.
-func (r *reader) readAt0(fd int, path string, limit int, single, raw bool) ([]byte, error) {
+// end is how a read of a kernfs seq file tells that it has all of it,
+// without a last read that returns 0 (readAt0).
+type end uint8
+
+const (
+	// atEOF: only a read that returns 0 tells.
+	atEOF end = iota
+	// oneRecord: the file is one seq_file record, which the kernel
+	// generates whole and hands out as far as the buffer holds, so a read
+	// shorter than the buffer is all of it (as /proc/PID/stat is read).
+	oneRecord
+	// pidLines: the file is lines of one PID each (cgroup.procs, tasks),
+	// at most maxPIDLine bytes. The kernel fills a read with whole lines
+	// until the buffer is full, its own buffer (a page at least) has no
+	// room for the next line, or no line is left; so a first read shorter
+	// than the buffer that left room for a line in a 4096-byte page is all
+	// of it. A longer list is read on to EOF.
+	pidLines
+)
+
+// maxPIDLine is the longest line of cgroup.procs: PID_MAX_LIMIT (2^22),
+// seven digits, and the newline.
+const maxPIDLine = len("4194304\n")
+
+// endOf is the end of the file path (its base name counts), or oneRecord
+// where single says the file is one record.
+func endOf(path string, single bool) end {
+	switch {
+	case single:
+		return oneRecord
+	case strings.HasSuffix(path, "/cgroup.procs"), strings.HasSuffix(path, "/tasks"), path == "cgroup.procs", path == "tasks":
+		return pidLines
+	}
+	return atEOF
+}
+
+// readAt0 is readFD, with the file's end given (end).
+func (r *reader) readAt0(fd int, path string, limit int, e end, raw bool) ([]byte, error) {
 	pread := preadWrapped
 	if raw {
 		pread = preadRaw
@@ -85,8 +117,11 @@ func (r *reader) readAt0(fd int, path string, limit int, single, raw bool) ([]by
 		if m == 0 {
 			return r.buf[:n], nil
 		}
+		first := n == 0
 		n += m
-		if single && n < len(r.buf) {
+		switch {
+		case e == oneRecord && n < len(r.buf),
+			e == pidLines && first && n < len(r.buf) && n <= 4096-maxPIDLine:
 			return r.buf[:n], nil
 		}
 	}

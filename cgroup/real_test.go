@@ -381,3 +381,48 @@ func sorted(v ...int) []int {
 	slices.Sort(v)
 	return v
 }
+
+// A list of PIDs is read with one pread when it is short, and to EOF when
+// the kernel's page-sized buffer cut the first read: 700 processes make a
+// cgroup.procs longer than a page.
+func TestRealProcsOneRead(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	var reads int
+	was := preadWrapped
+	t.Cleanup(func() { preadWrapped = was })
+	preadWrapped = func(fd int, b []byte, off int64) (int, error) {
+		reads++
+		return was(fd, b, off)
+	}
+	var want []int
+	for _, n := range []int{1, 699} {
+		for range n {
+			p := cgrouptest.StartSleep(t)
+			cg.Move(t, p.PID)
+			want = append(want, p.PID)
+		}
+		slices.Sort(want)
+		reads = 0
+		var r reader
+		b, _, err := r.read(cg.Dirs[0]+"/cgroup.procs", maxProcsSize, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendPIDs(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d processes: read %d PIDs (%d bytes), want %d", len(want), len(got), len(b), len(want))
+		}
+		switch {
+		case len(b) < 4096-maxPIDLine && reads != 1:
+			t.Errorf("%d processes (%d bytes): %d reads, want 1", len(want), len(b), reads)
+		case len(b) > 4096 && reads < 2:
+			t.Errorf("%d processes (%d bytes): %d reads, want more than one", len(want), len(b), reads)
+		}
+		t.Logf("%d processes: %d bytes in %d reads", len(want), len(b), reads)
+	}
+}

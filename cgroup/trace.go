@@ -300,7 +300,7 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 		// Held, so read before: raw where the file never waits (readsRaw;
 		// not a hierarchy's root, whose v1 usage may be flushed statistics).
 		raw := readsRaw(name) && !slices.Contains(h.roots, dir)
-		b, err := r.readAt0(fd, "", limit, single, raw) // an error is not returned: the file is opened again
+		b, err := r.readAt0(fd, "", limit, endOf(name, single), raw) // an error is not returned: the file is opened again
 		if err == nil {
 			return b, nil
 		}
@@ -328,7 +328,7 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 	}
 	delete(h.absent, key)
 	delete(h.missing, dir)
-	b, err := r.readAt0(fd, path, limit, single, false) // a first read
+	b, err := r.readAt0(fd, path, limit, endOf(name, single), false) // a first read
 	if err != nil {
 		unix.Close(fd)
 		return nil, err

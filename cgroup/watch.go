@@ -875,7 +875,7 @@ func (w *Watcher) readOOM() (uint64, bool) {
 	var b []byte
 	var err error
 	if w.cur.oomFD >= 0 {
-		b, err = w.r.readAt0(w.cur.oomFD, w.cur.oomFile, maxFileSize, true, w.cur.oomRead) // one record
+		b, err = w.r.readAt0(w.cur.oomFD, w.cur.oomFile, maxFileSize, oneRecord, w.cur.oomRead)
 		w.cur.oomRead = err == nil
 	} else {
 		b, _, err = w.r.read(w.cur.oomFile, maxFileSize, false)
