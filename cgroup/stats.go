@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 )
 
 // Stats is the evidence of a service's cgroup. A nil field means this
@@ -155,6 +156,12 @@ type statReader struct {
 	r    reader
 	errs []error
 	held *heldFiles // files kept open between reads (a Tracer's); nil: none
+	// given is a file read a moment before, by the watcher's look
+	// ([Sight]): its content is taken instead of reading it again.
+	given struct {
+		file string
+		b    []byte
+	}
 }
 
 // read returns the content of dir/name, at most limit bytes: from a held
@@ -173,6 +180,10 @@ func (sr *statReader) read(dir, name string, limit int, single bool) ([]byte, er
 func (sr *statReader) file(dir, name string) []byte {
 	if dir == "" {
 		return nil
+	}
+	if g := sr.given.file; len(g) == len(dir)+1+len(name) && g[len(dir)] == '/' &&
+		strings.HasPrefix(g, dir) && strings.HasSuffix(g, name) {
+		return sr.given.b
 	}
 	b, err := sr.read(dir, name, maxFileSize, true)
 	if err != nil {

@@ -75,15 +75,19 @@ func (t *Tracer) Close() { t.held.close() }
 func (t *Tracer) Read(p string) (TraceStats, error) { return t.read(p, nil, false) }
 
 // ReadSeen is Read of the cgroup a look has just seen ([Watcher.Look],
-// then [Watcher.Seen]): its cgroup.procs is not read again, the look's
-// PIDs stand. A cgroup the look did not find is looked for as Read does
-// (the look may have failed for another reason). A new identity (the
-// cgroup re-created) forgets the files and directories found absent in the
-// one before.
+// then [Watcher.Seen]): its cgroup.procs and OOM counter file are not read
+// again, the look's PIDs and counter stand. A cgroup the look did not find
+// is looked for as Read does (the look may have failed for another
+// reason). A new identity (the cgroup re-created) forgets the files and
+// directories found absent in the one before.
 func (t *Tracer) ReadSeen(s Sight) (TraceStats, error) {
 	if s.Exists && s.ID != t.seenID {
 		t.held.forget()
 		t.seenID = s.ID
+	}
+	if s.Exists && s.OOMFile != "" {
+		t.sr.given.file, t.sr.given.b = s.OOMFile, s.OOM
+		defer func() { t.sr.given.file, t.sr.given.b = "", nil }()
 	}
 	return t.read(s.Path, s.PIDs, s.Exists)
 }

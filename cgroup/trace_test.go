@@ -69,7 +69,14 @@ func TestTraceAndMemoryStat(t *testing.T) {
 	if err != nil || !slices.Equal(seen.PIDs, []int{7}) || !equalPtr(seen.MemoryBytes, st.MemoryBytes) || !equalPtr(seen.OOMKills, st.OOMKills) {
 		t.Errorf("ReadSeen([7]) = %+v, %v; want the PIDs given, the rest read", seen, err)
 	}
-	if seen, err = tr.ReadSeen(Sight{Path: "/x.service", ID: 1, Exists: true}); err != nil || len(seen.PIDs) != 0 || seen.MemoryBytes == nil {
+	// and the look's OOM counter: memory.events is not read again (the
+	// fixture's says 1 oom_kill, 7 high, 3 max).
+	given := Sight{Path: "/x.service", ID: 1, Exists: true, OOMFile: filepath.Join(v2, "x.service", "memory.events"), OOM: []byte("high 8\nmax 4\noom_kill 2\n")}
+	if seen, err = tr.ReadSeen(given); err != nil || !equalPtr(seen.OOMKills, u64(2)) || !equalPtr(seen.MemoryHighEvents, u64(8)) || !equalPtr(seen.MemoryMaxEvents, u64(4)) {
+		t.Errorf("ReadSeen with the look's memory.events = oom_kill %s high %s max %s, %v; want 2, 8, 4",
+			show(seen.OOMKills), show(seen.MemoryHighEvents), show(seen.MemoryMaxEvents), err)
+	}
+	if seen, err = tr.ReadSeen(Sight{Path: "/x.service", ID: 1, Exists: true}); err != nil || len(seen.PIDs) != 0 || seen.MemoryBytes == nil || !equalPtr(seen.OOMKills, u64(1)) {
 		t.Errorf("ReadSeen of an empty cgroup = %+v, %v; want no PIDs, the rest read", seen, err)
 	}
 	if seen, err = tr.ReadSeen(Sight{Path: "/x.service"}); err != nil || !slices.Equal(seen.PIDs, []int{12, 34}) {
@@ -113,6 +120,12 @@ func TestTraceAndMemoryStat(t *testing.T) {
 	if !equalPtr(st.MemoryBytes, u64(4096000)) || st.MemoryMaxBytes != nil || !equalPtr(st.MemoryMaxEvents, u64(5)) ||
 		st.MemoryHighEvents != nil || !equalPtr(st.OOMKills, u64(2)) || !slices.Equal(st.PIDs, []int{56}) {
 		t.Errorf("v1 trace %+v", st)
+	}
+	st, err = f.NewTracer().ReadSeen(Sight{Path: "/x.service", ID: 1, Exists: true, PIDs: []int{56},
+		OOMFile: filepath.Join(hy, "memory", "x.service", "memory.oom_control"), OOM: []byte("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")})
+	if err != nil || !equalPtr(st.OOMKills, u64(3)) || !equalPtr(st.MemoryBytes, u64(4096000)) {
+		t.Errorf("v1 ReadSeen with the look's memory.oom_control: oom_kill %s memory %s, %v; want 3 (the look's), the rest read",
+			show(st.OOMKills), show(st.MemoryBytes), err)
 	}
 	s, _ = f.Stats("/x.service")
 	m = s.MemoryStat

@@ -125,7 +125,8 @@ type Watcher struct {
 	mu   sync.Mutex
 	path string // the cgroup path watched, "" when unknown
 	pids []int  // the PIDs of the last look
-	seen Sight  // the rest of the last look (its PIDs are pids)
+	oom  []byte // the OOM counter file of the last look, as it read it
+	seen Sight  // the rest of the last look (its PIDs are pids, its OOM oom)
 	made uint64 // looks made, under turn (tests count them)
 
 	// Held under turn.
@@ -135,7 +136,9 @@ type Watcher struct {
 	m         machine
 	r         reader
 	pidBuf    []int
-	prevBuf   []int // the machine's last PID set before a look
+	prevBuf   []int  // the machine's last PID set before a look
+	oomBuf    []byte // the OOM counter file of the attached cgroup, as a look read it
+	oomBufOf  string // the file oomBuf holds; "" when none this look
 	out       []change
 	fsw       *fsnotify.Watcher
 	watched   []string // files under inotify watch
@@ -293,18 +296,29 @@ type Sight struct {
 	ID     uint64 // the cgroup's identity (the inode of its cgroup.procs): another after a re-creation; 0 when absent
 	Exists bool
 	PIDs   []int // ascending, as PIDs
+	// OOMFile is the cgroup's OOM counter file the look read (v2
+	// memory.events, v1 memory.oom_control), OOM its content; "" and nil
+	// when the look read none. A reading of the cgroup just after the
+	// look takes it from here ([Tracer.ReadSeen]).
+	OOMFile string
+	OOM     []byte
 	// Events is how many events the look sent: an exit or an OOM kill it
 	// saw, whose evidence the event carries.
 	Events int
 }
 
-// Seen returns what the last look saw, its PIDs appended to dst.
-func (w *Watcher) Seen(dst []int) Sight {
+// Seen sets *s to what the last look saw, reusing the buffers of its PIDs
+// and OOM.
+func (w *Watcher) Seen(s *Sight) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := w.seen
-	s.PIDs = append(dst, w.pids...)
-	return s
+	pids, oom := s.PIDs[:0], s.OOM[:0]
+	*s = w.seen
+	s.PIDs = append(pids, w.pids...)
+	s.OOM = nil
+	if s.OOMFile != "" {
+		s.OOM = append(oom, w.oom...)
+	}
 }
 
 // Run watches until ctx is done, then closes Events and returns nil. It
@@ -695,6 +709,7 @@ func (w *Watcher) look() { w.lookWith(nil, time.Time{}) }
 // lookWith is look, with the evidence read just before it, if any.
 func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	var l look
+	w.oomBufOf = ""
 	if w.runPath != "" {
 		l = w.read()
 	}
@@ -706,7 +721,10 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	w.mu.Lock()
 	w.found.Store(l.exists)
 	w.pids = append(w.pids[:0], l.pids...)
-	w.seen = Sight{Path: w.runPath, ID: l.id, Exists: l.exists, Events: len(w.out)} // with pids: Seen returns one look
+	if w.oomBufOf != "" {
+		w.oom = append(w.oom[:0], w.oomBuf...)
+	}
+	w.seen = Sight{Path: w.runPath, ID: l.id, Exists: l.exists, Events: len(w.out), OOMFile: w.oomBufOf} // with pids and oom: Seen returns one look
 	w.mu.Unlock()
 	if len(w.out) > 0 {
 		at := time.Now()
@@ -830,6 +848,7 @@ func (w *Watcher) read() look {
 		}
 		if err != nil || id != w.cur.id {
 			w.detach() // removed (ENODEV, ENOENT) or re-created: find it again
+			w.oomBufOf = ""
 		}
 	}
 	if w.cur.ok {
@@ -882,6 +901,7 @@ func (w *Watcher) readOOM() (uint64, bool) {
 	}
 	switch {
 	case err == nil:
+		w.oomBuf, w.oomBufOf = append(w.oomBuf[:0], b...), w.cur.oomFile
 		v, ok, _ := parseKeyed(b, "oom_kill")
 		return v, ok
 	case isAbsent(err):

@@ -87,18 +87,26 @@ func TestWatcherLooks(t *testing.T) {
 	expect("fast restart", "exit: all processes replaced (200 → 300,301)")
 	// Seen tells a look that sent events (the trace takes no point of its
 	// own at the failure) from one that did not.
-	if s := w.Seen(nil); s.Events != 1 || !s.Exists || s.Path != path || !slices.Equal(s.PIDs, []int{300, 301}) {
+	var s Sight
+	if w.Seen(&s); s.Events != 1 || !s.Exists || s.Path != path || !slices.Equal(s.PIDs, []int{300, 301}) {
 		t.Errorf("Seen after the look that saw the restart: %+v, want 1 event, the cgroup and its PIDs", s)
 	}
 	expect("steady after the restart")
-	if s := w.Seen(nil); s.Events != 0 {
+	if w.Seen(&s); s.Events != 0 {
 		t.Errorf("Seen after a quiet look: %d events, want 0", s.Events)
+	}
+	// and the OOM counter as the look read it, for the trace to reuse.
+	if s.OOMFile != filepath.Join(dir, "memory.events") || string(s.OOM) != "oom 1\noom_kill 1\n" {
+		t.Errorf("Seen's OOM counter: %q %q, want the look's memory.events", s.OOMFile, s.OOM)
 	}
 
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
 	expect("cgroup removed", "exit: cgroup removed (last pids 300,301)")
+	if w.Seen(&s); s.Exists || s.OOMFile != "" || s.OOM != nil {
+		t.Errorf("Seen after the look that found the cgroup gone: %+v, want no OOM counter", s)
+	}
 	if w.Path() != path || len(w.PIDs()) != 0 {
 		t.Errorf("after removal: path %q pids %v", w.Path(), w.PIDs())
 	}

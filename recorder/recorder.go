@@ -125,7 +125,8 @@ type Recorder struct {
 	// (cgroupEmpty).
 	testCgroupEmpty func() bool
 	words           *lastWords
-	trace           *trace // the service's fine trace; nil when disabled or unscoped (trace.go)
+	trace           *trace       // the service's fine trace; nil when disabled or unscoped (trace.go)
+	sight           cgroup.Sight // what the watcher's last look asked for saw (look)
 
 	samples *ring[capture.Sample]
 	checks  *ring[capture.Check]
@@ -369,7 +370,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 // tick takes the interval's sample, starts its health check, and retries a
 // capture that could not be written.
 func (r *Recorder) tick(ctx context.Context, now time.Time) {
-	r.samples.push(r.takeSample(now, r.look(nil)))
+	r.samples.push(r.takeSample(now, r.look()))
 	r.checkHeld(now)
 	if len(r.settling) > 0 {
 		r.settleWords(now) // words final by time let their incidents go
@@ -387,14 +388,14 @@ func (r *Recorder) tick(ctx context.Context, now time.Time) {
 // recorder, in its goroutine (cgroup.Watcher.Look): the watcher's own
 // timer then fires only when the recorder did not wake within its period,
 // and an idle recorder wakes one goroutine a second, not two. It returns
-// what the look saw, its PIDs appended to dst; nil when the watcher did
+// what the look saw, valid until the next look; nil when the watcher did
 // not look.
-func (r *Recorder) look(dst []int) *cgroup.Sight {
+func (r *Recorder) look() *cgroup.Sight {
 	if r.scope == nil || !r.scope.w.Look() {
 		return nil
 	}
-	s := r.scope.w.Seen(dst)
-	return &s
+	r.scope.w.Seen(&r.sight)
+	return &r.sight
 }
 
 // relock takes the service's lock again if its lock file was removed

@@ -44,7 +44,6 @@ type trace struct {
 	procs       *sample.ProcSum
 	cpu         sample.Counter
 	points      []capture.TracePoint // oldest first, within keep of the newest
-	pids        []int                // the buffer of the look's PIDs
 
 	prevHigh, prevMax *uint64 // memory.events high, max at the previous reading
 	prevPath          string
@@ -233,9 +232,9 @@ func pointOf(s *capture.Sample) (capture.TracePoint, bool) {
 func (r *Recorder) traceTick(now time.Time) {
 	t := r.trace
 	path := ""
-	seen := r.look(t.pids[:0])
+	seen := r.look()
 	if seen != nil {
-		t.pids, path = seen.PIDs, seen.Path
+		path = seen.Path
 	} else {
 		path = r.scope.w.Path()
 	}
