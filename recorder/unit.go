@@ -46,6 +46,10 @@ type unitTrack struct {
 	deliberate string             // the requested job running ("stop", "restart", …), "" for none
 	wasDown    bool               // the unit went down during the requested job
 	stopped    bool               // the unit is inactive on request
+	// restarted is when the last requested job ended with the unit up
+	// again (a restart), and mainPID its new main process then (0 unknown).
+	restarted time.Time
+	mainPID   int
 	held       []heldTrigger
 	hold       *time.Timer
 	oomNext    bool // an oom trigger is about to be recorded: none from systemd's word (oomFromWord)
@@ -240,6 +244,10 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 		case isUp(st) && !u.wasDown:
 			log.Info().Msg("requested " + job + " done; the service stayed up")
 		case isUp(st):
+			u.restarted, u.mainPID = st.At, 0
+			if st.MainPID != nil {
+				u.mainPID = *st.MainPID
+			}
 			r.resumeFresh("requested " + job + " done")
 		default:
 			u.stopped = true
@@ -284,6 +292,10 @@ func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
 		r.log.Debug().Str("detail", t.detail).Msg("a control process of the unit ended: not the service")
 		return true
 	}
+	if r.unit.requestedRemains(t) {
+		r.log.Info().Str("trigger", t.kind).Str("detail", t.detail).Msg("down for a requested stop or restart: no capture")
+		return true
+	}
 	if len(r.unit.held) >= maxTriggers {
 		r.log.Debug().Str("detail", t.detail).Msg("exit trigger dropped: the most are held already")
 		return true
@@ -293,6 +305,22 @@ func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
 		r.decideHeld(now)
 	}
 	return true
+}
+
+// requestedRemains reports whether the exit trigger t, which came after
+// systemd's word that a requested job ended, is that job's: the recorder
+// takes the watcher's events and systemd's word from two channels, and a
+// cgroup emptied or removed by a requested stop can come second. So an
+// exit is the requested job's while the unit is stopped on request, and
+// within a second after a requested restart when the restart's new main
+// process is not among those gone (the old ones went). A new main process
+// unknown, or gone, is a failure.
+func (u *unitTrack) requestedRemains(t trigger) bool {
+	if u.stopped {
+		return true
+	}
+	return !u.restarted.IsZero() && t.at.Sub(u.restarted) < time.Second && u.mainPID != 0 &&
+		!slices.Contains(t.ev.Gone, u.mainPID)
 }
 
 // cgroupEmpty reports whether the watcher's last look found the service's

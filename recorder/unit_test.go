@@ -549,3 +549,31 @@ func TestCrashHealthBeforeItsExit(t *testing.T) {
 		t.Errorf("triggers %v, want [health exit]", got)
 	}
 }
+
+// TestRequestedJobsExitAfterSystemdsWord: the watcher's exit event of a
+// requested stop or restart may reach the recorder after systemd's word
+// that the job ended (two channels, either first): no capture. A crash of
+// the restart's new main process right after it is a failure.
+func TestRequestedJobsExitAfterSystemdsWord(t *testing.T) {
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "stop", JobID: 3, MainPID: intp(100)})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "inactive", SubState: "dead", Result: "success"})
+	r.onTrigger(exitTrigger(100))
+	if n := captureCount(t, r); n != 0 || !r.unit.stopped {
+		t.Fatalf("stop: %d captures, stopped %v; want none, stopped", n, r.unit.stopped)
+	}
+
+	r = followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "restart", JobID: 9, MainPID: intp(100)})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "start", Result: "success", Job: "restart", JobID: 9})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(101)})
+	r.onTrigger(exitTrigger(100, 102)) // the old main process and a child of it
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("restart: %d captures for the old processes' exit, want none", n)
+	}
+	r.onTrigger(exitTrigger(101)) // the new main process
+	r.decideHeld(time.Now().Add(time.Minute))
+	if n := captureCount(t, r); n != 1 {
+		t.Fatalf("restart: %d captures after the new main process died, want 1", n)
+	}
+}
