@@ -30,6 +30,7 @@ type lastWords struct {
 	lines   int           // JOURNAL_LINES
 	window  time.Duration // TRACE_SECONDS: how far before the first trigger the kernel's lines are looked for
 	log     zerolog.Logger
+	procs   *Procs // told of each reading (procs.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -57,6 +58,7 @@ func newLastWords(cfg Config, opt Options, log zerolog.Logger) *lastWords {
 	return &lastWords{
 		kmsg:    cmp.Or(opt.KmsgPath, "/dev/kmsg"),
 		journal: opt.Journalctl,
+		procs:   opt.Procs,
 		lines:   cfg.JournalLines,
 		window:  cfg.TraceWindow(),
 		log:     log,
@@ -142,6 +144,8 @@ func (w *lastWords) read(name, unit string, trigger, when time.Time, kernelOnly 
 	if w.ctx.Err() != nil {
 		return res
 	}
+	w.procs.Enter()
+	defer w.procs.Leave()
 	res.kernel, res.ooms, res.kernelMissing = w.kernel(trigger, f)
 	if kernelOnly {
 		return res

@@ -109,6 +109,9 @@ type Options struct {
 	// recorders (share.go); ProcRoot is then the Host's. nil: the
 	// recorder reads the host alone.
 	Host *sample.Host
+	// Procs, if set, is told of the recorder's work that may take
+	// milliseconds (procs.go). nil: GOMAXPROCS is left as it is.
+	Procs *Procs
 }
 
 // Recorder records one service. Create it with [New], then call [Recorder.Run].
@@ -370,6 +373,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 // tick takes the interval's sample, starts its health check, and retries a
 // capture that could not be written.
 func (r *Recorder) tick(ctx context.Context, now time.Time) {
+	// The sample and the health check (a TLS handshake may take
+	// milliseconds of CPU) run on two Ps (procs.go): one Enter for both.
+	r.opt.Procs.Enter()
 	r.samples.push(r.takeSample(now, r.look()))
 	r.checkHeld(now)
 	if len(r.settling) > 0 {
@@ -377,7 +383,13 @@ func (r *Recorder) tick(ctx context.Context, now time.Time) {
 	}
 	if !r.checking {
 		r.checking = true
-		go func() { r.checkDone <- r.checker.Check(ctx) }()
+		go func() {
+			c := r.checker.Check(ctx)
+			r.opt.Procs.Leave()
+			r.checkDone <- c
+		}()
+	} else {
+		r.opt.Procs.Leave()
 	}
 	r.flush(false)
 	r.relock()
@@ -422,6 +434,8 @@ func (r *Recorder) relock() {
 // takeSample takes the interval's sample; seen, if not nil, is the look
 // made just before it, whose processes stand for the service's.
 func (r *Recorder) takeSample(now time.Time, seen *cgroup.Sight) capture.Sample {
+	r.opt.Procs.Enter()
+	defer r.opt.Procs.Leave()
 	var pids []int
 	path := ""
 	if r.scope != nil {
@@ -439,6 +453,8 @@ func (r *Recorder) takeSample(now time.Time, seen *cgroup.Sight) capture.Sample 
 // host's scan.
 func (r *Recorder) triggerSample(t trigger) capture.Sample {
 	now := time.Now()
+	r.opt.Procs.Enter()
+	defer r.opt.Procs.Leave()
 	var svc *capture.Service
 	if r.scope != nil {
 		svc = r.scope.atTrigger(now, t.ev, r.sampler)
@@ -674,6 +690,10 @@ func (r *Recorder) boundPending() {
 // first, then the open incident's. At the end (final) what still cannot be
 // written is logged, each as an error.
 func (r *Recorder) flush(final bool) {
+	if len(r.pending) > 0 {
+		r.opt.Procs.Enter()
+		defer r.opt.Procs.Leave()
+	}
 	left := r.pending[:0]
 	var firstErr error
 	for _, p := range r.pending {
@@ -706,6 +726,8 @@ func (r *Recorder) flush(final bool) {
 // capture stays dirty, to be retried at the next tick: the recorder never
 // stops sampling because the disk is full.
 func (r *Recorder) write() {
+	r.opt.Procs.Enter()
+	defer r.opt.Procs.Leave()
 	inc := r.inc
 	inc.capture.Health = r.checks.snapshot()
 	if r.lastError != "" { // a healthy check that ends the incident keeps its error

@@ -83,7 +83,7 @@ func runStart(ctx context.Context, args []string, e env) error {
 		return err
 	}
 
-	limitProcs()
+	procs := setProcs(len(cfgs))
 	// Every recorder is prepared before any starts: one that cannot start
 	// stops them all, with its reason, and nothing was removed (New
 	// deletes nothing; Run cleans up).
@@ -96,7 +96,7 @@ func runStart(ctx context.Context, args []string, e env) error {
 	}
 	for _, cfg := range cfgs {
 		log := newLogger(e, cfg.LogLevel)
-		r, err := recorder.New(cfg, recorder.Options{Logger: log, Version: Version, Ready: ready.Done, Host: host})
+		r, err := recorder.New(cfg, recorder.Options{Logger: log, Version: Version, Ready: ready.Done, Host: host, Procs: procs})
 		if err != nil {
 			for _, r := range recs {
 				r.Close()
@@ -134,15 +134,24 @@ func runStart(ctx context.Context, args []string, e env) error {
 // watcher can read a failing service's evidence while a host sample runs.
 const maxProcs = 2
 
-// limitProcs sets GOMAXPROCS to at most maxProcs, unless the GOMAXPROCS
-// variable sets it. Set in code, it also stops the runtime's own check of
-// the CPU count and cgroup limit once a second (Go 1.25+), and fewer Ps
-// have fewer to search when a goroutine wakes: the idle recorder's cost
-// (docs/benchmarks.md).
-func limitProcs() {
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(min(maxProcs, runtime.GOMAXPROCS(0)))
+// setProcs sets GOMAXPROCS for n recorders, unless the GOMAXPROCS variable
+// sets it: at most maxProcs. Set in code, it also stops the runtime's own
+// check of the CPU count and cgroup limit once a second (Go 1.25+). A
+// process that records one service runs on one P while idle, and on
+// maxProcs while its long work runs (recorder.Procs); it returns that
+// Procs, nil otherwise. The recorders of several services keep maxProcs:
+// their trace ticks come at the same instants and, on one P, would each
+// wait for the others'.
+func setProcs(n int) *recorder.Procs {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return nil
 	}
+	most := min(maxProcs, runtime.GOMAXPROCS(0))
+	if n == 1 && most > 1 {
+		return recorder.NewProcs(1, most)
+	}
+	runtime.GOMAXPROCS(most)
+	return nil
 }
 
 // loadConfigs reads the recorders' configuration: from the YAML file when
