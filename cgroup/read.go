@@ -69,9 +69,10 @@ const (
 	// pidLines: the file is lines of one PID each (cgroup.procs, tasks),
 	// at most maxPIDLine bytes. The kernel fills a read with whole lines
 	// until the buffer is full, its own buffer (a page at least) has no
-	// room for the next line, or no line is left; so a first read shorter
-	// than the buffer that left room for a line in a 4096-byte page is all
-	// of it. A longer list is read on to EOF.
+	// room for the next line (seq_printf keeps a line only if it ends
+	// before the page does: count+len < size), or no line is left; so a
+	// first read shorter than the buffer and than a 4096-byte page less a
+	// line is all of it. A longer list is read on to EOF.
 	pidLines
 )
 
@@ -121,7 +122,7 @@ func (r *reader) readAt0(fd int, path string, limit int, e end, raw bool) ([]byt
 		n += m
 		switch {
 		case e == oneRecord && n < len(r.buf),
-			e == pidLines && first && n < len(r.buf) && n <= 4096-maxPIDLine:
+			e == pidLines && first && n < len(r.buf) && n < 4096-maxPIDLine:
 			return r.buf[:n], nil
 		}
 	}
