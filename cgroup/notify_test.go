@@ -459,7 +459,12 @@ func TestRealLookDrives(t *testing.T) {
 	// look makes a Look that looks: one made while the watcher's own
 	// wake-up holds the turn does nothing, and would not count.
 	look := func() {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
 		for !w.Look() {
+			if time.Now().After(deadline) {
+				t.Fatal("Look did nothing for 5s")
+			}
 			time.Sleep(time.Millisecond)
 		}
 	}
