@@ -47,12 +47,11 @@ type unitTrack struct {
 	wasDown    bool               // the unit went down during the requested job
 	stopped    bool               // the unit is inactive on request
 	// restarted is when the last requested job ended with the unit up
-	// again (a restart), and mainPID its new main process then (0 unknown).
+	// again (a restart).
 	restarted time.Time
-	mainPID   int
-	held       []heldTrigger
-	hold       *time.Timer
-	oomNext    bool // an oom trigger is about to be recorded: none from systemd's word (oomFromWord)
+	held      []heldTrigger
+	hold      *time.Timer
+	oomNext   bool // an oom trigger is about to be recorded: none from systemd's word (oomFromWord)
 }
 
 // heldTrigger is an exit trigger waiting for systemd's word, with the
@@ -240,14 +239,14 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 			break
 		}
 		r.releaseHeld(false)
+		if isUp(st) {
+			u.stopped = false // a stopped unit restarted on request runs again
+		}
 		switch {
 		case isUp(st) && !u.wasDown:
 			log.Info().Msg("requested " + job + " done; the service stayed up")
 		case isUp(st):
-			u.restarted, u.mainPID = st.At, 0
-			if st.MainPID != nil {
-				u.mainPID = *st.MainPID
-			}
+			u.restarted = st.At
 			r.resumeFresh("requested " + job + " done")
 		default:
 			u.stopped = true
@@ -292,7 +291,10 @@ func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
 		r.log.Debug().Str("detail", t.detail).Msg("a control process of the unit ended: not the service")
 		return true
 	}
-	if r.unit.requestedRemains(t) {
+	if r.unit.stopped {
+		// Systemd's word that a requested stop ended came first: the
+		// recorder takes it and the watcher's events from two channels,
+		// and a cgroup emptied or removed by the stop can come second.
 		r.log.Info().Str("trigger", t.kind).Str("detail", t.detail).Msg("down for a requested stop or restart: no capture")
 		return true
 	}
@@ -307,20 +309,26 @@ func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
 	return true
 }
 
-// requestedRemains reports whether the exit trigger t, which came after
-// systemd's word that a requested job ended, is that job's: the recorder
-// takes the watcher's events and systemd's word from two channels, and a
-// cgroup emptied or removed by a requested stop can come second. So an
-// exit is the requested job's while the unit is stopped on request, and
-// within a second after a requested restart when the restart's new main
-// process is not among those gone (the old ones went). A new main process
-// unknown, or gone, is a failure.
-func (u *unitTrack) requestedRemains(t trigger) bool {
-	if u.stopped {
-		return true
+// afterRestart reports whether the exit trigger t came within a second
+// after a requested restart ended: it may be the restart's own (the old
+// processes' exit, whose event came after systemd's word), or the new
+// service failing at once. Systemd's word after the restart tells which
+// (decideHeld).
+func (u *unitTrack) afterRestart(t trigger) bool {
+	return !u.restarted.IsZero() && t.at.Sub(u.restarted) < time.Second
+}
+
+// downSince reports whether systemd said the unit was down after at.
+func (u *unitTrack) downSince(at time.Time) bool {
+	for _, s := range slices.Backward(u.hist) {
+		if !s.At.After(at) {
+			return false
+		}
+		if isDown(s) {
+			return true
+		}
 	}
-	return !u.restarted.IsZero() && t.at.Sub(u.restarted) < time.Second && u.mainPID != 0 &&
-		!slices.Contains(t.ev.Gone, u.mainPID)
+	return false
 }
 
 // cgroupEmpty reports whether the watcher's last look found the service's
@@ -344,7 +352,14 @@ func (r *Recorder) decideHeld(now time.Time) {
 	}
 	for len(u.held) > 0 && u.deliberate == "" {
 		h := u.held[0]
-		if !u.wentDown(h.t.at) && now.Sub(h.t.at) < holdMax {
+		// An exit just after a requested restart is the restart's own
+		// unless systemd says the unit went down since it ended.
+		restart := h.t.ev != nil && u.afterRestart(h.t)
+		down := u.wentDown(h.t.at)
+		if restart {
+			down = u.downSince(u.restarted)
+		}
+		if !down && now.Sub(h.t.at) < holdMax {
 			if u.hold == nil {
 				u.hold = time.NewTimer(holdMax - now.Sub(h.t.at))
 			} else {
@@ -353,6 +368,10 @@ func (r *Recorder) decideHeld(now time.Time) {
 			return
 		}
 		u.held = u.held[1:]
+		if restart && !down {
+			r.log.Info().Str("trigger", h.t.kind).Str("detail", h.t.detail).Msg("down for a requested stop or restart: no capture")
+			continue
+		}
 		if h.t.ev != nil && u.isControl(h.t.ev.Gone, now) { // systemd named it since
 			r.log.Debug().Str("detail", h.t.detail).Msg("a control process of the unit ended: not the service")
 			continue

@@ -552,8 +552,10 @@ func TestCrashHealthBeforeItsExit(t *testing.T) {
 
 // TestRequestedJobsExitAfterSystemdsWord: the watcher's exit event of a
 // requested stop or restart may reach the recorder after systemd's word
-// that the job ended (two channels, either first): no capture. A crash of
-// the restart's new main process right after it is a failure.
+// that the job ended (two channels, either first): no capture. A restart
+// whose new service fails at once (systemd says it is down again) is a
+// failure, whichever processes the exit names. A stopped unit restarted
+// on request is no longer stopped.
 func TestRequestedJobsExitAfterSystemdsWord(t *testing.T) {
 	r := followed(t)
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "stop", JobID: 3, MainPID: intp(100)})
@@ -562,18 +564,29 @@ func TestRequestedJobsExitAfterSystemdsWord(t *testing.T) {
 	if n := captureCount(t, r); n != 0 || !r.unit.stopped {
 		t.Fatalf("stop: %d captures, stopped %v; want none, stopped", n, r.unit.stopped)
 	}
+	restart := func(r *Recorder) {
+		r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "restart", JobID: 9, MainPID: intp(100)})
+		r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "start", Result: "success", Job: "restart", JobID: 9})
+		r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(101)})
+	}
+	restart(r)
+	if r.unit.stopped {
+		t.Fatal("a stopped unit restarted on request is still stopped")
+	}
 
 	r = followed(t)
-	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "restart", JobID: 9, MainPID: intp(100)})
-	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "activating", SubState: "start", Result: "success", Job: "restart", JobID: 9})
-	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(101)})
+	restart(r)
 	r.onTrigger(exitTrigger(100, 102)) // the old main process and a child of it
+	r.decideHeld(time.Now().Add(holdMax))
 	if n := captureCount(t, r); n != 0 {
 		t.Fatalf("restart: %d captures for the old processes' exit, want none", n)
 	}
-	r.onTrigger(exitTrigger(101)) // the new main process
-	r.decideHeld(time.Now().Add(time.Minute))
+
+	r = followed(t)
+	restart(r)
+	r.onTrigger(exitTrigger(100, 102)) // the only event: the new main process never seen
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "failed", SubState: "failed", Result: "exit-code"})
 	if n := captureCount(t, r); n != 1 {
-		t.Fatalf("restart: %d captures after the new main process died, want 1", n)
+		t.Fatalf("restart into a failure: %d captures, want 1", n)
 	}
 }
