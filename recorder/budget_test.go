@@ -117,7 +117,7 @@ func budgetCapture(t testing.TB) *capture.Capture {
 	c.TransitionTime = c.Samples[20].At
 	c.Triggers = []capture.Trigger{{Kind: capture.TriggerHealth, At: c.TransitionTime, Detail: "HTTP 503 Service Unavailable"}}
 	c.HealthError = c.Triggers[0].Detail
-	tr := newTrace(cfg, sc, "/proc")
+	tr := newTrace(cfg, sc, "/proc", nil)
 	for i := range 121 {
 		if !tr.read(cg.Path, start.Add(time.Duration(i-120)*time.Second), nil) {
 			t.Fatal("cgroup not read")

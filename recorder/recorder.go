@@ -237,7 +237,7 @@ func New(cfg Config, opt Options) (*Recorder, error) {
 		if r.scope != nil {
 			r.scope.procRoot = opt.ProcRoot
 		}
-		r.trace = newTrace(cfg, r.scope, opt.ProcRoot)
+		r.trace = newTrace(cfg, r.scope, opt.ProcRoot, opt.Procs)
 	}
 	r.words = newLastWords(cfg, opt, r.log)
 	// The directory last: it is created and locked, nothing in it removed.
@@ -534,6 +534,8 @@ func (r *Recorder) onTrigger(t trigger) {
 // record opens an incident with the trigger and its sample, or adds them
 // to the open one, and writes it.
 func (r *Recorder) record(t trigger, s capture.Sample) {
+	r.opt.Procs.Enter() // it writes, and may ask systemctl (procs.go)
+	defer r.opt.Procs.Leave()
 	log := r.log.With().Str("trigger", t.kind).Str("detail", t.detail).Logger()
 	if r.inc != nil && len(r.inc.capture.Triggers) >= maxTriggers {
 		r.inc.capture.TriggersOmitted++
@@ -640,7 +642,9 @@ func (r *Recorder) closeIncident() {
 		return
 	}
 	// Not written: it stays pending, retried at every tick.
+	r.opt.Procs.Enter()
 	data, err := capture.Encode(&inc.capture)
+	r.opt.Procs.Leave()
 	if err != nil {
 		r.log.Error().Err(err).Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("failed to encode capture")
 		return
@@ -653,6 +657,8 @@ func (r *Recorder) closeIncident() {
 // more (systemd's word, the last words): in place, or in its pending copy
 // while the disk refuses it.
 func (r *Recorder) rewriteClosed(inc *incident) {
+	r.opt.Procs.Enter()
+	defer r.opt.Procs.Leave()
 	data, err := capture.Encode(&inc.capture)
 	if err != nil {
 		r.log.Error().Err(err).Str("path", r.store.Path(r.cfg.Service, inc.name)).Msg("failed to encode capture")

@@ -36,6 +36,10 @@ var (
 
 const earlyEvery = time.Second
 
+// manyProcs is how many processes a trace reading sums on the one P of an
+// idle recorder (procs.go); more take milliseconds, and run on two.
+const manyProcs = 64
+
 // trace is the recorder's service trace and its warning signs. Owned by the
 // recorder's goroutine.
 type trace struct {
@@ -43,6 +47,7 @@ type trace struct {
 	tr          *cgroup.Tracer
 	procs       *sample.ProcSum
 	cpu         sample.Counter
+	busy        *Procs               // told of a reading of many processes
 	points      []capture.TracePoint // oldest first, within keep of the newest
 
 	prevHigh, prevMax *uint64 // memory.events high, max at the previous reading
@@ -57,7 +62,7 @@ type trace struct {
 
 // newTrace returns the trace of cfg's service over sc, nil when disabled or
 // without a cgroup scope.
-func newTrace(cfg Config, sc *scope, procRoot string) *trace {
+func newTrace(cfg Config, sc *scope, procRoot string, busy *Procs) *trace {
 	if sc == nil || cfg.ServiceIntervalSeconds == 0 {
 		return nil
 	}
@@ -66,6 +71,7 @@ func newTrace(cfg Config, sc *scope, procRoot string) *trace {
 		keep:  cfg.TraceWindow(),
 		tr:    sc.tr,
 		procs: sample.NewProcSum(procRoot),
+		busy:  busy,
 	}
 }
 
@@ -107,7 +113,13 @@ func (t *trace) read(path string, now time.Time, seen *cgroup.Sight) bool {
 	if st.CPUUsageUsec != nil {
 		p.CPUPercent = t.cpu.PercentAt(path, *st.CPUUsageUsec, 1e6, now) // null over too short a window
 	}
+	if len(st.PIDs) > manyProcs {
+		t.busy.Enter() // a /proc/PID/stat each: milliseconds (procs.go)
+	}
 	p.RSSBytes, p.Threads, _ = t.procs.Sum(st.PIDs)
+	if len(st.PIDs) > manyProcs {
+		t.busy.Leave()
+	}
 	t.push(p)
 	t.signs = t.warning(path, &st)
 	return true

@@ -24,7 +24,7 @@ func BenchmarkTraceReading(b *testing.B) {
 	if s == nil {
 		b.Skip("no cgroup file system here")
 	}
-	tr := newTrace(cfg, s, "/proc")
+	tr := newTrace(cfg, s, "/proc", nil)
 	b.ReportAllocs()
 	var before, after unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &before)
