@@ -352,7 +352,11 @@ func (r *Recorder) Run(ctx context.Context) error {
 			r.onCheck(c)
 			r.writeState(false)
 		case t := <-events:
+			// Its sample, record and write each run on two Ps: one switch
+			// for all of them, as each stops the world (procs.go).
+			r.opt.Procs.Enter()
 			r.onTrigger(t)
+			r.opt.Procs.Leave()
 		case st, ok := <-unitStates:
 			if !ok {
 				unitStates = nil
