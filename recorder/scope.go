@@ -121,15 +121,28 @@ func (s *scope) unseen() string {
 	case s.explicit:
 		return fmt.Sprintf("cgroup %s not found under %s", s.w.Path(), s.root)
 	case s.follow != nil:
-		st := s.follow.Current()
-		if st.ActiveState != "active" || st.JobID != 0 {
-			return "" // not running, or on its way: not the recorder's blind spot
-		}
-		return fmt.Sprintf("cgroup of unit %s (%s) not found under %s", s.unit, st.ActiveState, s.root)
+		return unitUnseen(s.unit, s.follow.Current(), s.root)
 	case s.noSystemd:
 		return ""
 	}
 	return fmt.Sprintf("no cgroup found for unit %s under %s (no such unit, or not running)", s.unit, s.root)
+}
+
+// unitUnseen is why the cgroup of a unit systemd reports in state st is
+// not seen, "" when the unit is not running or on its way (not the
+// recorder's blind spot). An active unit whose sub-state is "exited" runs
+// no process at all: a oneshot that remains after exit, as Debian's
+// postgresql.service, whose servers run in postgresql@VERSION-CLUSTER.
+func unitUnseen(unit string, st cgroup.UnitState, root string) string {
+	switch {
+	case st.ActiveState != "active" || st.JobID != 0:
+		return ""
+	case st.SubState == "exited":
+		return fmt.Sprintf("unit %s is active (exited) and runs no process: a oneshot unit that remains after exit "+
+			"(Debian's postgresql.service runs its clusters in postgresql@VERSION-CLUSTER.service); "+
+			"set PREFLIGHT_UNIT to the unit that runs the service", unit)
+	}
+	return fmt.Sprintf("cgroup of unit %s (%s) not found under %s", unit, st.ActiveState, root)
 }
 
 // missing returns why a sample now has no service object.
