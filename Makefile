@@ -22,10 +22,13 @@ build:
 demo: build
 	./bin/preflight-demo -preflight $(BIN) -dir demo/captures
 
-# What CI runs (.ci/run): go.mod tidy, vet, staticcheck, every test with
-# the race detector, then the pure cgroup v2 end-to-end test in a qemu guest
-# (root; see e2e-v2; not root, it skips saying why).
+# What CI runs (.ci/run): Debian's redis-server and nginx downloaded for
+# the third-party e2e (packaging/e2e/fetch-debs; never installed on the
+# host), go.mod tidy, vet, staticcheck, every test with the race detector,
+# then the pure cgroup v2 end-to-end test in a qemu guest (root; see
+# e2e-v2; not root, it skips saying why).
 test:
+	packaging/e2e/fetch-debs
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
@@ -94,6 +97,7 @@ deb: build
 
 # The real-systemd end-to-end test of the unit and the package (root; also part of make test).
 e2e:
+	packaging/e2e/fetch-debs
 	$(GO) test -race -count=1 -v ./packaging/e2e/
 
 # The pure cgroup v2 end-to-end test (root; also part of make test): boots a

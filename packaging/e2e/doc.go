@@ -23,6 +23,16 @@
 // nsenter, overlayfs and hybrid cgroups, and skips with the reason where
 // any is missing or refused.
 //
+// [TestThirdParty] boots the same way and installs Debian's redis-server
+// and nginx-light inside it (downloaded by fetch-debs, never installed on
+// the host; the host's policy-rc.d keeps the packages from starting them),
+// beside the host's PostgreSQL 15 where it has one, and records each as an
+// operator would: redis by its alias redis.service, nginx (a reload by its
+// ExecReload= must write no capture) and postgresql@15-main.service, each
+// killed -9 (an exit capture, its main process in the sample before,
+// systemd's word on the kill); and postgresql.service, Debian's umbrella
+// that runs no process, which must be unscoped with a reason that says so.
+//
 // It leaves nothing behind on the host: the namespaces and their mounts end
 // with their systemd (powered off, killed if it does not stop), and the
 // cgroups it made are removed deepest first, also when it fails.

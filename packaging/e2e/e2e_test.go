@@ -98,7 +98,7 @@ func TestSystemd(t *testing.T) {
 	if s := strings.TrimSpace(m.must("systemctl", "is-active", recorderUnit)); s != "active" {
 		t.Fatalf("%s is %s", recorderUnit, s)
 	}
-	waitState(t, m, func(s *capture.State) bool { return s.State == capture.StateHealthy })
+	waitState(t, m, service, func(s *capture.State) bool { return s.State == capture.StateHealthy })
 	time.Sleep(time.Second) // a few more samples of the healthy service in the ring
 	seen := map[string]bool{}
 
@@ -106,7 +106,7 @@ func TestSystemd(t *testing.T) {
 		pid := mainPID(t, m, unit)
 		restartsBefore := restarts(t, m)
 		m.must("kill", "-9", strconv.Itoa(pid))
-		c := waitCapture(t, m, seen)
+		c := waitCapture(t, m, service, seen)
 		// The exit is seen within milliseconds; a health check that fails
 		// in those milliseconds may come first, in the same incident.
 		if !hasTrigger(c, capture.TriggerExit) {
@@ -168,7 +168,7 @@ func TestSystemd(t *testing.T) {
 
 	t.Run("HTTP 503 is a health capture", func(t *testing.T) {
 		m.must("dead-drop", "get", "http://127.0.0.1:8080/sick?for=1s")
-		c := waitCapture(t, m, seen)
+		c := waitCapture(t, m, service, seen)
 		if c.Triggers[0].Kind != capture.TriggerHealth || c.Triggers[0].Detail != "HTTP 503" {
 			t.Errorf("first trigger = %+v, want health HTTP 503", c.Triggers[0])
 		}
@@ -184,7 +184,7 @@ func TestSystemd(t *testing.T) {
 	t.Run("allocating past MemoryMax is an oom capture", func(t *testing.T) {
 		pid := mainPID(t, m, unit)
 		m.must("dead-drop", "get", "http://127.0.0.1:8080/eat?mb=256")
-		c := waitCapture(t, m, seen)
+		c := waitCapture(t, m, service, seen)
 		if !hasTrigger(c, capture.TriggerOOM) {
 			t.Errorf("triggers %s, want oom", kinds(c))
 		}
@@ -212,7 +212,7 @@ func TestSystemd(t *testing.T) {
 		// The kernel's own report of the kill, read under the hardened unit
 		// from the journal (no /dev/kmsg there): the eater, by the cgroup
 		// the oom-kill line names (the kernel prints the host's PIDs).
-		c = withWords(t, m, c)
+		c = withWords(t, m, service, c)
 		if c.KernelLog == nil {
 			t.Fatalf("kernel_log absent: %s", c.KernelLogMissing)
 		}
@@ -261,7 +261,7 @@ func TestSystemd(t *testing.T) {
 
 	t.Run("a service that logs then panics: its last lines in journal", func(t *testing.T) {
 		m.run("dead-drop", "get", "http://127.0.0.1:8080/crash?say=about%20to%20crash%20with%20api_token=s3cr3t") // cut short by the crash
-		c := withWords(t, m, waitCapture(t, m, seen))
+		c := withWords(t, m, service, waitCapture(t, m, service, seen))
 		if c.Journal == nil {
 			t.Fatalf("journal absent: %s", c.JournalMissing)
 		}
@@ -295,7 +295,7 @@ func TestSystemd(t *testing.T) {
 			pid := mainPID(t, m, unit)
 			killed := time.Now()
 			m.must("kill", "-9", strconv.Itoa(pid))
-			c := waitCapture(t, m, seen)
+			c := waitCapture(t, m, service, seen)
 			// The exit, wherever it is: a health check that connects
 			// between the kernel closing the dead process's socket and
 			// its pidfd waking the watcher is refused first (seen once
@@ -328,7 +328,7 @@ func TestSystemd(t *testing.T) {
 		complete := 0
 		for i := range repeats {
 			m.must("dead-drop", "get", "http://127.0.0.1:8080/eat?mb=256")
-			c := waitCapture(t, m, seen)
+			c := waitCapture(t, m, service, seen)
 			j := slices.IndexFunc(c.Triggers, func(tr capture.Trigger) bool { return tr.Kind == capture.TriggerOOM })
 			if j < 0 {
 				t.Errorf("OOM %d: triggers %s, want oom", i+1, kinds(c))
@@ -359,9 +359,9 @@ func TestSystemd(t *testing.T) {
 			}
 			return nil
 		})
-		waitState(t, m, func(s *capture.State) bool { return s.State == capture.StateHealthy && s.Unit == nil })
+		waitState(t, m, service, func(s *capture.State) bool { return s.State == capture.StateHealthy && s.Unit == nil })
 		m.must("systemctl", "stop", unit)
-		st := waitState(t, m, func(s *capture.State) bool { return s.Unit != nil && s.Unit.State == capture.UnitStopped })
+		st := waitState(t, m, service, func(s *capture.State) bool { return s.Unit != nil && s.Unit.State == capture.UnitStopped })
 		out := m.must("preflight", "list")
 		if !strings.Contains(out, service) || !strings.Contains(out, capture.UnitStopped) {
 			t.Errorf("preflight list while %s is stopped:\n%s", unit, out)
@@ -369,7 +369,7 @@ func TestSystemd(t *testing.T) {
 		t.Logf("stopped: %+v; preflight list:\n%s", *st.Unit, out)
 		time.Sleep(time.Second) // health checks fail meanwhile: not a failure
 		m.must("systemctl", "start", unit)
-		waitState(t, m, func(s *capture.State) bool { return s.State == capture.StateHealthy && s.Unit == nil })
+		waitState(t, m, service, func(s *capture.State) bool { return s.State == capture.StateHealthy && s.Unit == nil })
 		time.Sleep(time.Second)
 		if got := count(); got != n {
 			t.Errorf("%d captures after reload, restart, stop and start; want %d", got, n)
@@ -679,8 +679,8 @@ func waitFor(t *testing.T, what string, f func() error) {
 	}
 }
 
-// waitState waits until the recorder's state file satisfies ok.
-func waitState(t *testing.T, m *machine, ok func(*capture.State) bool) *capture.State {
+// waitState waits until the state file of service's recorder satisfies ok.
+func waitState(t *testing.T, m *machine, service string, ok func(*capture.State) bool) *capture.State {
 	t.Helper()
 	var st *capture.State
 	waitFor(t, "the recorder's state", func() error {
@@ -698,7 +698,7 @@ func waitState(t *testing.T, m *machine, ok func(*capture.State) bool) *capture.
 
 // waitCapture waits for a capture not in seen, then for its incident to
 // end (a healthy check), and returns it as it stands then.
-func waitCapture(t *testing.T, m *machine, seen map[string]bool) *capture.Capture {
+func waitCapture(t *testing.T, m *machine, service string, seen map[string]bool) *capture.Capture {
 	t.Helper()
 	var name string
 	waitFor(t, "a new capture", func() error {
@@ -743,7 +743,7 @@ func waitCapture(t *testing.T, m *machine, seen map[string]bool) *capture.Captur
 
 // withWords waits until c's file holds the logs read after it was first
 // written (kernel_log, journal, or why not), and returns it.
-func withWords(t *testing.T, m *machine, c *capture.Capture) *capture.Capture {
+func withWords(t *testing.T, m *machine, service string, c *capture.Capture) *capture.Capture {
 	t.Helper()
 	dir := m.path(filepath.Join(captureDir, service))
 	path := filepath.Join(dir, capture.FileName(c.TransitionTime)) // unless named after a newer one (NextName)
