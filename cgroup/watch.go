@@ -748,7 +748,13 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 			w.send(e)
 		}
 	}
-	w.syncWatches(l)
+	if w.syncWatches(l) {
+		// A process that joined between this look's read and the new
+		// watch changed cgroup.events unnotified: look once more, now
+		// that a change would be notified (TestRealRecreated).
+		w.lookWith(nil, time.Time{})
+		return
+	}
 	// pidfds only for PIDs from a real cgroupfs: a fixture's are made up.
 	w.procs.sync(l.pids, w.cur.ok && w.cur.cand.hold)
 }
@@ -992,11 +998,12 @@ func (w *Watcher) dropOOM() {
 
 // syncWatches keeps the inotify watch on the v2 files of the cgroup the last
 // look saw, re-adding it when the cgroup was re-created, and on the
-// directory that holds the cgroup's.
-func (w *Watcher) syncWatches(l look) {
+// directory that holds the cgroup's. It reports whether it added the
+// watch on cgroup.events of a cgroup new to it, which the look read before.
+func (w *Watcher) syncWatches(l look) (added bool) {
 	w.syncParent()
 	if l.exists && w.watchedID == l.id || !l.exists && w.watchedID == 0 {
-		return
+		return false
 	}
 	for _, f := range w.watched {
 		_ = w.fsw.Remove(f) // often gone with a removed cgroup already
@@ -1005,12 +1012,12 @@ func (w *Watcher) syncWatches(l look) {
 	w.watchedID, w.eventsOK, w.oomOK = 0, false, false
 	if !l.exists {
 		w.log.Debug().Str("path", w.runPath).Msg("cgroup absent")
-		return
+		return false
 	}
 	w.watchedID = l.id
 	w.log.Debug().Str("path", w.runPath).Str("procs", w.cur.cand.procs).Str("oom", w.cur.oomFile).Msg("watching cgroup")
 	if w.fsw == nil {
-		return
+		return false
 	}
 	files := []string{w.cur.events}
 	if w.cur.oomWatch {
@@ -1031,6 +1038,7 @@ func (w *Watcher) syncWatches(l look) {
 			w.oomOK = true
 		}
 	}
+	return w.eventsOK
 }
 
 // syncParent keeps the inotify watch on the v2 directory that holds the
