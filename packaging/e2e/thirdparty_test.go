@@ -70,10 +70,7 @@ func TestThirdParty(t *testing.T) {
 
 	t.Run("redis by its alias: kill -9 is an exit capture of redis-server", func(t *testing.T) {
 		const svc, real = "redis", "redis-server.service"
-		requireUnit(t, m, real)
-		m.must("systemctl", "start", real)
-		startRecorder(t, m, svc)
-		pid, cg := mainPID(t, m, real), cgroupOf(t, m, real)
+		pid, cg := startBoth(t, m, svc, real)
 		m.must("kill", "-9", strconv.Itoa(pid))
 		c := waitCapture(t, m, svc, map[string]bool{}) // Restart=always: healthy again ends it
 		exitOf(t, c, real, cg, pid, "redis-server", "signal")
@@ -81,10 +78,7 @@ func TestThirdParty(t *testing.T) {
 
 	t.Run("nginx: a reload is no capture, kill -9 of its master is", func(t *testing.T) {
 		const svc, real = "nginx", "nginx.service"
-		requireUnit(t, m, real)
-		m.must("systemctl", "start", real)
-		startRecorder(t, m, svc)
-		pid, cg := mainPID(t, m, real), cgroupOf(t, m, real)
+		pid, cg := startBoth(t, m, svc, real)
 		// ExecReload runs `nginx -s reload` in the unit's cgroup, and the
 		// master replaces its workers: neither is the service failing.
 		m.must("systemctl", "reload", real)
@@ -111,13 +105,10 @@ func TestThirdParty(t *testing.T) {
 
 	t.Run("postgresql@15-main: kill -9 of the postmaster is an exit capture", func(t *testing.T) {
 		const svc, real = "postgres", "postgresql@15-main.service"
-		requireUnit(t, m, real)
 		if _, err := os.Stat("/etc/postgresql/15/main/postgresql.conf"); err != nil {
 			t.Skipf("no PostgreSQL 15 cluster main on this host (%v): Debian's postgresql package makes it", err)
 		}
-		m.must("systemctl", "start", real)
-		startRecorder(t, m, svc)
-		pid, cg := mainPID(t, m, real), cgroupOf(t, m, real)
+		pid, cg := startBoth(t, m, svc, real)
 		m.must("kill", "-9", strconv.Itoa(pid))
 		c := capturedWithWord(t, m, svc)
 		// Systemd then runs ExecStop (pg_ctlcluster stop), which fails on
@@ -189,6 +180,16 @@ func requireUnit(t *testing.T, m *machine, u string) {
 	if s := strings.TrimSpace(m.must("systemctl", "show", "-p", "LoadState", "--value", u)); s != "loaded" {
 		t.Skipf("%s is %s here: its Debian package is not installed", u, s)
 	}
+}
+
+// startBoth starts the unit real and the recorder svc of it, and returns
+// the unit's main PID and cgroup; it skips when systemd has no such unit.
+func startBoth(t *testing.T, m *machine, svc, real string) (int, string) {
+	t.Helper()
+	requireUnit(t, m, real)
+	m.must("systemctl", "start", real)
+	startRecorder(t, m, svc)
+	return mainPID(t, m, real), cgroupOf(t, m, real)
 }
 
 // startRecorder starts preflight@svc and waits until its service is healthy.
