@@ -180,3 +180,48 @@ func TestOOMReadAsTheCgroupGoes(t *testing.T) {
 		t.Errorf("events %q, want %q", got, want)
 	}
 }
+
+// TestEvidenceKeepsTheFullerRead: a close-watch read racing the removal
+// (the OOM counter read, the memory files gone) does not replace the full
+// read of a moment before, and the OOM kill's event, whose own read finds
+// the counter alone, falls back to that full read.
+func TestEvidenceKeepsTheFullerRead(t *testing.T) {
+	f, root := v2Tree(t)
+	const path = "/system.slice/dead-drop.service"
+	dir := filepath.Join(root, path)
+	writeTree(t, dir, map[string]string{"cgroup.procs": "2981\n", "memory.events": "oom_kill 0\n",
+		"memory.current": "67059712\n", "memory.max": "67108864\n", "memory.peak": "67112960\n"})
+	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
+	w.setPath(path)
+	w.look()
+	full := time.Now()
+	w.lookEvidence(true) // the close watch's read
+	for _, name := range []string{"memory.peak", "memory.current", "memory.max"} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.lookEvidence(true) // racing the removal: the counter alone
+	if w.lastEv.MemoryPeakBytes == nil || w.lastEvAt.Before(full) {
+		t.Fatalf("kept evidence %+v: the read racing the removal replaced the full one", w.lastEv)
+	}
+	writeTree(t, dir, map[string]string{"memory.events": "oom_kill 1\n"})
+	w.look() // its own read of the evidence finds the counter alone
+	var e Event
+	select {
+	case e = <-w.events:
+	default:
+		t.Fatal("no event")
+	}
+	if e.Kind != KindOOM || e.Stats == nil || e.Stats.MemoryPeakBytes == nil || *e.Stats.MemoryPeakBytes != 67112960 ||
+		e.Stats.OOMKills == nil || *e.Stats.OOMKills != 1 {
+		t.Errorf("event %s %q, evidence %+v: want the oom with the full read and the kill", e.Kind, e.Detail, e.Stats)
+	}
+
+	// Older than Safety, a poorer read is the latest word.
+	w.lastEvAt = time.Now().Add(-2 * w.safety)
+	w.keepEvidence(&Stats{OOMKills: e.Stats.OOMKills}, time.Now())
+	if w.lastEv.MemoryPeakBytes != nil {
+		t.Errorf("kept evidence %+v: a full read older than Safety still stands", w.lastEv)
+	}
+}

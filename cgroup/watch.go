@@ -803,11 +803,19 @@ func (w *Watcher) evidence(l look, pre *Stats, preAt time.Time) (*Stats, time.Ti
 	return st, at
 }
 
-// keepEvidence remembers the latest evidence read of the watched cgroup.
+// keepEvidence remembers the latest evidence read of the watched cgroup,
+// unless it holds less than the one remembered, younger than Safety: a
+// read racing the cgroup's removal (the OOM counter read, memory.peak no
+// longer there) must not replace the close watch's full read of a moment
+// before, which is what an OOM kill's event then falls back to.
 func (w *Watcher) keepEvidence(st *Stats, at time.Time) {
-	if st.usable() {
-		w.lastEv, w.lastEvAt, w.lastEvPath = st, at, w.runPath
+	if !st.usable() {
+		return
 	}
+	if w.lastEvPath == w.runPath && st.known() < w.lastEv.known() && at.Sub(w.lastEvAt) < w.safety {
+		return
+	}
+	w.lastEv, w.lastEvAt, w.lastEvPath = st, at, w.runPath
 }
 
 // known counts the values s holds (0 for nil).
