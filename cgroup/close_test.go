@@ -183,8 +183,8 @@ func TestOOMReadAsTheCgroupGoes(t *testing.T) {
 
 // TestEvidenceKeepsTheFullerRead: a close-watch read racing the removal
 // (the OOM counter read, the memory files gone) does not replace the full
-// read of a moment before, and the OOM kill's event, whose own read finds
-// the counter alone, falls back to that full read.
+// read of a moment before, but raises its counter: the OOM kill's event
+// has the full read and the kill.
 func TestEvidenceKeepsTheFullerRead(t *testing.T) {
 	f, root := v2Tree(t)
 	const path = "/system.slice/dead-drop.service"
@@ -196,17 +196,16 @@ func TestEvidenceKeepsTheFullerRead(t *testing.T) {
 	w.look()
 	full := time.Now()
 	w.lookEvidence(true) // the close watch's read
+	writeTree(t, dir, map[string]string{"memory.events": "oom_kill 1\n"})
 	for _, name := range []string{"memory.peak", "memory.current", "memory.max"} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	w.lookEvidence(true) // racing the removal: the counter alone
+	w.lookEvidence(true) // racing the removal: the counter alone; the look sees the kill
 	if w.lastEv.MemoryPeakBytes == nil || w.lastEvAt.Before(full) {
 		t.Fatalf("kept evidence %+v: the read racing the removal replaced the full one", w.lastEv)
 	}
-	writeTree(t, dir, map[string]string{"memory.events": "oom_kill 1\n"})
-	w.look() // its own read of the evidence finds the counter alone
 	var e Event
 	select {
 	case e = <-w.events:
@@ -223,5 +222,20 @@ func TestEvidenceKeepsTheFullerRead(t *testing.T) {
 	w.keepEvidence(&Stats{OOMKills: e.Stats.OOMKills}, time.Now())
 	if w.lastEv.MemoryPeakBytes != nil {
 		t.Errorf("kept evidence %+v: a full read older than Safety still stands", w.lastEv)
+	}
+}
+
+func TestRaised(t *testing.T) {
+	n := func(v uint64) *uint64 { return &v }
+	full := &Stats{OOMKills: n(0), MemoryPeakBytes: n(100), MemoryBytes: n(90)}
+	if got := raised(full, &Stats{OOMKills: n(0)}); got != full {
+		t.Errorf("nothing higher: got a copy %+v", got)
+	}
+	got := raised(full, &Stats{OOMKills: n(2), MemoryPeakBytes: n(50)})
+	if got == full || *got.OOMKills != 2 || *got.MemoryPeakBytes != 100 || *got.MemoryBytes != 90 || *full.OOMKills != 0 {
+		t.Errorf("raised = %+v (full now %+v): want a copy with 2 kills, the peak and memory kept", got, full)
+	}
+	if got := raised(&Stats{MemoryBytes: n(1)}, &Stats{MemoryPeakBytes: n(7)}); got.MemoryPeakBytes == nil || *got.MemoryPeakBytes != 7 {
+		t.Errorf("a peak where there was none: %+v", got)
 	}
 }

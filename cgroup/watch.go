@@ -807,15 +807,37 @@ func (w *Watcher) evidence(l look, pre *Stats, preAt time.Time) (*Stats, time.Ti
 // unless it holds less than the one remembered, younger than Safety: a
 // read racing the cgroup's removal (the OOM counter read, memory.peak no
 // longer there) must not replace the close watch's full read of a moment
-// before, which is what an OOM kill's event then falls back to.
+// before, which is what an OOM kill's event then falls back to; its
+// counters raise that read's (raised).
 func (w *Watcher) keepEvidence(st *Stats, at time.Time) {
 	if !st.usable() {
 		return
 	}
 	if w.lastEvPath == w.runPath && st.known() < w.lastEv.known() && at.Sub(w.lastEvAt) < w.safety {
+		w.lastEv = raised(w.lastEv, st)
 		return
 	}
 	w.lastEv, w.lastEvAt, w.lastEvPath = st, at, w.runPath
+}
+
+// raised is full with the values that only grow (the OOM kill counter, the
+// memory peak) raised to later's where later's are higher: the kill a read
+// racing the removal holds is not lost with the rest of that read. It is a
+// copy when anything changes (full may be an event's, sent already).
+func raised(full, later *Stats) *Stats {
+	c := *full
+	up := func(dst **uint64, v *uint64) bool {
+		if v == nil || *dst != nil && **dst >= *v {
+			return false
+		}
+		*dst = v
+		return true
+	}
+	oom := up(&c.OOMKills, later.OOMKills)
+	if peak := up(&c.MemoryPeakBytes, later.MemoryPeakBytes); !oom && !peak {
+		return full
+	}
+	return &c
 }
 
 // known counts the values s holds (0 for nil).
