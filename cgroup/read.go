@@ -159,12 +159,14 @@ var (
 //   - pids.current, pids.max (atomics); v1 cpuacct.usage (per-CPU sums,
 //     no lock on 64-bit).
 //
-// Everything else goes through the wrapped system call: cpu.stat and
-// memory.stat flush the rstat tree (a global lock; it sleeps, and a flush
-// is slowest in heavy reclaim, when an OOM kill comes), the *.pressure
-// files take the PSI group's mutex, and a file not listed here is not
-// known not to wait. So does any first read of a descriptor, which
-// allocates the kernel's seq_file buffer (GFP_KERNEL: it may reclaim).
+// The trace's per-second reading also reads two files raw that may wait a
+// moment (readsRawInTrace). Everything else goes through the wrapped
+// system call: memory.stat flushes the memory controller's statistics
+// (the slowest flush, in heavy reclaim, when an OOM kill comes), cpu.stat
+// and the *.pressure files at a sample or a trigger, a file not listed
+// here is not known not to wait. So does any first read of a descriptor,
+// which allocates the kernel's seq_file buffer (GFP_KERNEL: it may
+// reclaim).
 func readsRaw(name string) bool {
 	switch name {
 	case "cgroup.procs",
@@ -175,6 +177,29 @@ func readsRaw(name string) bool {
 		return true
 	}
 	return false
+}
+
+// readsRawInTrace reports whether the trace's per-second reading (Tracer
+// Read, ReadSeen) reads the held file name raw besides readsRaw's: the
+// two it makes every second that may wait, and wait only a moment.
+//
+//   - cpu.stat flushes the cgroup's statistics of its subtree under the
+//     rstat lock, a spinlock the kernel takes and drops again for each
+//     CPU (kernel/cgroup/rstat.c): a reader spins, and does not sleep,
+//     while another flusher holds it for one CPU's worth;
+//   - memory.pressure takes the cgroup's PSI averaging mutex, which the
+//     kernel's PSI worker holds for microseconds every 2 s
+//     (kernel/sched/psi.c).
+//
+// Read through the wrapped call, these two woke the runtime's monitor
+// (sysmon) every second, for nothing: at an idle reading it sleeps 10 ms
+// between its rounds, and hands the P of a call that waits to another
+// thread only at its second look, 10 to 20 ms later. A raw read that
+// waits holds the one P of an idle recorder (procs.go), and the watcher
+// with it, as long as the kernel makes it wait: a moment, as above. A
+// sample and a trigger read them wrapped, on two Ps.
+func readsRawInTrace(name string) bool {
+	return name == "cpu.stat" || name == "memory.pressure"
 }
 
 // openFile opens path read-only, with its inode number when wantID.

@@ -101,6 +101,8 @@ func (t *Tracer) read(p string, pids []int, exists bool) (TraceStats, error) {
 	sr := &t.sr
 	sr.errs = sr.errs[:0]
 	t.held.tick()
+	t.held.trace = true
+	defer func() { t.held.trace = false }()
 	pidsBuf := t.out.PIDs[:0]
 	t.out = TraceStats{}
 	found := exists
@@ -257,6 +259,7 @@ type heldFiles struct {
 	absent  map[[2]string]int // the reading at which the file was found absent
 	missing map[string]miss   // directories found missing
 	n       int               // readings so far (tick)
+	trace   bool              // a trace reading is being made (readsRawInTrace)
 }
 
 // miss is a directory found missing: at the reading at, and at streak
@@ -301,9 +304,11 @@ func (h *heldFiles) holds(dir string) bool {
 func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([]byte, error) {
 	key := [2]string{dir, name}
 	if fd, ok := h.fds[key]; ok {
-		// Held, so read before: raw where the file never waits (readsRaw;
-		// not a hierarchy's root, whose v1 usage may be flushed statistics).
-		raw := readsRaw(name) && !slices.Contains(h.roots, dir)
+		// Held, so read before: raw where the file never waits (readsRaw)
+		// or, at the trace's reading, waits only a moment
+		// (readsRawInTrace); not a hierarchy's root, whose v1 usage may be
+		// flushed statistics and whose flush is the whole tree's.
+		raw := (readsRaw(name) || h.trace && readsRawInTrace(name)) && !slices.Contains(h.roots, dir)
 		b, err := r.readAt0(fd, "", limit, endOf(name, single), raw) // an error is not returned: the file is opened again
 		if err == nil {
 			return b, nil

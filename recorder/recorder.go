@@ -323,13 +323,18 @@ func (r *Recorder) Run(ctx context.Context) error {
 	// tick is also a trace tick, and the recorders of one process read
 	// their traces at the same instants, so one wake-up of the process
 	// serves them all.
-	var traceT *ticker
+	var traceT tickSource
 	var traceC <-chan time.Time
 	if r.trace != nil {
-		traceT = newTicker(r.trace.every)
+		if t, err := newFDTicker(r.trace.every); err == nil {
+			traceT, traceC = t, t.C
+		} else {
+			r.log.Debug().Err(err).Msg("the trace ticks on a Go timer")
+			t := newTicker(r.trace.every)
+			traceT, traceC = t, t.C
+		}
 		defer traceT.Stop()
 		defer r.trace.close()
-		traceC = traceT.C
 	}
 	for {
 		select {

@@ -14,11 +14,13 @@
 // So it is only for a read the kernel generates from counters under no
 // lock it could sleep on, and only of a descriptor read before (the first
 // read of a seq_file allocates its buffer, which may reclaim memory). Not
-// every pseudo-file is such: cpu.stat and memory.stat flush the cgroup's
-// statistics (a global lock; slowest in heavy reclaim, when an OOM kill
-// comes), the pressure files take a mutex, v1 cgroup.procs takes one and
-// allocates. Which cgroup files qualify, and why: readsRaw in package
-// cgroup. /proc/PID/stat qualifies but for one rare case: a read racing
+// every pseudo-file is such: memory.stat flushes the memory controller's
+// statistics (slowest in heavy reclaim, when an OOM kill comes), v1
+// cgroup.procs takes a mutex and allocates. Two that may wait a moment,
+// cpu.stat (the rstat spinlock) and memory.pressure (the PSI mutex), are
+// read raw by the trace's per-second reading only, which a wrapped call
+// would make wake sysmon every second. Which cgroup files qualify, and
+// why: readsRaw and readsRawInTrace in package cgroup. /proc/PID/stat qualifies but for one rare case: a read racing
 // the process's exit can hold the last reference to its memory and free
 // it. Nothing else may use Pread (a pipe, a socket, a file on a disk).
 // The idle recorder's cost with and without: docs/benchmarks.md.
