@@ -1,8 +1,10 @@
 package kit
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -231,7 +233,11 @@ func Overhead(c OverheadConfig) (OverheadResult, error) {
 	for _, t := range tools {
 		res.Tools = append(res.Tools, ToolCost{Tool: t.name, Cost: CostBetween(t.reads[0], t.reads[1], c.Samples), HWMKiB: t.reads[1].HWMKiB})
 	}
-	res.Tools[0].CaptureBytes, res.Tools[0].CaptureSamples = l.Bytes, l.Samples
+	samples, err := captureSamples(l.Path)
+	if err != nil {
+		return res, err
+	}
+	res.Tools[0].CaptureBytes, res.Tools[0].CaptureSamples = l.Bytes, samples
 	if c.Progress != nil {
 		fmt.Fprintf(c.Progress, "  floors    %7.3f ms stat, %.3f ms stat+status, %d processes\n", ms(res.Floors.Stat), ms(res.Floors.StatStatus), res.Floors.Procs)
 		for _, t := range res.Tools {
@@ -240,4 +246,20 @@ func Overhead(c OverheadConfig) (OverheadResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// captureSamples counts the samples of the capture file at path (the
+// recorder's log line names the file, not its samples).
+func captureSamples(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read the capture: %w", err)
+	}
+	var c struct {
+		Samples []json.RawMessage `json:"samples"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return 0, fmt.Errorf("read the capture %s: %w", path, err)
+	}
+	return len(c.Samples), nil
 }

@@ -38,7 +38,6 @@ type LogLine struct {
 	Message string `json:"message"`
 	Path    string `json:"path"`
 	Bytes   int    `json:"bytes"`
-	Samples int    `json:"samples"`
 	Raw     string `json:"-"`
 }
 
