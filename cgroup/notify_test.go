@@ -648,10 +648,10 @@ func TestRealTracerUnifiedRecreated(t *testing.T) {
 // TestRealTracerReadsRaw: a Tracer's raw preads (no word to the Go
 // scheduler, which then cannot hand the P off or stop the world while the
 // kernel works) are of held files read before: those that never wait
-// (readsRaw) and, at a trace reading only, cpu.stat and memory.pressure,
-// which wait a moment at most (readsRawInTrace). memory.stat, the other
-// pressure files, every first read, and a sample's reading (Stats) of
-// anything that may wait go through the wrapped call.
+// (readsRaw) and, at a trace reading of a calm cgroup only, cpu.stat and
+// memory.pressure (readsRawInTrace). memory.stat, the other pressure
+// files, every first read, and a sample's reading (Stats) of anything
+// that may wait go through the wrapped call.
 func TestRealTracerReadsRaw(t *testing.T) {
 	f := realFS(t)
 	cg := newRealCgroup(t, f)
@@ -659,6 +659,7 @@ func TestRealTracerReadsRaw(t *testing.T) {
 	cg.Move(t, a.PID)
 	tr := f.NewTracer()
 	t.Cleanup(tr.Close)
+	tr.Calm(true)
 	raw, wrapped := map[string]int{}, map[string]int{}
 	name := func(fd int) string {
 		target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
@@ -712,12 +713,30 @@ func TestRealTracerReadsRaw(t *testing.T) {
 	if raw["cpu.stat"] != 3 {
 		t.Errorf("cpu.stat read raw %d times in the 3 readings after the first, want 3", raw["cpu.stat"])
 	}
-	if wrapped["memory.pressure"] > 0 && raw["memory.pressure"] != 3 {
+	if firstWrapped["memory.pressure"] > 0 && raw["memory.pressure"] != 3 {
 		t.Errorf("memory.pressure read raw %d times in the 3 readings after the first, want 3", raw["memory.pressure"])
+	}
+
+	// Not calm (warning signs: reclaim, when they wait longest), the trace
+	// reads them wrapped.
+	clear(raw)
+	clear(wrapped)
+	tr.Calm(false)
+	if _, err := tr.Read(cg.Path); err != nil {
+		t.Fatalf("reading: %v", err)
+	}
+	for _, n := range []string{"cpu.stat", "memory.pressure"} {
+		if raw[n] > 0 || firstWrapped[n] > 0 && wrapped[n] != 1 {
+			t.Errorf("a reading of a cgroup not calm read %s raw %d times, wrapped %d times; want wrapped once", n, raw[n], wrapped[n])
+		}
+	}
+	if len(raw) == 0 {
+		t.Errorf("a reading of a cgroup not calm made no raw pread (wrapped: %v)", wrapped)
 	}
 
 	clear(raw)
 	clear(wrapped)
+	tr.Calm(true)
 	if _, err := tr.Stats(cg.Path); err != nil {
 		t.Fatalf("stats: %v", err)
 	}

@@ -159,8 +159,8 @@ var (
 //   - pids.current, pids.max (atomics); v1 cpuacct.usage (per-CPU sums,
 //     no lock on 64-bit).
 //
-// The trace's per-second reading also reads two files raw that may wait a
-// moment (readsRawInTrace). Everything else goes through the wrapped
+// The trace's per-second reading of a calm cgroup also reads two files
+// raw that may wait (readsRawInTrace). Everything else goes through the wrapped
 // system call: memory.stat flushes the memory controller's statistics
 // (the slowest flush, in heavy reclaim, when an OOM kill comes), cpu.stat
 // and the *.pressure files at a sample or a trigger, a file not listed
@@ -179,25 +179,39 @@ func readsRaw(name string) bool {
 	return false
 }
 
-// readsRawInTrace reports whether the trace's per-second reading (Tracer
-// Read, ReadSeen) reads the held file name raw besides readsRaw's: the
-// two it makes every second that may wait, and wait only a moment.
+// readsRawInTrace reports whether the trace's per-second reading of a
+// calm cgroup (Tracer.Calm) reads the held file name raw besides
+// readsRaw's: the two it makes every second that may wait.
 //
-//   - cpu.stat flushes the cgroup's statistics of its subtree under the
-//     rstat lock, a spinlock the kernel takes and drops again for each
-//     CPU (kernel/cgroup/rstat.c): a reader spins, and does not sleep,
-//     while another flusher holds it for one CPU's worth;
-//   - memory.pressure takes the cgroup's PSI averaging mutex, which the
-//     kernel's PSI worker holds for microseconds every 2 s
-//     (kernel/sched/psi.c).
+// The trade: the recorder's trace ticks on a timerfd (recorder fdTicker)
+// so that the runtime's monitor (sysmon) sleeps between samples, and a
+// wrapped call wakes it (entersyscall); woken so, it looks again 20 µs
+// later and hands the P of a call still in the kernel to another thread,
+// so a wrapped call that waits holds the one P of an idle recorder
+// (procs.go), and the watcher with it, some tens of microseconds. A raw
+// one holds it as long as the kernel makes it wait:
 //
-// Read through the wrapped call, these two woke the runtime's monitor
-// (sysmon) every second, for nothing: at an idle reading it sleeps 10 ms
-// between its rounds, and hands the P of a call that waits to another
-// thread only at its second look, 10 to 20 ms later. A raw read that
-// waits holds the one P of an idle recorder (procs.go), and the watcher
-// with it, as long as the kernel makes it wait: a moment, as above. A
-// sample and a trigger read them wrapped, on two Ps.
+//   - cpu.stat flushes the statistics of the cgroup's subtree under the
+//     rstat lock, a spinlock: since Linux 6.15 one for the base CPU
+//     statistics alone, before it one global lock for every controller's
+//     (memory's too, which reclaim also flushes, for the whole tree); the
+//     flush drops it between CPUs where it is contended (older kernels:
+//     where rescheduling is due) and may reschedule there. A reader
+//     spins while another flusher holds it; at the flush's
+//     rescheduling points it can be preempted, as any thread can.
+//   - memory.pressure takes the cgroup's PSI averaging mutex, taken by
+//     every reader of the cgroup's pressure files, by the PSI worker
+//     every 2 s, and by the making or removing of a PSI trigger
+//     (systemd-oomd's): it sleeps while one of them holds it.
+//
+// Both are short but for heavy reclaim, when the lock is contended and
+// the flushes are long. So they are read raw only while the cgroup is
+// calm: no warning signs at the trace's last reading (its memory not
+// near its limit, no memory pressure, no memory.events high or max
+// rising). Not calm, the recorder samples every second on two Ps, and
+// sysmon is awake anyway. Reclaim of the whole host, with the service
+// calm, is not seen by this test: then a raw read may wait for a flush
+// of another cgroup's statistics.
 func readsRawInTrace(name string) bool {
 	return name == "cpu.stat" || name == "memory.pressure"
 }

@@ -50,6 +50,7 @@ type Tracer struct {
 	out  TraceStats
 	// seenID is the identity of the cgroup of the last ReadSeen.
 	seenID uint64
+	calm   bool // Calm
 }
 
 // NewTracer returns a Tracer over f.
@@ -67,6 +68,12 @@ func (f *FS) NewTracer() *Tracer {
 // Close closes the files the Tracer holds open. It may be used again
 // afterwards, and opens them again.
 func (t *Tracer) Close() { t.held.close() }
+
+// Calm says whether the cgroup showed no warning signs at the last
+// reading: while it is calm, Read and ReadSeen read its cpu.stat and
+// memory.pressure with raw system calls (readsRawInTrace in read.go says
+// why, and why not otherwise). A new Tracer is not calm.
+func (t *Tracer) Calm(calm bool) { t.calm = calm }
 
 // Read reads the trace evidence of the cgroup at p. It returns ErrNotFound
 // when no hierarchy has the cgroup. Like [FS.Stats], a file that cannot be
@@ -101,7 +108,7 @@ func (t *Tracer) read(p string, pids []int, exists bool) (TraceStats, error) {
 	sr := &t.sr
 	sr.errs = sr.errs[:0]
 	t.held.tick()
-	t.held.trace = true
+	t.held.trace = t.calm
 	defer func() { t.held.trace = false }()
 	pidsBuf := t.out.PIDs[:0]
 	t.out = TraceStats{}
@@ -259,7 +266,7 @@ type heldFiles struct {
 	absent  map[[2]string]int // the reading at which the file was found absent
 	missing map[string]miss   // directories found missing
 	n       int               // readings so far (tick)
-	trace   bool              // a trace reading is being made (readsRawInTrace)
+	trace   bool              // a trace reading of a calm cgroup is being made (readsRawInTrace)
 }
 
 // miss is a directory found missing: at the reading at, and at streak
@@ -305,8 +312,8 @@ func (h *heldFiles) read(r *reader, dir, name string, limit int, single bool) ([
 	key := [2]string{dir, name}
 	if fd, ok := h.fds[key]; ok {
 		// Held, so read before: raw where the file never waits (readsRaw)
-		// or, at the trace's reading, waits only a moment
-		// (readsRawInTrace); not a hierarchy's root, whose v1 usage may be
+		// or, at the trace's reading of a calm cgroup, where a wrapped
+		// call would wake sysmon (readsRawInTrace); not a hierarchy's root, whose v1 usage may be
 		// flushed statistics and whose flush is the whole tree's.
 		raw := (readsRaw(name) || h.trace && readsRawInTrace(name)) && !slices.Contains(h.roots, dir)
 		b, err := r.readAt0(fd, "", limit, endOf(name, single), raw) // an error is not returned: the file is opened again

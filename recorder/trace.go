@@ -89,6 +89,12 @@ func (t *trace) close() {
 func (t *trace) read(path string, now time.Time, seen *cgroup.Sight) bool {
 	var st cgroup.TraceStats
 	var err error
+	// Calm, it reads raw what a wrapped call would wake sysmon for each
+	// second (cgroup readsRawInTrace). With warning signs (memory near its
+	// limit, pressure: reclaim, when those reads wait longest) it reads
+	// them wrapped and pays the wake-up, which its early samples, each a
+	// switch to two Ps, pay anyway.
+	t.tr.Calm(t.signs == "")
 	if seen != nil {
 		st, err = t.tr.ReadSeen(*seen)
 	} else {

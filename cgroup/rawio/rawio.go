@@ -16,13 +16,14 @@
 // read of a seq_file allocates its buffer, which may reclaim memory). Not
 // every pseudo-file is such: memory.stat flushes the memory controller's
 // statistics (slowest in heavy reclaim, when an OOM kill comes), v1
-// cgroup.procs takes a mutex and allocates. Two that may wait a moment,
-// cpu.stat (the rstat spinlock) and memory.pressure (the PSI mutex), are
-// read raw by the trace's per-second reading only, which a wrapped call
-// would make wake sysmon every second. Which cgroup files qualify, and
-// why: readsRaw and readsRawInTrace in package cgroup. /proc/PID/stat qualifies but for one rare case: a read racing
-// the process's exit can hold the last reference to its memory and free
-// it. Nothing else may use Pread (a pipe, a socket, a file on a disk).
+// cgroup.procs takes a mutex and allocates. Two that may wait, cpu.stat
+// (the rstat lock) and memory.pressure (the PSI mutex), are read raw by
+// the trace's per-second reading of a calm cgroup only, where a wrapped
+// call would wake sysmon every second. Which cgroup files qualify, and
+// why: readsRaw and readsRawInTrace in package cgroup. /proc/PID/stat
+// qualifies but for one rare case: a read racing the process's exit can
+// hold the last reference to its memory and free it. Nothing else may use
+// Pread (a pipe, a socket, a file on a disk).
 // The idle recorder's cost with and without: docs/benchmarks.md.
 package rawio
 
