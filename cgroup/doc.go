@@ -40,7 +40,8 @@
 //   - "exit": the cgroup went from populated to empty; or every process was
 //     replaced between two looks without the cgroup ever being seen empty (a
 //     fast restart); or the cgroup directory vanished, or was re-created,
-//     while it had processes.
+//     while it had processes; or the main process named by
+//     [Watcher.SetMain] (systemd's MainPID) ended while others live on.
 //   - "oom": the cgroup's oom_kill counter rose (v2 memory.events, else v1
 //     memory.oom_control), also when the killed process was a child and the
 //     main process lives on.

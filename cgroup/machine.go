@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -8,7 +9,7 @@ import (
 
 // Event kinds.
 const (
-	KindExit = "exit" // the cgroup emptied, all its processes were replaced, or it vanished while populated
+	KindExit = "exit" // the cgroup emptied, all its processes were replaced, it vanished while populated, or its main process ended
 	KindOOM  = "oom"  // the cgroup's oom_kill counter rose
 )
 
@@ -28,6 +29,7 @@ type look struct {
 	// v2 one on unified and hybrid hosts), not a fallback to a v1
 	// hierarchy where the cgroup lingers while systemd removes it.
 	primary bool
+	main    int // the service's main process as systemd last named it ([Watcher.SetMain]); 0: unknown
 }
 
 // minReplacedAge is how long a set of processes must have been seen before
@@ -37,9 +39,11 @@ type look struct {
 // replaced between two looks was restarted.
 const minReplacedAge = time.Second
 
-// change is one event the machine found: kind and detail.
+// change is one event the machine found: kind and detail; main is the
+// main process whose end it is, 0 for any other.
 type change struct {
 	kind, detail string
+	main         int
 }
 
 // machine turns successive looks into events, one per transition. It is a
@@ -65,9 +69,9 @@ func (m *machine) step(l look, out []change) []change {
 	if m.known && (!l.exists || l.id != m.id) {
 		if m.populated {
 			if !l.exists {
-				out = append(out, change{KindExit, "cgroup removed (last pids " + fmtPIDs(m.last) + ")"})
+				out = append(out, change{kind: KindExit, detail: "cgroup removed (last pids " + fmtPIDs(m.last) + ")"})
 			} else {
-				out = append(out, change{KindExit, "cgroup re-created (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
+				out = append(out, change{kind: KindExit, detail: "cgroup re-created (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
 			}
 		}
 		*m = machine{last: m.last[:0], offPrimary: m.offPrimary}
@@ -91,22 +95,29 @@ func (m *machine) step(l look, out []change) []change {
 			base, ok = 0, true
 		}
 		if ok && l.oom > base {
-			out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(base, 10) + " → " + strconv.FormatUint(l.oom, 10)})
+			out = append(out, change{kind: KindOOM, detail: "oom_kill " + strconv.FormatUint(base, 10) + " → " + strconv.FormatUint(l.oom, 10)})
 		}
 		m.oom, m.hasOOM = l.oom, true
 	}
 	if m.known {
 		switch {
 		case m.populated && !populated:
-			out = append(out, change{KindExit, "cgroup emptied (last pids " + fmtPIDs(m.last) + ")"})
+			out = append(out, change{kind: KindExit, detail: "cgroup emptied (last pids " + fmtPIDs(m.last) + ")"})
 			m.last = m.last[:0]
 		case populated && len(m.last) > 0 && disjoint(m.last, l.pids):
 			if !m.since.IsZero() && l.at.Sub(m.since) < minReplacedAge {
 				m.since = l.at // start-up forking: the new set is the service
 				break
 			}
-			out = append(out, change{KindExit, "all processes replaced (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
+			out = append(out, change{kind: KindExit, detail: "all processes replaced (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
 			m.since = l.at
+		case populated && l.main > 0 && slices.Contains(m.last, l.main) && !slices.Contains(l.pids, l.main):
+			// The main process ended and others live on (a forking
+			// daemon's workers, a shell's children): the service failed
+			// as surely as if the cgroup had emptied, and what remains may
+			// take seconds to go (systemd's ExecStop=, a child's own
+			// shutdown), while the health check already fails.
+			out = append(out, change{kind: KindExit, detail: "main process " + strconv.Itoa(l.main) + " ended (left pids " + fmtPIDs(l.pids) + ")", main: l.main})
 		}
 	}
 	if populated && (!m.known || !m.populated) {

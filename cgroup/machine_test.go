@@ -17,6 +17,8 @@ func withOOM(l look, n uint64) look { l.oom, l.hasOOM = n, true; return l }
 
 func withID(l look, id uint64) look { l.id = id; return l }
 
+func withMain(l look, pid int) look { l.main = pid; return l }
+
 var gone = look{}
 
 func TestMachine(t *testing.T) {
@@ -24,8 +26,9 @@ func TestMachine(t *testing.T) {
 		look look
 		want []change
 	}
-	exit := func(d string) change { return change{KindExit, d} }
-	oom := func(d string) change { return change{KindOOM, d} }
+	exit := func(d string) change { return change{kind: KindExit, detail: d} }
+	oom := func(d string) change { return change{kind: KindOOM, detail: d} }
+	mainExit := func(pid int, d string) change { return change{kind: KindExit, detail: d, main: pid} }
 	tests := []struct {
 		name  string
 		steps []step
@@ -145,6 +148,33 @@ func TestMachine(t *testing.T) {
 			{withOOM(at(20), 0), nil},
 			{withOOM(at(20), 0), nil},
 		}},
+		{"main process ends, its workers live on: an exit, once", []step{
+			{withMain(at(10, 11, 12), 10), nil},
+			{withMain(at(11, 12), 10), []change{mainExit(10, "main process 10 ended (left pids 11,12)")}},
+			{withMain(at(11), 10), nil},
+			{withMain(at(), 10), []change{exit("cgroup emptied (last pids 11)")}},
+		}},
+		{"main process and all others end at one look: emptied", []step{
+			{withMain(at(10, 11), 10), nil},
+			{withMain(at(), 10), []change{exit("cgroup emptied (last pids 10,11)")}},
+		}},
+		{"main process replaced with all others: replaced", []step{
+			{withMain(at(10, 11), 10), nil},
+			{withMain(at(20, 21), 10), []change{exit("all processes replaced (10,11 → 20,21)")}},
+		}},
+		{"a child ends, the main process lives: nothing", []step{
+			{withMain(at(10, 11), 10), nil},
+			{withMain(at(10), 10), nil},
+		}},
+		{"main process never seen: nothing until the cgroup empties", []step{
+			{withMain(at(11, 12), 10), nil}, // 10 joined and left between two looks
+			{withMain(at(12), 10), nil},
+			{withMain(at(), 10), []change{exit("cgroup emptied (last pids 12)")}},
+		}},
+		{"no main process named: nothing", []step{
+			{at(10, 11), nil},
+			{at(11), nil},
+		}},
 		{"many pids are cut in the detail", []step{
 			{at(1, 2, 3, 4, 5, 6, 7), nil},
 			{at(8), []change{exit("all processes replaced (1,2,3,4,5,+2 → 8)")}},
@@ -155,7 +185,7 @@ func TestMachine(t *testing.T) {
 		for i, s := range tt.steps {
 			got := m.step(s.look, nil)
 			if !slices.Equal(got, s.want) {
-				t.Errorf("%s: step %d (%+v): got %q, want %q", tt.name, i, s.look, got, s.want)
+				t.Errorf("%s: step %d (%+v): got %+v, want %+v", tt.name, i, s.look, got, s.want)
 			}
 		}
 	}
@@ -188,7 +218,7 @@ func TestMachineLooksDoNotAlias(t *testing.T) {
 	l.pids = buf
 	buf[0] = 20 // the next look overwrote the buffer: {10} → {20}
 	if got := m.step(l, nil); len(got) != 1 || got[0].detail != "all processes replaced (10 → 20)" {
-		t.Errorf("got %q", got)
+		t.Errorf("got %+v", got)
 	}
 }
 

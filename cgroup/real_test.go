@@ -135,6 +135,47 @@ func TestRealExitOnKill(t *testing.T) {
 	expectQuiet(t, w, 3*DefaultPoll)
 }
 
+// TestRealMainExit: the main process named by SetMain killed while a
+// worker lives on is an exit event at once (its pidfd wakes the watcher:
+// no periodic look here), naming it alone; a worker's end is none; the
+// cgroup emptying later is the usual exit.
+func TestRealMainExit(t *testing.T) {
+	f := realFS(t)
+	cg := newRealCgroup(t, f)
+	main, worker, child := cgrouptest.StartSleep(t), cgrouptest.StartSleep(t), cgrouptest.StartSleep(t)
+	for _, p := range []*cgrouptest.Proc{main, worker, child} {
+		cg.Move(t, p.PID)
+	}
+	w := f.NewWatcher(Target{Path: cg.Path}, WatchOptions{Poll: time.Hour, Safety: time.Hour})
+	w.SetMain(main.PID)
+	runWatcher(t, w)
+	settle(w)
+	onRun(w, w.look)
+	if want := sorted(main.PID, worker.PID, child.PID); !slices.Equal(w.PIDs(), want) {
+		t.Fatalf("first look: pids %v, want %v", w.PIDs(), want)
+	}
+
+	child.Kill()
+	exited(t, child, 5*time.Second)
+	waitFor(t, "the look at the child's end", func() bool { return !slices.Contains(w.PIDs(), child.PID) })
+	expectQuiet(t, w, 100*time.Millisecond)
+
+	killed := time.Now()
+	main.Kill()
+	e := nextEvent(t, w, 5*time.Second)
+	want := fmt.Sprintf("main process %d ended (left pids %d)", main.PID, worker.PID)
+	if e.Kind != KindExit || e.Detail != want || e.Main != main.PID || !slices.Equal(e.Gone, []int{main.PID}) || !slices.Equal(e.PIDs, []int{worker.PID}) {
+		t.Errorf("event %+v, want exit %q of main %d", e, want, main.PID)
+	}
+	t.Logf("kill -9 of the main process → exit event: seen %v", e.At.Sub(killed))
+
+	worker.Kill()
+	e = nextEvent(t, w, 5*time.Second)
+	if want := fmt.Sprintf("cgroup emptied (last pids %d)", worker.PID); e.Kind != KindExit || e.Detail != want || e.Main != 0 {
+		t.Errorf("event %+v, want exit %q", e, want)
+	}
+}
+
 func TestRealExitOnReplacement(t *testing.T) {
 	f := realFS(t)
 	cg := newRealCgroup(t, f)

@@ -75,6 +75,10 @@ type Event struct {
 	Detail string    // e.g. "cgroup emptied (last pids 1234)", "oom_kill 0 → 1"
 	PIDs   []int     // the cgroup's processes at that look (after a replacement, the new ones)
 	Gone   []int     // KindExit: the processes that vanished or were replaced
+	// Main is, for the exit of the main process named by [Watcher.SetMain]
+	// while others lived on, its PID (Gone holds it alone); 0 for any
+	// other event.
+	Main int
 	// Stats is the cgroup's evidence at the event: read right after the
 	// look, or, when the cgroup was gone by then, right before it (at the
 	// notification that woke the watcher). Its OOMKills is never below the
@@ -103,7 +107,8 @@ type Watcher struct {
 	log     zerolog.Logger
 
 	events  chan Event
-	found   atomic.Bool // the cgroup existed at the last look
+	found   atomic.Bool  // the cgroup existed at the last look
+	main    atomic.Int64 // SetMain's PID; 0: none
 	dropped atomic.Uint64
 	started atomic.Bool
 	// testDo, set before Run, lets a test run a function on Run's
@@ -268,6 +273,14 @@ func (w *Watcher) Look() bool {
 	w.setCadences()
 	return true
 }
+
+// SetMain names the service's main process, as systemd does (its
+// MainPID), 0 for none: from the next look on, that process ending while
+// others live on in the cgroup is an exit event of its own ([Event.Main]),
+// seen at once by its pidfd, where otherwise only the last of them going
+// would be (a forking daemon's workers, its ExecStop= command, may take
+// seconds). Safe for concurrent use.
+func (w *Watcher) SetMain(pid int) { w.main.Store(int64(max(pid, 0))) }
 
 // Found reports whether the cgroup existed at the last look.
 func (w *Watcher) Found() bool { return w.found.Load() }
@@ -698,7 +711,7 @@ func (w *Watcher) preOOM(l look, pre *Stats, out []change) []change {
 	if l.exists && l.id == m.id && l.hasOOM && l.oom >= n {
 		return out // the look has it: the machine reports it
 	}
-	out = append(out, change{KindOOM, "oom_kill " + strconv.FormatUint(m.oom, 10) + " → " + strconv.FormatUint(n, 10)})
+	out = append(out, change{kind: KindOOM, detail: "oom_kill " + strconv.FormatUint(m.oom, 10) + " → " + strconv.FormatUint(n, 10)})
 	m.oom = n
 	return out
 }
@@ -714,6 +727,7 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 		l = w.read()
 	}
 	l.at = time.Now()
+	l.main = int(w.main.Load())
 	w.prevBuf = append(w.prevBuf[:0], w.m.last...)
 	base, baseOK, id := w.m.oom, w.m.known && w.m.hasOOM, w.m.id
 	w.out = w.m.step(l, w.preOOM(l, pre, w.out[:0]))
@@ -734,7 +748,7 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 		// reported first, with that evidence.
 		if baseOK && st != nil && st.OOMKills != nil && *st.OOMKills > base &&
 			!slices.ContainsFunc(w.out, func(c change) bool { return c.kind == KindOOM }) {
-			w.out = slices.Insert(w.out, 0, change{KindOOM, "oom_kill " + strconv.FormatUint(base, 10) + " → " + strconv.FormatUint(*st.OOMKills, 10)})
+			w.out = slices.Insert(w.out, 0, change{kind: KindOOM, detail: "oom_kill " + strconv.FormatUint(base, 10) + " → " + strconv.FormatUint(*st.OOMKills, 10)})
 			if w.m.known && w.m.id == id && w.m.oom < *st.OOMKills {
 				w.m.oom = *st.OOMKills
 			}
@@ -742,7 +756,10 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 		for _, c := range w.out {
 			e := Event{Kind: c.kind, At: at, Path: w.runPath, Detail: c.detail,
 				PIDs: slices.Clone(l.pids), Stats: st, StatsAt: stAt}
-			if c.kind == KindExit {
+			switch {
+			case c.main > 0:
+				e.Main, e.Gone = c.main, []int{c.main}
+			case c.kind == KindExit:
 				e.Gone = slices.Clone(w.prevBuf)
 			}
 			w.send(e)

@@ -10,7 +10,9 @@
 //   - health: FailureThreshold consecutive failed checks after at least one
 //     success;
 //   - exit: the service's cgroup emptied, or all its processes were replaced
-//     (a restart), seen by package cgroup within milliseconds;
+//     (a restart), or, where systemd's word names the main process, that
+//     process ended while others live on; seen by package cgroup within
+//     milliseconds;
 //   - oom: the kernel OOM-killed a process in the service's cgroup (its
 //     counter rose; or, where the cgroup was gone before it was read,
 //     systemd's word, unit.go, or the kernel's log, kernelword.go).
@@ -61,6 +63,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -297,8 +302,10 @@ func (r *Recorder) Run(ctx context.Context) error {
 		if r.scope.follow != nil {
 			r.unit.on, r.unit.name = true, r.scope.unit
 			unitStates = r.scope.follow.Updates()
-			r.unit.hist = append(r.unit.hist, r.scope.follow.Current())
-			if st := r.scope.follow.Current(); !isUp(st) {
+			st := r.scope.follow.Current()
+			r.unit.hist = append(r.unit.hist, st)
+			r.noteMain(st)
+			if !isUp(st) {
 				r.unit.stopped = st.ActiveState == "inactive"
 			}
 		}
@@ -519,6 +526,15 @@ type trigger struct {
 	ev     *cgroup.Event // the cgroup event, with the evidence read at it; nil for health
 }
 
+// main is the main process whose end the trigger is (cgroup.Event.Main),
+// 0 for any other.
+func (t trigger) main() int {
+	if t.ev == nil {
+		return 0
+	}
+	return t.ev.Main
+}
+
 // onTrigger takes the trigger's sample at once, then records it, or holds
 // an exit trigger for systemd's word (unitTrack).
 func (r *Recorder) onTrigger(t trigger) {
@@ -529,6 +545,9 @@ func (r *Recorder) onTrigger(t trigger) {
 		return
 	}
 	s := r.triggerSample(t)
+	if main := t.main(); main > 0 {
+		t.detail = r.namedMain(main, t.detail)
+	}
 	if r.holdExit(t, s) {
 		return
 	}
@@ -538,6 +557,22 @@ func (r *Recorder) onTrigger(t trigger) {
 		r.unit.oomNext = false
 	}
 	r.record(t, s)
+}
+
+// namedMain puts the name the newest sample gives the main process pid
+// (gone by now) into the detail of its exit: "main process 483 (postgres)
+// ended …".
+func (r *Recorder) namedMain(pid int, detail string) string {
+	s, ok := r.samples.newest()
+	if !ok || s.Service == nil {
+		return detail
+	}
+	i := slices.IndexFunc(s.Service.Processes, func(p capture.Process) bool { return p.PID == pid })
+	if i < 0 || s.Service.Processes[i].Name == "" {
+		return detail
+	}
+	num := strconv.Itoa(pid)
+	return strings.Replace(detail, " "+num+" ", " "+num+" ("+s.Service.Processes[i].Name+") ", 1)
 }
 
 // record opens an incident with the trigger and its sample, or adds them

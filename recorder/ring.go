@@ -36,3 +36,12 @@ func (r *ring[T]) snapshot() []T {
 	}
 	return append(out, r.buf[:r.next]...)
 }
+
+// newest returns the newest value, false when the ring is empty.
+func (r *ring[T]) newest() (T, bool) {
+	if r.len() == 0 {
+		var zero T
+		return zero, false
+	}
+	return r.buf[(r.next+len(r.buf)-1)%len(r.buf)], true
+}

@@ -22,6 +22,12 @@ import (
 //     resumes with a fresh ring;
 //   - the exit of a control process (ExecStartPre=, ExecStop=,
 //     ExecReload=: systemd's ControlPID) is not the service's;
+//   - the main process systemd names (MainPID, while the unit is active)
+//     is the watcher's to watch: its end while others live on is an exit
+//     trigger of its own (cgroup.Watcher.SetMain), unless systemd then
+//     names another main process with the unit still up (a daemon that
+//     hands over to a new one, as nginx's binary upgrade or a
+//     Type=notify MAINPID=): that is no failure, and it is dropped;
 //   - any other exit trigger is held until systemd has reacted (the unit
 //     went down) or holdMax passed, then recorded.
 
@@ -220,6 +226,7 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 	if u.deliberate != "" && isDown(st) {
 		u.wasDown = true
 	}
+	r.noteMain(st)
 	switch {
 	case u.deliberate == "" && requested(st.Job) && prev.SubState != "auto-restart" && prev.ActiveState != "failed":
 		u.deliberate, u.wasDown = st.Job, isDown(st)
@@ -261,6 +268,14 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 	}
 	r.updateWords(time.Now())
 	r.writeState(false)
+}
+
+// noteMain has the watcher watch the main process systemd names in st,
+// while the unit is active: its end is an exit of its own.
+func (r *Recorder) noteMain(st cgroup.UnitState) {
+	if r.scope != nil && st.MainPID != nil && *st.MainPID > 0 && (st.ActiveState == "active" || st.ActiveState == "reloading") {
+		r.scope.w.SetMain(*st.MainPID)
+	}
 }
 
 // quiet reports whether the service is down on request: its failures
@@ -318,6 +333,30 @@ func (u *unitTrack) afterRestart(t trigger) bool {
 	return !u.restarted.IsZero() && t.at.Sub(u.restarted) < time.Second
 }
 
+// handedOver reports whether, since its last report naming main as the
+// main process, systemd named another with the unit up, and neither
+// restarted the unit (NRestarts) nor reported it down: main's end was a
+// hand-over, not a failure.
+func (u *unitTrack) handedOver(main int) bool {
+	k := len(u.hist) - 1
+	for k >= 0 && (u.hist[k].MainPID == nil || *u.hist[k].MainPID != main) {
+		k--
+	}
+	if k < 0 {
+		return false
+	}
+	restarts := u.hist[k].NRestarts
+	for _, s := range u.hist[k+1:] {
+		switch {
+		case isDown(s), s.NRestarts != nil && restarts != nil && *s.NRestarts != *restarts:
+			return false
+		case s.MainPID != nil && *s.MainPID > 0 && *s.MainPID != main && isUp(s):
+			return true
+		}
+	}
+	return false
+}
+
 // downSince reports whether systemd said the unit was down after at.
 func (u *unitTrack) downSince(at time.Time) bool {
 	for _, s := range slices.Backward(u.hist) {
@@ -358,6 +397,11 @@ func (r *Recorder) decideHeld(now time.Time) {
 		down := u.wentDown(h.t.at)
 		if restart {
 			down = u.downSince(u.restarted)
+		}
+		if main := h.t.main(); !down && main > 0 && u.handedOver(main) {
+			u.held = u.held[1:]
+			r.log.Info().Str("detail", h.t.detail).Msg("systemd names another main process and the unit is up: a hand-over, no capture")
+			continue
 		}
 		if !down && now.Sub(h.t.at) < holdMax {
 			if u.hold == nil {

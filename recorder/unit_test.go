@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -588,5 +589,70 @@ func TestRequestedJobsExitAfterSystemdsWord(t *testing.T) {
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "failed", SubState: "failed", Result: "exit-code"})
 	if n := captureCount(t, r); n != 1 {
 		t.Fatalf("restart into a failure: %d captures, want 1", n)
+	}
+}
+
+// mainExitTrigger is the watcher's exit of the main process main, others
+// (left) living on.
+func mainExitTrigger(main int, left ...int) trigger {
+	return trigger{kind: capture.TriggerExit, at: time.Now(), detail: fmt.Sprintf("main process %d ended (left pids %v)", main, left),
+		ev: &cgroup.Event{Kind: cgroup.KindExit, Main: main, Gone: []int{main}, PIDs: left}}
+}
+
+// TestMainExitBeforeHealth: a forking daemon's main process killed while
+// its workers and systemd's ExecStop= live on for a while (PostgreSQL's
+// postmaster; seen in CI): its exit is the first trigger, named, and the
+// health check that fails meanwhile is recorded after it, once systemd
+// says the unit went down.
+func TestMainExitBeforeHealth(t *testing.T) {
+	r := followed(t)
+	r.samples.push(capture.Sample{At: time.Now().UTC(), Service: &capture.Service{Processes: []capture.Process{{PID: 100, Name: "postgres"}, {PID: 101, Name: "postgres"}}}})
+	r.onTrigger(mainExitTrigger(100, 101))
+	r.onCheck(check(false, "connection refused"))
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures before systemd's word", n)
+	}
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop", Result: "success",
+		ExecMainCode: "killed", ExecMainStatus: intp(9), MainPID: intp(0), ControlPID: intp(102)})
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 2 || got[0] != capture.TriggerExit || got[1] != capture.TriggerHealth {
+		t.Fatalf("triggers %v, want the main process's exit, then the health failure", got)
+	}
+	if d, want := c.Triggers[0].Detail, "main process 100 (postgres) ended"; !strings.HasPrefix(d, want) {
+		t.Errorf("detail %q, want it to start %q", d, want)
+	}
+	if w := c.Triggers[0].Systemd; w == nil || w.ExecMainCode != "killed" {
+		t.Errorf("systemd's word %+v, want the main process killed", w)
+	}
+}
+
+// TestMainHandOver: the main process ends and systemd names another with
+// the unit up (nginx's binary upgrade, MAINPID=): no capture, also after
+// holdMax; a restart (NRestarts moved) or the unit down is a failure.
+func TestMainHandOver(t *testing.T) {
+	r := followed(t)
+	tr := mainExitTrigger(100, 200)
+	r.onTrigger(tr)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200)})
+	r.decideHeld(tr.at.Add(holdMax))
+	if n := captureCount(t, r); n != 0 || len(r.unit.held) != 0 {
+		t.Fatalf("hand-over: %d captures, %d held; want none", n, len(r.unit.held))
+	}
+
+	r = followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), NRestarts: intp(0)})
+	tr = mainExitTrigger(100, 101)
+	r.onTrigger(tr)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200), NRestarts: intp(1)})
+	r.decideHeld(tr.at.Add(holdMax))
+	if n := captureCount(t, r); n != 1 {
+		t.Fatalf("restarted (NRestarts 0 → 1) under a new main process: %d captures, want 1", n)
+	}
+
+	r = followed(t)
+	r.onTrigger(mainExitTrigger(100, 101))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "failed", SubState: "failed", Result: "signal", MainPID: intp(0)})
+	if n := captureCount(t, r); n != 1 {
+		t.Fatalf("unit failed: %d captures, want 1", n)
 	}
 }

@@ -254,6 +254,14 @@ func exitOf(t *testing.T, c *capture.Capture, unit, cg string, pid int, name, re
 	if len(c.Triggers) == 0 || c.Triggers[0].Kind != capture.TriggerExit {
 		t.Fatalf("triggers %s, want exit first", kinds(c))
 	}
+	// The kill is told by its own PID: a main process that leaves others
+	// behind (nginx's workers, PostgreSQL's background processes) is an
+	// exit of its own, named, before the health check that fails meanwhile;
+	// where systemd ended the rest before the watcher looked (a loaded
+	// host), the emptied cgroup's last pids name it.
+	if d := c.Triggers[0].Detail; !slices.Contains(strings.FieldsFunc(d, func(r rune) bool { return r < '0' || r > '9' }), strconv.Itoa(pid)) {
+		t.Errorf("the first trigger's detail %q does not name the killed process %d", d, pid)
+	}
 	pre := before(c)
 	if len(pre) == 0 {
 		t.Fatal("no sample before the failure")
