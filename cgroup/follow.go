@@ -163,20 +163,41 @@ func (f *Follower) Err() error {
 // signal its changes). It returns ErrNotFound when the unit has none (it is
 // not running).
 func (f *Follower) ControlGroup(ctx context.Context) (string, error) {
-	if f.conn == nil {
-		return "", fmt.Errorf("cgroup of %s: %w", f.info.Asked, ErrNoUnit)
-	}
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	var v dbus.Variant
-	if err := f.conn.Object(sdBus, f.path).CallWithContext(ctx, dbusProps+".Get", 0, sdService, "ControlGroup").Store(&v); err != nil {
-		return "", fmt.Errorf("read cgroup of %s: %w", f.info.ID, err)
+	v, err := f.get(ctx, "ControlGroup")
+	if err != nil {
+		return "", err
 	}
 	cg, _ := v.Value().(string)
 	if cg == "" {
 		return "", fmt.Errorf("cgroup of %s: %w", f.info.ID, ErrNotFound)
 	}
 	return cg, nil
+}
+
+// MainPID asks systemd for the unit's main process now, 0 for none:
+// systemd does not signal it when, the main process gone, it re-reads the
+// unit's PID file and finds another (a daemon's binary upgrade).
+func (f *Follower) MainPID(ctx context.Context) (int, error) {
+	v, err := f.get(ctx, "MainPID")
+	if err != nil {
+		return 0, err
+	}
+	pid, _ := v.Value().(uint32)
+	return int(pid), nil
+}
+
+// get asks systemd for one property of the unit's Service interface.
+func (f *Follower) get(ctx context.Context, prop string) (dbus.Variant, error) {
+	var v dbus.Variant
+	if f.conn == nil {
+		return v, fmt.Errorf("%s of %s: %w", prop, f.info.Asked, ErrNoUnit)
+	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if err := f.conn.Object(sdBus, f.path).CallWithContext(ctx, dbusProps+".Get", 0, sdService, prop).Store(&v); err != nil {
+		return v, fmt.Errorf("read %s of %s: %w", prop, f.info.ID, err)
+	}
+	return v, nil
 }
 
 // Close ends following and waits for its goroutine.

@@ -145,6 +145,24 @@ func disjoint(a, b []int) bool {
 	return true
 }
 
+// minus returns the elements of a not in b, both ascending.
+func minus(a, b []int) []int {
+	var out []int
+	for i, j := 0, 0; i < len(a); {
+		switch {
+		case j == len(b) || a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] == b[j]:
+			i++
+			j++
+		default:
+			j++
+		}
+	}
+	return out
+}
+
 // maxDetailPIDs is how many PIDs an event's detail names.
 const maxDetailPIDs = 5
 

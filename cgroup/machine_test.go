@@ -171,6 +171,11 @@ func TestMachine(t *testing.T) {
 			{withMain(at(12), 10), nil},
 			{withMain(at(), 10), []change{exit("cgroup emptied (last pids 12)")}},
 		}},
+		{"another main process named, then the old one ends: nothing", []step{
+			{withMain(at(10, 11), 10), nil},
+			{withMain(at(10, 11), 11), nil},
+			{withMain(at(11), 11), nil},
+		}},
 		{"no main process named: nothing", []step{
 			{at(10, 11), nil},
 			{at(11), nil},
@@ -247,6 +252,20 @@ func TestMachineStartupFork(t *testing.T) {
 		got := m.step(tc.l, nil)
 		if (tc.want == "") != (len(got) == 0) || (len(got) > 0 && got[0].detail != tc.want) {
 			t.Errorf("look %d: got %v, want %q", i, got, tc.want)
+		}
+	}
+}
+
+func TestMinus(t *testing.T) {
+	for _, tc := range []struct{ a, b, want []int }{
+		{[]int{1, 2, 3}, []int{2}, []int{1, 3}},
+		{[]int{1, 2, 3}, nil, []int{1, 2, 3}},
+		{[]int{1, 5}, []int{0, 2, 5, 9}, []int{1}},
+		{nil, []int{1}, nil},
+		{[]int{4}, []int{4}, nil},
+	} {
+		if got := minus(tc.a, tc.b); !slices.Equal(got, tc.want) {
+			t.Errorf("minus(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
 	}
 }

@@ -76,8 +76,8 @@ type Event struct {
 	PIDs   []int     // the cgroup's processes at that look (after a replacement, the new ones)
 	Gone   []int     // KindExit: the processes that vanished or were replaced
 	// Main is, for the exit of the main process named by [Watcher.SetMain]
-	// while others lived on, its PID (Gone holds it alone); 0 for any
-	// other event.
+	// while others lived on, its PID (Gone holds it, with any other that
+	// vanished since the last look); 0 for any other event.
 	Main int
 	// Stats is the cgroup's evidence at the event: read right after the
 	// look, or, when the cgroup was gone by then, right before it (at the
@@ -277,9 +277,11 @@ func (w *Watcher) Look() bool {
 // SetMain names the service's main process, as systemd does (its
 // MainPID), 0 for none: from the next look on, that process ending while
 // others live on in the cgroup is an exit event of its own ([Event.Main]),
-// seen at once by its pidfd, where otherwise only the last of them going
-// would be (a forking daemon's workers, its ExecStop= command, may take
-// seconds). Safe for concurrent use.
+// seen by its pidfd within a millisecond (at the next Poll look where
+// pidfds do not cover the cgroup), where otherwise only the last of them
+// going would be (a forking daemon's workers, its ExecStop= command, may
+// take seconds). Whether it was a failure or a hand-over to another main
+// process is the caller's to tell. Safe for concurrent use.
 func (w *Watcher) SetMain(pid int) { w.main.Store(int64(max(pid, 0))) }
 
 // Found reports whether the cgroup existed at the last look.
@@ -758,7 +760,7 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 				PIDs: slices.Clone(l.pids), Stats: st, StatsAt: stAt}
 			switch {
 			case c.main > 0:
-				e.Main, e.Gone = c.main, []int{c.main}
+				e.Main, e.Gone = c.main, minus(w.prevBuf, l.pids)
 			case c.kind == KindExit:
 				e.Gone = slices.Clone(w.prevBuf)
 			}

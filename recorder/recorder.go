@@ -300,14 +300,9 @@ func (r *Recorder) Run(ctx context.Context) error {
 		events = r.scope.start(ctx)
 		defer r.scope.wait()
 		if r.scope.follow != nil {
-			r.unit.on, r.unit.name = true, r.scope.unit
+			r.unit.name = r.scope.unit
 			unitStates = r.scope.follow.Updates()
-			st := r.scope.follow.Current()
-			r.unit.hist = append(r.unit.hist, st)
-			r.noteMain(st)
-			if !isUp(st) {
-				r.unit.stopped = st.ActiveState == "inactive"
-			}
+			r.followFrom(r.scope.follow.Current())
 		}
 	}
 	r.log.Info().

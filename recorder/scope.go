@@ -36,6 +36,7 @@ type scope struct {
 	follow      *cgroup.Follower // systemd's word over D-Bus; nil where not reachable
 	noUnit      string           // why systemd could not resolve the unit, "" when it did (or is not asked)
 	noSystemd   bool             // systemd is not init here: a unit without a cgroup is today's normal
+	ctx         context.Context  // start's: ends with the watcher
 	unseenSince time.Time        // since when the cgroup is unseen; zero while seen
 	warned      string           // the unscoped reason last logged
 	warnedAt    time.Time        // when
@@ -175,6 +176,7 @@ func (s *scope) warnUnscoped(now time.Time) string {
 // start runs the watcher until ctx is done and returns its events as
 // triggers.
 func (s *scope) start(ctx context.Context) <-chan trigger {
+	s.ctx = ctx
 	out := make(chan trigger, 16)
 	s.wg.Add(2)
 	go func() {
@@ -210,6 +212,29 @@ func (s *scope) start(ctx context.Context) <-chan trigger {
 		s.log.Warn().Msg("cgroup watcher slow to start: first samples may lack the service")
 	}
 	return out
+}
+
+// askMain asks systemd, in the background, for the unit's main process
+// now, and has the watcher watch it: after the main process ended without
+// a word from systemd, which re-read the unit's PID file and took another
+// (a hand-over) without saying so on the bus. A word that comes while it
+// asks (a restart's new main process, within milliseconds) may be
+// overwritten by the answer, which is as new.
+func (s *scope) askMain() {
+	if s.follow == nil || s.ctx == nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		pid, err := s.follow.MainPID(s.ctx)
+		if err != nil {
+			s.log.Debug().Err(err).Msg("could not ask systemd for the unit's main process")
+			return
+		}
+		s.log.Debug().Int("main_pid", pid).Msg("systemd's main process now")
+		s.w.SetMain(pid)
+	}()
 }
 
 func (s *scope) wait() {

@@ -23,17 +23,22 @@ import (
 //   - the exit of a control process (ExecStartPre=, ExecStop=,
 //     ExecReload=: systemd's ControlPID) is not the service's;
 //   - the main process systemd names (MainPID, while the unit is active)
-//     is the watcher's to watch: its end while others live on is an exit
-//     trigger of its own (cgroup.Watcher.SetMain), unless systemd then
-//     names another main process with the unit still up (a daemon that
-//     hands over to a new one, as nginx's binary upgrade or a
-//     Type=notify MAINPID=): that is no failure, and it is dropped;
+//     is the watcher's to watch (cgroup.Watcher.SetMain): its end while
+//     others live on is an exit trigger of its own, recorded once systemd
+//     says the unit went down or was restarted, or once the cgroup's own
+//     exit follows it. Dropped when systemd names another main process
+//     with the unit up (a hand-over: MAINPID=), and after mainHoldMax
+//     without a word: a hand-over systemd makes silently (it re-reads a
+//     PID file: nginx's binary upgrade; the recorder then asks it for the
+//     new one, scope.askMain), or a unit that stays active without a main
+//     process (ExitType=cgroup, RemainAfterExit=);
 //   - any other exit trigger is held until systemd has reacted (the unit
 //     went down) or holdMax passed, then recorded.
 
 // Timings of the unit's follower.
 const (
 	holdMax     = time.Second      // longest an exit trigger waits for systemd's word
+	mainHoldMax = 5 * time.Second  // longest the main process's end waits for systemd's word that the unit went down
 	wordSettle  = 5 * time.Second  // after this, a trigger's word is final even if the unit never went down
 	histKeep    = 10 * time.Minute // states kept for the words of an incident's triggers
 	histMax     = 256
@@ -212,6 +217,9 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 	var prev cgroup.UnitState
 	if len(u.hist) > 0 {
 		prev = u.hist[len(u.hist)-1]
+		if st.At.Before(prev.At) {
+			return // queued before the state following began with (followFrom), which has it
+		}
 	}
 	u.hist = append(u.hist, st)
 	if cut := slices.IndexFunc(u.hist, func(s cgroup.UnitState) bool { return st.At.Sub(s.At) < histKeep }); cut > 0 {
@@ -270,11 +278,30 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 	r.writeState(false)
 }
 
-// noteMain has the watcher watch the main process systemd names in st,
-// while the unit is active: its end is an exit of its own.
+// noteMain has the watcher watch the main process systemd names in st
+// while the unit is active: its end is an exit of its own. Once the unit
+// is down (not while it goes down: the watcher may not have looked yet)
+// there is none, so that the PID, reused, is not taken for it.
 func (r *Recorder) noteMain(st cgroup.UnitState) {
-	if r.scope != nil && st.MainPID != nil && *st.MainPID > 0 && (st.ActiveState == "active" || st.ActiveState == "reloading") {
+	if r.scope == nil {
+		return
+	}
+	switch {
+	case st.MainPID != nil && *st.MainPID > 0 && (st.ActiveState == "active" || st.ActiveState == "reloading"):
 		r.scope.w.SetMain(*st.MainPID)
+	case isDown(st) && st.ActiveState != "deactivating":
+		r.scope.w.SetMain(0)
+	}
+}
+
+// followFrom takes systemd's word on the unit as it stood when following
+// began.
+func (r *Recorder) followFrom(st cgroup.UnitState) {
+	r.unit.on = true
+	r.unit.hist = append(r.unit.hist, st)
+	r.noteMain(st)
+	if !isUp(st) {
+		r.unit.stopped = st.ActiveState == "inactive"
 	}
 }
 
@@ -333,28 +360,34 @@ func (u *unitTrack) afterRestart(t trigger) bool {
 	return !u.restarted.IsZero() && t.at.Sub(u.restarted) < time.Second
 }
 
-// handedOver reports whether, since its last report naming main as the
-// main process, systemd named another with the unit up, and neither
-// restarted the unit (NRestarts) nor reported it down: main's end was a
-// hand-over, not a failure.
-func (u *unitTrack) handedOver(main int) bool {
+// What systemd said of the unit after the main process ended (mainFate).
+const (
+	mainUnknown    = iota // nothing yet
+	mainDown              // the unit went down, or was restarted (NRestarts moved)
+	mainHandedOver        // another main process, the unit up and not restarted
+)
+
+// mainFate tells what systemd said since its last report naming main as
+// the main process: whether its end was the service going down, or a
+// hand-over to another main process.
+func (u *unitTrack) mainFate(main int) int {
 	k := len(u.hist) - 1
 	for k >= 0 && (u.hist[k].MainPID == nil || *u.hist[k].MainPID != main) {
 		k--
 	}
 	if k < 0 {
-		return false
+		return mainUnknown
 	}
 	restarts := u.hist[k].NRestarts
 	for _, s := range u.hist[k+1:] {
 		switch {
 		case isDown(s), s.NRestarts != nil && restarts != nil && *s.NRestarts != *restarts:
-			return false
+			return mainDown
 		case s.MainPID != nil && *s.MainPID > 0 && *s.MainPID != main && isUp(s):
-			return true
+			return mainHandedOver
 		}
 	}
-	return false
+	return mainUnknown
 }
 
 // downSince reports whether systemd said the unit was down after at.
@@ -398,16 +431,36 @@ func (r *Recorder) decideHeld(now time.Time) {
 		if restart {
 			down = u.downSince(u.restarted)
 		}
-		if main := h.t.main(); !down && main > 0 && u.handedOver(main) {
-			u.held = u.held[1:]
-			r.log.Info().Str("detail", h.t.detail).Msg("systemd names another main process and the unit is up: a hand-over, no capture")
-			continue
+		wait := holdMax
+		if main := h.t.main(); main > 0 && !down && !restart && !slices.ContainsFunc(u.held[1:], isCgroupExit) {
+			// The main process's end is the service's only on systemd's
+			// word that the unit went down, or with the cgroup's own exit
+			// after it; without either, it was handed over (said, or
+			// silently: a PID file re-read), or the unit stays active
+			// without one (ExitType=cgroup, RemainAfterExit=).
+			switch fate := u.mainFate(main); {
+			case fate == mainDown:
+				down = true
+			case fate == mainHandedOver, now.Sub(h.t.at) >= mainHoldMax:
+				u.held = u.held[1:]
+				msg := "systemd did not say the unit went down: no capture"
+				if fate == mainHandedOver {
+					msg = "systemd names another main process and the unit is up: a hand-over, no capture"
+				}
+				r.log.Info().Str("detail", h.t.detail).Msg(msg)
+				if fate != mainHandedOver && r.scope != nil {
+					r.scope.askMain() // which process it took, if any
+				}
+				continue
+			default:
+				wait = mainHoldMax
+			}
 		}
-		if !down && now.Sub(h.t.at) < holdMax {
+		if !down && now.Sub(h.t.at) < wait {
 			if u.hold == nil {
-				u.hold = time.NewTimer(holdMax - now.Sub(h.t.at))
+				u.hold = time.NewTimer(wait - now.Sub(h.t.at))
 			} else {
-				u.hold.Reset(holdMax - now.Sub(h.t.at))
+				u.hold.Reset(wait - now.Sub(h.t.at))
 			}
 			return
 		}
@@ -422,6 +475,12 @@ func (r *Recorder) decideHeld(now time.Time) {
 		}
 		r.record(h.t, h.s)
 	}
+}
+
+// isCgroupExit reports whether h is an exit of the cgroup: emptied,
+// removed, all processes replaced.
+func isCgroupExit(h heldTrigger) bool {
+	return h.t.kind == capture.TriggerExit && h.t.ev != nil && h.t.main() == 0
 }
 
 // releaseHeld records (failure) or drops the held triggers.

@@ -595,7 +595,8 @@ func TestRequestedJobsExitAfterSystemdsWord(t *testing.T) {
 // mainExitTrigger is the watcher's exit of the main process main, others
 // (left) living on.
 func mainExitTrigger(main int, left ...int) trigger {
-	return trigger{kind: capture.TriggerExit, at: time.Now(), detail: fmt.Sprintf("main process %d ended (left pids %v)", main, left),
+	pids := strings.Trim(strings.ReplaceAll(fmt.Sprint(left), " ", ","), "[]")
+	return trigger{kind: capture.TriggerExit, at: time.Now(), detail: fmt.Sprintf("main process %d ended (left pids %s)", main, pids),
 		ev: &cgroup.Event{Kind: cgroup.KindExit, Main: main, Gone: []int{main}, PIDs: left}}
 }
 
@@ -626,33 +627,89 @@ func TestMainExitBeforeHealth(t *testing.T) {
 	}
 }
 
-// TestMainHandOver: the main process ends and systemd names another with
-// the unit up (nginx's binary upgrade, MAINPID=): no capture, also after
-// holdMax; a restart (NRestarts moved) or the unit down is a failure.
+// TestMainHandOver: the main process's end is a failure only on systemd's
+// word that the unit went down (or was restarted: NRestarts moved), or
+// with the cgroup's own exit after it. A hand-over systemd names (MAINPID=)
+// is dropped at once; one it does not signal (nginx's binary upgrade: it
+// re-reads the PID file without a word on the bus), or a unit that stays
+// active without a main process (ExitType=cgroup, RemainAfterExit=), is
+// dropped after mainHoldMax.
 func TestMainHandOver(t *testing.T) {
+	// dropped: no capture, still held at holdMax (wantHeld) or not, none
+	// held after mainHoldMax.
+	dropped := func(r *Recorder, at time.Time, wantHeld int, what string) {
+		t.Helper()
+		r.decideHeld(at.Add(holdMax))
+		if n := captureCount(t, r); n != 0 || len(r.unit.held) != wantHeld {
+			t.Fatalf("%s: %d captures, %d held at holdMax; want none, %d held", what, n, len(r.unit.held), wantHeld)
+		}
+		r.decideHeld(at.Add(mainHoldMax))
+		if n := captureCount(t, r); n != 0 || len(r.unit.held) != 0 {
+			t.Fatalf("%s: %d captures, %d held after mainHoldMax; want none", what, n, len(r.unit.held))
+		}
+	}
+	recorded := func(r *Recorder, what string) {
+		t.Helper()
+		if n := captureCount(t, r); n != 1 {
+			t.Fatalf("%s: %d captures, want 1", what, n)
+		}
+	}
+
 	r := followed(t)
 	tr := mainExitTrigger(100, 200)
 	r.onTrigger(tr)
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200)})
-	r.decideHeld(tr.at.Add(holdMax))
-	if n := captureCount(t, r); n != 0 || len(r.unit.held) != 0 {
-		t.Fatalf("hand-over: %d captures, %d held; want none", n, len(r.unit.held))
-	}
+	dropped(r, tr.at, 0, "said")
+
+	r = followed(t)
+	tr = mainExitTrigger(100, 200)
+	r.onTrigger(tr)
+	dropped(r, tr.at, 1, "silent")
+
+	r = followed(t)
+	tr = mainExitTrigger(100, 101)
+	r.onTrigger(tr)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(0), ExecMainCode: "exited", ExecMainStatus: intp(0)})
+	dropped(r, tr.at, 1, "active without a main process")
 
 	r = followed(t)
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), NRestarts: intp(0)})
-	tr = mainExitTrigger(100, 101)
-	r.onTrigger(tr)
+	r.onTrigger(mainExitTrigger(100, 101))
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200), NRestarts: intp(1)})
-	r.decideHeld(tr.at.Add(holdMax))
-	if n := captureCount(t, r); n != 1 {
-		t.Fatalf("restarted (NRestarts 0 → 1) under a new main process: %d captures, want 1", n)
-	}
+	recorded(r, "restarted (NRestarts 0 → 1) under a new main process")
 
 	r = followed(t)
 	r.onTrigger(mainExitTrigger(100, 101))
 	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "failed", SubState: "failed", Result: "signal", MainPID: intp(0)})
-	if n := captureCount(t, r); n != 1 {
-		t.Fatalf("unit failed: %d captures, want 1", n)
+	recorded(r, "unit failed")
+
+	// systemd's Service interface speaks before its Unit interface: the
+	// main process gone while the unit still reads active, then going down.
+	r = followed(t)
+	r.onTrigger(mainExitTrigger(100, 101))
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(0), ExecMainCode: "killed", ExecMainStatus: intp(9)})
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "deactivating", SubState: "stop", Result: "success", MainPID: intp(0), ExecMainCode: "killed", ExecMainStatus: intp(9)})
+	recorded(r, "killed, systemd's two words")
+}
+
+// TestMainExitThenEmptied: without systemd's word (its signals lag under
+// load), the main process's end followed by the cgroup emptying is the
+// service dying: both are recorded once the emptied exit has waited
+// holdMax.
+func TestMainExitThenEmptied(t *testing.T) {
+	r := followed(t)
+	m := mainExitTrigger(100, 101)
+	r.onTrigger(m)
+	e := exitTrigger(101)
+	e.at = m.at.Add(300 * time.Millisecond)
+	r.onTrigger(e)
+	r.decideHeld(e.at.Add(holdMax / 2))
+	if n := captureCount(t, r); n != 0 {
+		t.Fatalf("%d captures before holdMax", n)
+	}
+	r.decideHeld(e.at.Add(holdMax))
+	_, c := readOnly(t, r)
+	if got := kinds(c); len(got) != 2 || !strings.HasPrefix(c.Triggers[0].Detail, "main process 100") {
+		t.Errorf("triggers %v (%q first), want the main process's exit, then the cgroup's", got, c.Triggers[0].Detail)
 	}
 }
