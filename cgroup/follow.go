@@ -137,6 +137,30 @@ func (f *Follower) init(ctx context.Context, name string) error {
 	return nil
 }
 
+// State asks systemd for the unit's state now, stamped with the time of
+// its answer. Its signals may lag (systemd busy, the reader behind) and
+// do not tell everything: a main process systemd took from a re-read PID
+// file is not signalled. Current is not changed.
+func (f *Follower) State(ctx context.Context) (UnitState, error) {
+	if f.conn == nil {
+		return UnitState{}, fmt.Errorf("state of %s: %w", f.info.Asked, ErrNoUnit)
+	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	var st UnitState
+	u := f.conn.Object(sdBus, f.path)
+	for _, iface := range []string{sdUnit, sdService} {
+		props := map[string]dbus.Variant{}
+		if err := u.CallWithContext(ctx, dbusProps+".GetAll", 0, iface).Store(&props); err != nil {
+			return UnitState{}, fmt.Errorf("read state of %s: %w", f.info.ID, err)
+		}
+		apply(&st, props)
+	}
+	f.jobType(ctx, &st)
+	st.At = time.Now()
+	return st, nil
+}
+
 // Info returns who the unit is.
 func (f *Follower) Info() UnitInfo { return f.info }
 
@@ -172,18 +196,6 @@ func (f *Follower) ControlGroup(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("cgroup of %s: %w", f.info.ID, ErrNotFound)
 	}
 	return cg, nil
-}
-
-// MainPID asks systemd for the unit's main process now, 0 for none:
-// systemd does not signal it when, the main process gone, it re-reads the
-// unit's PID file and finds another (a daemon's binary upgrade).
-func (f *Follower) MainPID(ctx context.Context) (int, error) {
-	v, err := f.get(ctx, "MainPID")
-	if err != nil {
-		return 0, err
-	}
-	pid, _ := v.Value().(uint32)
-	return int(pid), nil
 }
 
 // get asks systemd for one property of the unit's Service interface.

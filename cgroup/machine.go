@@ -44,6 +44,7 @@ const minReplacedAge = time.Second
 type change struct {
 	kind, detail string
 	main         int
+	replaced     bool // every process replaced, the cgroup never seen empty
 }
 
 // machine turns successive looks into events, one per transition. It is a
@@ -109,7 +110,7 @@ func (m *machine) step(l look, out []change) []change {
 				m.since = l.at // start-up forking: the new set is the service
 				break
 			}
-			out = append(out, change{kind: KindExit, detail: "all processes replaced (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")"})
+			out = append(out, change{kind: KindExit, detail: "all processes replaced (" + fmtPIDs(m.last) + " → " + fmtPIDs(l.pids) + ")", replaced: true})
 			m.since = l.at
 		case populated && l.main > 0 && slices.Contains(m.last, l.main) && !slices.Contains(l.pids, l.main):
 			// The main process ended and others live on (a forking

@@ -29,6 +29,7 @@ func TestMachine(t *testing.T) {
 	exit := func(d string) change { return change{kind: KindExit, detail: d} }
 	oom := func(d string) change { return change{kind: KindOOM, detail: d} }
 	mainExit := func(pid int, d string) change { return change{kind: KindExit, detail: d, main: pid} }
+	replaced := func(d string) change { return change{kind: KindExit, detail: d, replaced: true} }
 	tests := []struct {
 		name  string
 		steps []step
@@ -50,7 +51,7 @@ func TestMachine(t *testing.T) {
 		}},
 		{"all replaced between two looks", []step{
 			{at(1234, 1240), nil},
-			{at(1301), []change{exit("all processes replaced (1234,1240 → 1301)")}},
+			{at(1301), []change{replaced("all processes replaced (1234,1240 → 1301)")}},
 			{at(1301), nil},
 		}},
 		{"one survivor is no exit", []step{
@@ -65,7 +66,7 @@ func TestMachine(t *testing.T) {
 		{"replacement judged against the last survivors", []step{
 			{at(10, 11), nil},
 			{at(11), nil},
-			{at(12), []change{exit("all processes replaced (11 → 12)")}},
+			{at(12), []change{replaced("all processes replaced (11 → 12)")}},
 		}},
 		{"removed while populated", []step{
 			{at(1234), nil},
@@ -160,7 +161,7 @@ func TestMachine(t *testing.T) {
 		}},
 		{"main process replaced with all others: replaced", []step{
 			{withMain(at(10, 11), 10), nil},
-			{withMain(at(20, 21), 10), []change{exit("all processes replaced (10,11 → 20,21)")}},
+			{withMain(at(20, 21), 10), []change{replaced("all processes replaced (10,11 → 20,21)")}},
 		}},
 		{"a child ends, the main process lives: nothing", []step{
 			{withMain(at(10, 11), 10), nil},
@@ -182,7 +183,7 @@ func TestMachine(t *testing.T) {
 		}},
 		{"many pids are cut in the detail", []step{
 			{at(1, 2, 3, 4, 5, 6, 7), nil},
-			{at(8), []change{exit("all processes replaced (1,2,3,4,5,+2 → 8)")}},
+			{at(8), []change{replaced("all processes replaced (1,2,3,4,5,+2 → 8)")}},
 		}},
 	}
 	for _, tt := range tests {

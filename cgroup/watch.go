@@ -79,6 +79,10 @@ type Event struct {
 	// while others lived on, its PID (Gone holds it, with any other that
 	// vanished since the last look); 0 for any other event.
 	Main int
+	// Replaced: KindExit of every process replaced between two looks, the
+	// cgroup never seen empty (a fast restart, or a daemon that handed
+	// over to new processes of its own: only systemd can tell which).
+	Replaced bool
 	// Stats is the cgroup's evidence at the event: read right after the
 	// look, or, when the cgroup was gone by then, right before it (at the
 	// notification that woke the watcher). Its OOMKills is never below the
@@ -281,7 +285,8 @@ func (w *Watcher) Look() bool {
 // pidfds do not cover the cgroup), where otherwise only the last of them
 // going would be (a forking daemon's workers, its ExecStop= command, may
 // take seconds). Whether it was a failure or a hand-over to another main
-// process is the caller's to tell. Safe for concurrent use.
+// process is the caller's to tell. A look that finds the cgroup without
+// it forgets it (its PID may be reused). Safe for concurrent use.
 func (w *Watcher) SetMain(pid int) { w.main.Store(int64(max(pid, 0))) }
 
 // Found reports whether the cgroup existed at the last look.
@@ -733,6 +738,12 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	w.prevBuf = append(w.prevBuf[:0], w.m.last...)
 	base, baseOK, id := w.m.oom, w.m.known && w.m.hasOOM, w.m.id
 	w.out = w.m.step(l, w.preOOM(l, pre, w.out[:0]))
+	if l.main > 0 && l.exists && !slices.Contains(l.pids, l.main) {
+		// Gone, its end reported or not: forgotten, so that its PID,
+		// reused, is never taken for it. Unless SetMain named another
+		// meanwhile.
+		w.main.CompareAndSwap(int64(l.main), 0)
+	}
 	w.made++
 	w.mu.Lock()
 	w.found.Store(l.exists)
@@ -757,7 +768,7 @@ func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 		}
 		for _, c := range w.out {
 			e := Event{Kind: c.kind, At: at, Path: w.runPath, Detail: c.detail,
-				PIDs: slices.Clone(l.pids), Stats: st, StatsAt: stAt}
+				PIDs: slices.Clone(l.pids), Stats: st, StatsAt: stAt, Replaced: c.replaced}
 			switch {
 			case c.main > 0:
 				e.Main, e.Gone = c.main, minus(w.prevBuf, l.pids)

@@ -264,3 +264,63 @@ func nextEvent(t *testing.T, w *Watcher, within time.Duration) Event {
 	}
 	return Event{}
 }
+
+// TestWatcherMain drives looks by hand over a fixture: the main process
+// named by SetMain gone with a worker, others living on, is one exit
+// naming it, whose Gone holds both; the watcher then forgets it, so that
+// its PID, back in the cgroup, is no main process; a look that finds the
+// cgroup without the process SetMain names forgets it too.
+func TestWatcherMain(t *testing.T) {
+	f, root := v2Tree(t)
+	const path = "/system.slice/forking.service"
+	dir := filepath.Join(root, path)
+	w := f.NewWatcher(Target{Path: path}, WatchOptions{})
+	procs := func(s string) { t.Helper(); writeTree(t, dir, map[string]string{"cgroup.procs": s}) }
+	look := func() []Event {
+		t.Helper()
+		w.look()
+		var out []Event
+		for {
+			select {
+			case e := <-w.events:
+				out = append(out, e)
+			default:
+				return out
+			}
+		}
+	}
+	procs("10\n11\n12\n13\n")
+	w.setPath(path)
+	w.look()
+	w.SetMain(10)
+	if e := look(); len(e) != 0 {
+		t.Fatalf("steady: events %+v", e)
+	}
+	procs("11\n13\n") // 10, the main process, and its worker 12
+	e := look()
+	if len(e) != 1 || e[0].Main != 10 || !slices.Equal(e[0].Gone, []int{10, 12}) || !slices.Equal(e[0].PIDs, []int{11, 13}) ||
+		e[0].Detail != "main process 10 ended (left pids 11,13)" || e[0].Replaced {
+		t.Fatalf("main gone: events %+v, want one exit of main 10, gone 10,12", e)
+	}
+	if m := w.main.Load(); m != 0 {
+		t.Errorf("main %d after its end, want it forgotten", m)
+	}
+	procs("10\n11\n13\n") // the PID reused in the cgroup
+	look()
+	procs("11\n13\n")
+	if e := look(); len(e) != 0 {
+		t.Errorf("a reused PID of the old main process: events %+v", e)
+	}
+
+	w.SetMain(20) // named, not in the cgroup (not yet, or no more)
+	look()
+	if m := w.main.Load(); m != 0 {
+		t.Errorf("main %d named but not in the cgroup at a look, want it forgotten", m)
+	}
+	w.SetMain(13)
+	w.m.since = time.Now().Add(-minReplacedAge) // running long enough for a replacement to be a restart
+	procs("20\n21\n")
+	if e := look(); len(e) != 1 || !e[0].Replaced || e[0].Main != 0 {
+		t.Errorf("all replaced: events %+v, want one exit marked replaced", e)
+	}
+}

@@ -302,6 +302,8 @@ func (r *Recorder) Run(ctx context.Context) error {
 		if r.scope.follow != nil {
 			r.unit.name = r.scope.unit
 			unitStates = r.scope.follow.Updates()
+			r.unit.answers = make(chan stateAnswer, 1)
+			r.unit.ask = func() bool { return r.scope.askState(r.unit.answers) }
 			r.followFrom(r.scope.follow.Current())
 		}
 	}
@@ -369,12 +371,15 @@ func (r *Recorder) Run(ctx context.Context) error {
 				unitStates = nil
 				r.log.Warn().Err(r.scope.follow.Err()).Msg("lost systemd's word on the unit: held triggers are recorded")
 				r.unit.on = false
+				r.scope.w.SetMain(0) // its end could no more be told from a hand-over
 				r.releaseHeld(true)
 				continue
 			}
 			r.onUnitState(st)
 		case now := <-r.holdC():
 			r.decideHeld(now)
+		case a := <-r.unit.answers:
+			r.onAnswer(a)
 		case w := <-r.words.done:
 			r.onLastWords(w)
 		}

@@ -214,27 +214,23 @@ func (s *scope) start(ctx context.Context) <-chan trigger {
 	return out
 }
 
-// askMain asks systemd, in the background, for the unit's main process
-// now, and has the watcher watch it: after the main process ended without
-// a word from systemd, which re-read the unit's PID file and took another
-// (a hand-over) without saying so on the bus. A word that comes while it
-// asks (a restart's new main process, within milliseconds) may be
-// overwritten by the answer, which is as new.
-func (s *scope) askMain() {
+// askState asks systemd, in the background, for the unit's state now
+// (cgroup.Follower.State), and sends the answer on out. It reports false
+// where it cannot ask.
+func (s *scope) askState(out chan<- stateAnswer) bool {
 	if s.follow == nil || s.ctx == nil {
-		return
+		return false
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		pid, err := s.follow.MainPID(s.ctx)
-		if err != nil {
-			s.log.Debug().Err(err).Msg("could not ask systemd for the unit's main process")
-			return
+		st, err := s.follow.State(s.ctx)
+		select {
+		case out <- stateAnswer{st, err}:
+		case <-s.ctx.Done():
 		}
-		s.log.Debug().Int("main_pid", pid).Msg("systemd's main process now")
-		s.w.SetMain(pid)
 	}()
+	return true
 }
 
 func (s *scope) wait() {

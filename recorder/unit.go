@@ -24,21 +24,25 @@ import (
 //     ExecReload=: systemd's ControlPID) is not the service's;
 //   - the main process systemd names (MainPID, while the unit is active)
 //     is the watcher's to watch (cgroup.Watcher.SetMain): its end while
-//     others live on is an exit trigger of its own, recorded once systemd
-//     says the unit went down or was restarted, or once the cgroup's own
-//     exit follows it. Dropped when systemd names another main process
-//     with the unit up (a hand-over: MAINPID=), and after mainHoldMax
-//     without a word: a hand-over systemd makes silently (it re-reads a
-//     PID file: nginx's binary upgrade; the recorder then asks it for the
-//     new one, scope.askMain), or a unit that stays active without a main
-//     process (ExitType=cgroup, RemainAfterExit=);
+//     others live on is an exit trigger of its own;
+//   - an exit after which processes live on (the main process's end, or
+//     every process replaced) is a failure only on systemd's word that the
+//     unit went down or was restarted (NRestarts moved), or, for the main
+//     process's end, once the cgroup's own exit follows it. When systemd
+//     names another main process with the unit up, it was a hand-over
+//     (MAINPID=), and is dropped. Without a word for holdMax, the recorder
+//     asks systemd for the unit's state (scope.askState): its signals may
+//     lag, and some changes are never signalled (a main process taken
+//     from a re-read PID file: nginx's binary upgrade). The answer
+//     decides: down or restarted, recorded; else dropped (a hand-over, or
+//     a unit that stays active without a main process: ExitType=cgroup,
+//     RemainAfterExit=). No answer (an error): recorded;
 //   - any other exit trigger is held until systemd has reacted (the unit
 //     went down) or holdMax passed, then recorded.
 
 // Timings of the unit's follower.
 const (
-	holdMax     = time.Second      // longest an exit trigger waits for systemd's word
-	mainHoldMax = 5 * time.Second  // longest the main process's end waits for systemd's word that the unit went down
+	holdMax     = time.Second      // longest an exit trigger waits for systemd's word, before it is recorded or systemd asked
 	wordSettle  = 5 * time.Second  // after this, a trigger's word is final even if the unit never went down
 	histKeep    = 10 * time.Minute // states kept for the words of an incident's triggers
 	histMax     = 256
@@ -63,6 +67,21 @@ type unitTrack struct {
 	held      []heldTrigger
 	hold      *time.Timer
 	oomNext   bool // an oom trigger is about to be recorded: none from systemd's word (oomFromWord)
+	// ask asks systemd for the unit's state now, whose answer comes on
+	// answers (scope.askState); false: it cannot. asking: an answer is
+	// awaited; askedAt: when the last ask was made; askFailed: its answer
+	// was an error.
+	ask       func() bool
+	answers   chan stateAnswer
+	asking    bool
+	askedAt   time.Time
+	askFailed bool
+}
+
+// stateAnswer is systemd's answer when asked for the unit's state.
+type stateAnswer struct {
+	st  cgroup.UnitState
+	err error
 }
 
 // heldTrigger is an exit trigger waiting for systemd's word, with the
@@ -279,18 +298,11 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 }
 
 // noteMain has the watcher watch the main process systemd names in st
-// while the unit is active: its end is an exit of its own. Once the unit
-// is down (not while it goes down: the watcher may not have looked yet)
-// there is none, so that the PID, reused, is not taken for it.
+// while the unit is active: its end is an exit of its own. The watcher
+// forgets it once a look finds it gone.
 func (r *Recorder) noteMain(st cgroup.UnitState) {
-	if r.scope == nil {
-		return
-	}
-	switch {
-	case st.MainPID != nil && *st.MainPID > 0 && (st.ActiveState == "active" || st.ActiveState == "reloading"):
+	if r.scope != nil && st.MainPID != nil && *st.MainPID > 0 && (st.ActiveState == "active" || st.ActiveState == "reloading") {
 		r.scope.w.SetMain(*st.MainPID)
-	case isDown(st) && st.ActiveState != "deactivating":
-		r.scope.w.SetMain(0)
 	}
 }
 
@@ -316,7 +328,9 @@ func (r *Recorder) quiet() bool { return r.unit.deliberate != "" || r.unit.stopp
 // so is one while the watcher's last look found the cgroup empty (its exit
 // event may not have reached the recorder yet): the service is down, and
 // whether on request is what systemd's word will say (a restart's health
-// check may fail before systemd's signals arrive).
+// check may fail before systemd's signals arrive). It waits as long as
+// the exits before it: a second, or, for one after which processes live
+// on, until systemd's answer when asked (callTimeout at most).
 func (r *Recorder) holdExit(t trigger, s capture.Sample) bool {
 	now := time.Now()
 	if r.unit.on && t.kind == capture.TriggerHealth && len(r.unit.held) < maxTriggers && (len(r.unit.held) > 0 || r.cgroupEmpty()) {
@@ -360,34 +374,48 @@ func (u *unitTrack) afterRestart(t trigger) bool {
 	return !u.restarted.IsZero() && t.at.Sub(u.restarted) < time.Second
 }
 
-// What systemd said of the unit after the main process ended (mainFate).
+// fate is what systemd said of the unit after an exit whose processes
+// live on (survived).
+type fate int
+
 const (
-	mainUnknown    = iota // nothing yet
-	mainDown              // the unit went down, or was restarted (NRestarts moved)
-	mainHandedOver        // another main process, the unit up and not restarted
+	fateUnknown    fate = iota // nothing that tells
+	fateDown                   // the unit went down, or was restarted (NRestarts moved)
+	fateHandedOver             // another main process, the unit up and not restarted
 )
 
-// mainFate tells what systemd said since its last report naming main as
-// the main process: whether its end was the service going down, or a
-// hand-over to another main process.
-func (u *unitTrack) mainFate(main int) int {
-	k := len(u.hist) - 1
-	for k >= 0 && (u.hist[k].MainPID == nil || *u.hist[k].MainPID != main) {
-		k--
+// fateOf tells what systemd said since the exit t, whose processes live
+// on: after its last report naming t's main process as the main one, or,
+// for a replacement, since a second before the look that saw it (systemd
+// may have spoken first). based is false where no report came before that:
+// nothing to tell a restart by.
+func (u *unitTrack) fateOf(t trigger) (f fate, based bool) {
+	main, k := t.main(), len(u.hist)-1
+	for ; k >= 0; k-- {
+		s := u.hist[k]
+		if main > 0 && s.MainPID != nil && *s.MainPID == main || main == 0 && s.At.Before(t.at.Add(-time.Second)) {
+			break
+		}
 	}
 	if k < 0 {
-		return mainUnknown
+		return fateUnknown, false
 	}
 	restarts := u.hist[k].NRestarts
 	for _, s := range u.hist[k+1:] {
 		switch {
 		case isDown(s), s.NRestarts != nil && restarts != nil && *s.NRestarts != *restarts:
-			return mainDown
-		case s.MainPID != nil && *s.MainPID > 0 && *s.MainPID != main && isUp(s):
-			return mainHandedOver
+			return fateDown, true
+		case isUp(s) && s.MainPID != nil && *s.MainPID > 0 && *s.MainPID != main && (main > 0 || slices.Contains(t.ev.PIDs, *s.MainPID)):
+			return fateHandedOver, true
 		}
 	}
-	return mainUnknown
+	return fateUnknown, restarts != nil
+}
+
+// survived reports whether t is an exit after which processes live on in
+// the cgroup: the main process's end, or every process replaced.
+func (t trigger) survived() bool {
+	return t.kind == capture.TriggerExit && t.ev != nil && (t.ev.Main > 0 || t.ev.Replaced)
 }
 
 // downSince reports whether systemd said the unit was down after at.
@@ -414,7 +442,8 @@ func (r *Recorder) cgroupEmpty() bool {
 
 // decideHeld records the held exit triggers systemd has reacted to (the
 // unit went down, not on request) or that waited holdMax, and arms the
-// timer for the rest.
+// timer for the rest. An exit whose processes live on that waited holdMax
+// without a word is decided by systemd's answer when asked (unitTrack).
 func (r *Recorder) decideHeld(now time.Time) {
 	u := &r.unit
 	if len(u.held) > 0 && u.deliberate != "" && now.Sub(u.held[0].t.at) >= heldMax {
@@ -431,36 +460,39 @@ func (r *Recorder) decideHeld(now time.Time) {
 		if restart {
 			down = u.downSince(u.restarted)
 		}
-		wait := holdMax
-		if main := h.t.main(); main > 0 && !down && !restart && !slices.ContainsFunc(u.held[1:], isCgroupExit) {
-			// The main process's end is the service's only on systemd's
-			// word that the unit went down, or with the cgroup's own exit
-			// after it; without either, it was handed over (said, or
-			// silently: a PID file re-read), or the unit stays active
-			// without one (ExitType=cgroup, RemainAfterExit=).
-			switch fate := u.mainFate(main); {
-			case fate == mainDown:
+		// The main process's end followed by the cgroup's own exit is the
+		// service dying, as that exit is.
+		asked := false // systemd was asked, and said nothing that tells
+		if !down && !restart && h.t.survived() && !(h.t.main() > 0 && slices.ContainsFunc(u.held[1:], isCgroupExit)) {
+			f, based := u.fateOf(h.t)
+			answered := !u.asking && !u.askedAt.IsZero() && !u.askedAt.Before(h.t.at.Add(holdMax))
+			switch {
+			case f == fateDown:
 				down = true
-			case fate == mainHandedOver, now.Sub(h.t.at) >= mainHoldMax:
+			case f == fateHandedOver, answered && !u.askFailed && based:
 				u.held = u.held[1:]
-				msg := "systemd did not say the unit went down: no capture"
-				if fate == mainHandedOver {
-					msg = "systemd names another main process and the unit is up: a hand-over, no capture"
+				msg := "systemd names another main process and the unit is up: a hand-over, no capture"
+				if f != fateHandedOver {
+					msg = "systemd says the unit is up and was not restarted: no capture"
 				}
 				r.log.Info().Str("detail", h.t.detail).Msg(msg)
-				if fate != mainHandedOver && r.scope != nil {
-					r.scope.askMain() // which process it took, if any
-				}
 				continue
-			default:
-				wait = mainHoldMax
+			case answered: // the ask failed, or nothing to judge its answer by: recorded, as an exit systemd said nothing of
+				asked = true
+			case now.Sub(h.t.at) < holdMax:
+			case u.asking:
+				return // its answer decides (onAnswer)
+			case u.ask != nil && u.ask():
+				u.asking, u.askedAt = true, now
+				r.log.Debug().Str("detail", h.t.detail).Msg("no word from systemd on an exit whose processes live on: asking it")
+				return
 			}
 		}
-		if !down && now.Sub(h.t.at) < wait {
+		if !down && !asked && now.Sub(h.t.at) < holdMax {
 			if u.hold == nil {
-				u.hold = time.NewTimer(wait - now.Sub(h.t.at))
+				u.hold = time.NewTimer(holdMax - now.Sub(h.t.at))
 			} else {
-				u.hold.Reset(wait - now.Sub(h.t.at))
+				u.hold.Reset(holdMax - now.Sub(h.t.at))
 			}
 			return
 		}
@@ -477,10 +509,22 @@ func (r *Recorder) decideHeld(now time.Time) {
 	}
 }
 
-// isCgroupExit reports whether h is an exit of the cgroup: emptied,
-// removed, all processes replaced.
+// onAnswer takes systemd's answer when asked for the unit's state.
+func (r *Recorder) onAnswer(a stateAnswer) {
+	r.unit.asking = false
+	r.unit.askFailed = a.err != nil
+	if a.err != nil {
+		r.log.Warn().Err(a.err).Msg("systemd did not answer for the unit: held exits are recorded")
+		r.decideHeld(time.Now())
+		return
+	}
+	r.onUnitState(a.st) // decides the held triggers
+}
+
+// isCgroupExit reports whether h is an exit of the cgroup itself: emptied,
+// removed or re-created.
 func isCgroupExit(h heldTrigger) bool {
-	return h.t.kind == capture.TriggerExit && h.t.ev != nil && h.t.main() == 0
+	return h.t.kind == capture.TriggerExit && h.t.ev != nil && !h.t.survived()
 }
 
 // releaseHeld records (failure) or drops the held triggers.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func TestOOMKernelLog(t *testing.T) {
 		t.Logf("the kill's header was ratelimited (other OOM kills on this host): the victim's line alone")
 	case !rep.Names(cg.Path) || rep.UsageBytes == nil || *rep.UsageBytes < 30<<20 || *rep.UsageBytes > 32<<20 ||
 		rep.LimitBytes == nil || *rep.LimitBytes != 32<<20:
-		t.Errorf("report %+v: want the kill in %s at its 32 MiB limit", *rep, cg.Path)
+		t.Errorf("report %+v (usage %s, limit %s): want the kill in %s at its 32 MiB limit", *rep, fmtU64(rep.UsageBytes), fmtU64(rep.LimitBytes), cg.Path)
 	default:
 		t.Logf("the kernel's report: PID %d in %s, usage %d of %d bytes", rep.Kill.PID, rep.OOMMemcg, *rep.UsageBytes, *rep.LimitBytes)
 	}
@@ -228,4 +229,12 @@ func TestSegfaultKernelLog(t *testing.T) {
 	if want := fmt.Sprintf("python3 (PID %d) crashed: segfault at 0 in libc", p.PID); !strings.Contains(r.stdout, want) {
 		t.Errorf("the report lacks %q:\n%s", want, r.stdout)
 	}
+}
+
+// fmtU64 shows a value that may be absent.
+func fmtU64(p *uint64) string {
+	if p == nil {
+		return "absent"
+	}
+	return strconv.FormatUint(*p, 10)
 }

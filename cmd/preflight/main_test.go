@@ -130,8 +130,12 @@ func startCommand(t *testing.T, cmd *exec.Cmd, env []string) (*exec.Cmd, *locked
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-done:
-			if err != nil {
+			switch {
+			case err != nil:
 				t.Errorf("recorder exited with %v after SIGTERM; log:\n%s", err, stderr.String())
+			case t.Failed():
+				log := stderr.String()
+				t.Logf("the recorder's log, its last 8 KiB:\n%s", log[max(0, len(log)-8<<10):])
 			}
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()

@@ -100,7 +100,9 @@ func TestThirdParty(t *testing.T) {
 		// The binary upgrade (nginx's own, without systemd): USR2 starts
 		// a new master, QUIT ends the old one, and systemd re-reads the
 		// PID file and takes the new master for the main process, without
-		// a word on the bus. The old master's end is a hand-over.
+		// a word on the bus. The old master's end (or, the watcher late,
+		// every process replaced) is a hand-over, as systemd says when
+		// asked, and the new master is the main process watched.
 		m.must("kill", "-USR2", strconv.Itoa(pid))
 		var upgraded int
 		waitFor(t, "nginx's new master in /run/nginx.pid", func() error {
@@ -122,7 +124,7 @@ func TestThirdParty(t *testing.T) {
 			}
 			return nil
 		})
-		time.Sleep(7 * time.Second) // past the 5 s the old master's end waits for systemd's word
+		time.Sleep(3 * time.Second) // past the second the old master's end waits for systemd's word, and its answer when asked
 		if names := captureNames(t, m, svc); len(names) > 0 {
 			t.Fatalf("captures after a binary upgrade: %v", names)
 		}
