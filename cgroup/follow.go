@@ -149,7 +149,11 @@ func (f *Follower) State(ctx context.Context) (UnitState, error) {
 	defer cancel()
 	var st UnitState
 	u := f.conn.Object(sdBus, f.path)
-	for _, iface := range []string{sdUnit, sdService} {
+	// The Service interface first: systemd changes a unit's state in the
+	// iteration that reaps its main process, so a death between the two
+	// reads shows as the main process still there (a lag the caller can
+	// tell), never as the unit still active without it.
+	for _, iface := range []string{sdService, sdUnit} {
 		props := map[string]dbus.Variant{}
 		if err := u.CallWithContext(ctx, dbusProps+".GetAll", 0, iface).Store(&props); err != nil {
 			return UnitState{}, fmt.Errorf("read state of %s: %w", f.info.ID, err)

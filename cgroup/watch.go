@@ -730,11 +730,12 @@ func (w *Watcher) look() { w.lookWith(nil, time.Time{}) }
 func (w *Watcher) lookWith(pre *Stats, preAt time.Time) {
 	var l look
 	w.oomBufOf = ""
+	main := int(w.main.Load()) // before the read: a SetMain after it is for the next look
 	if w.runPath != "" {
 		l = w.read()
 	}
 	l.at = time.Now()
-	l.main = int(w.main.Load())
+	l.main = main
 	w.prevBuf = append(w.prevBuf[:0], w.m.last...)
 	base, baseOK, id := w.m.oom, w.m.known && w.m.hasOOM, w.m.id
 	w.out = w.m.step(l, w.preOOM(l, pre, w.out[:0]))

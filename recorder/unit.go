@@ -33,16 +33,20 @@ import (
 //     (MAINPID=), and is dropped. Without a word for holdMax, the recorder
 //     asks systemd for the unit's state (scope.askState): its signals may
 //     lag, and some changes are never signalled (a main process taken
-//     from a re-read PID file: nginx's binary upgrade). The answer
-//     decides: down or restarted, recorded; else dropped (a hand-over, or
-//     a unit that stays active without a main process: ExitType=cgroup,
-//     RemainAfterExit=). No answer (an error): recorded;
+//     from a re-read PID file: nginx's binary upgrade). The answer, kept
+//     aside from the signals (it is not ordered with them), decides: down
+//     or restarted, recorded; still naming the main process that ended,
+//     asked again (systemd has not reaped it yet), for up to lagMax; else
+//     dropped (a hand-over, or a unit that stays active without a main
+//     process: ExitType=cgroup, RemainAfterExit=). No answer (an error),
+//     or nothing to judge it by: recorded;
 //   - any other exit trigger is held until systemd has reacted (the unit
 //     went down) or holdMax passed, then recorded.
 
 // Timings of the unit's follower.
 const (
 	holdMax     = time.Second      // longest an exit trigger waits for systemd's word, before it is recorded or systemd asked
+	lagMax      = 5 * time.Second  // longest systemd may go on naming a main process that ended, asked again and again
 	wordSettle  = 5 * time.Second  // after this, a trigger's word is final even if the unit never went down
 	histKeep    = 10 * time.Minute // states kept for the words of an incident's triggers
 	histMax     = 256
@@ -76,6 +80,9 @@ type unitTrack struct {
 	asking    bool
 	askedAt   time.Time
 	askFailed bool
+	// answer is the last answer, when it was no error. It is kept aside,
+	// not in hist: read by request, it is not ordered with the signals.
+	answer cgroup.UnitState
 }
 
 // stateAnswer is systemd's answer when asked for the unit's state.
@@ -241,8 +248,10 @@ func (r *Recorder) onUnitState(st cgroup.UnitState) {
 		}
 	}
 	u.hist = append(u.hist, st)
-	if cut := slices.IndexFunc(u.hist, func(s cgroup.UnitState) bool { return st.At.Sub(s.At) < histKeep }); cut > 0 {
-		u.hist = slices.Delete(u.hist, 0, cut)
+	// The newest state older than histKeep stays: what the unit was when
+	// it last changed, the base of the next exit's fate (fateOf).
+	if cut := slices.IndexFunc(u.hist, func(s cgroup.UnitState) bool { return st.At.Sub(s.At) < histKeep }); cut > 1 {
+		u.hist = slices.Delete(u.hist, 0, cut-1)
 	}
 	if len(u.hist) > histMax {
 		u.hist = slices.Delete(u.hist, 0, len(u.hist)-histMax)
@@ -382,14 +391,16 @@ const (
 	fateUnknown    fate = iota // nothing that tells
 	fateDown                   // the unit went down, or was restarted (NRestarts moved)
 	fateHandedOver             // another main process, the unit up and not restarted
+	fateLagging                // systemd's answer still names the main process that ended: it has not seen its end
 )
 
 // fateOf tells what systemd said since the exit t, whose processes live
 // on: after its last report naming t's main process as the main one, or,
 // for a replacement, since a second before the look that saw it (systemd
-// may have spoken first). based is false where no report came before that:
-// nothing to tell a restart by.
-func (u *unitTrack) fateOf(t trigger) (f fate, based bool) {
+// may have spoken first); then, where it was asked since (ans), its
+// answer. based is false where no report came before that: nothing to
+// tell a restart by.
+func (u *unitTrack) fateOf(t trigger, ans *cgroup.UnitState) (f fate, based bool) {
 	main, k := t.main(), len(u.hist)-1
 	for ; k >= 0; k-- {
 		s := u.hist[k]
@@ -401,12 +412,18 @@ func (u *unitTrack) fateOf(t trigger) (f fate, based bool) {
 		return fateUnknown, false
 	}
 	restarts := u.hist[k].NRestarts
-	for _, s := range u.hist[k+1:] {
+	states := u.hist[k+1:]
+	if ans != nil {
+		states = append(slices.Clip(states), *ans)
+	}
+	for i, s := range states {
 		switch {
 		case isDown(s), s.NRestarts != nil && restarts != nil && *s.NRestarts != *restarts:
 			return fateDown, true
 		case isUp(s) && s.MainPID != nil && *s.MainPID > 0 && *s.MainPID != main && (main > 0 || slices.Contains(t.ev.PIDs, *s.MainPID)):
 			return fateHandedOver, true
+		case ans != nil && i == len(states)-1 && main > 0 && s.MainPID != nil && *s.MainPID == main:
+			return fateLagging, true
 		}
 	}
 	return fateUnknown, restarts != nil
@@ -464,12 +481,16 @@ func (r *Recorder) decideHeld(now time.Time) {
 		// service dying, as that exit is.
 		asked := false // systemd was asked, and said nothing that tells
 		if !down && !restart && h.t.survived() && !(h.t.main() > 0 && slices.ContainsFunc(u.held[1:], isCgroupExit)) {
-			f, based := u.fateOf(h.t)
 			answered := !u.asking && !u.askedAt.IsZero() && !u.askedAt.Before(h.t.at.Add(holdMax))
+			var ans *cgroup.UnitState
+			if answered && !u.askFailed {
+				ans = &u.answer
+			}
+			f, based := u.fateOf(h.t, ans)
 			switch {
 			case f == fateDown:
 				down = true
-			case f == fateHandedOver, answered && !u.askFailed && based:
+			case f == fateHandedOver, ans != nil && f == fateUnknown && based:
 				u.held = u.held[1:]
 				msg := "systemd names another main process and the unit is up: a hand-over, no capture"
 				if f != fateHandedOver {
@@ -477,7 +498,13 @@ func (r *Recorder) decideHeld(now time.Time) {
 				}
 				r.log.Info().Str("detail", h.t.detail).Msg(msg)
 				continue
-			case answered: // the ask failed, or nothing to judge its answer by: recorded, as an exit systemd said nothing of
+			case f == fateLagging && now.Sub(h.t.at) < lagMax:
+				// Asked, systemd still names the main process that ended:
+				// it has not reaped it yet. Asked again shortly.
+				u.askedAt = time.Time{}
+				u.armHold(holdMax / 4)
+				return
+			case answered: // no answer, the unit lagging, or nothing to judge the answer by: recorded, as an exit systemd said nothing of
 				asked = true
 			case now.Sub(h.t.at) < holdMax:
 			case u.asking:
@@ -489,11 +516,7 @@ func (r *Recorder) decideHeld(now time.Time) {
 			}
 		}
 		if !down && !asked && now.Sub(h.t.at) < holdMax {
-			if u.hold == nil {
-				u.hold = time.NewTimer(holdMax - now.Sub(h.t.at))
-			} else {
-				u.hold.Reset(holdMax - now.Sub(h.t.at))
-			}
+			u.armHold(holdMax - now.Sub(h.t.at))
 			return
 		}
 		u.held = u.held[1:]
@@ -509,16 +532,36 @@ func (r *Recorder) decideHeld(now time.Time) {
 	}
 }
 
-// onAnswer takes systemd's answer when asked for the unit's state.
+// armHold has decideHeld run again in d.
+func (u *unitTrack) armHold(d time.Duration) {
+	if u.hold == nil {
+		u.hold = time.NewTimer(d)
+	} else {
+		u.hold.Reset(d)
+	}
+}
+
+// onAnswer takes systemd's answer when asked for the unit's state. It is
+// kept aside (unitTrack.answer), for the held exits and the main process
+// to watch, not taken as a signal: read on request, it is not ordered
+// with them, and a job it missed or shows would be misread.
 func (r *Recorder) onAnswer(a stateAnswer) {
-	r.unit.asking = false
-	r.unit.askFailed = a.err != nil
+	u := &r.unit
+	u.asking = false
+	if !u.on {
+		return // systemd's word lost since: its exits were recorded
+	}
+	u.askFailed = a.err != nil
 	if a.err != nil {
 		r.log.Warn().Err(a.err).Msg("systemd did not answer for the unit: held exits are recorded")
-		r.decideHeld(time.Now())
-		return
+	} else {
+		u.answer = a.st
+		r.log.Debug().Str("active_state", a.st.ActiveState).Str("sub_state", a.st.SubState).Msg("systemd answered")
+		r.noteMain(a.st)
 	}
-	r.onUnitState(a.st) // decides the held triggers
+	if u.deliberate == "" {
+		r.decideHeld(time.Now())
+	}
 }
 
 // isCgroupExit reports whether h is an exit of the cgroup itself: emptied,

@@ -790,6 +790,7 @@ func TestHealthBehindADroppedMainExit(t *testing.T) {
 // holdMax.
 func TestMainExitThenEmptied(t *testing.T) {
 	r := followed(t)
+	asks, _ := asking(r)
 	m := mainExitTrigger(100, 101)
 	r.onTrigger(m)
 	e := exitTrigger(101)
@@ -800,8 +801,134 @@ func TestMainExitThenEmptied(t *testing.T) {
 		t.Fatalf("%d captures before holdMax", n)
 	}
 	r.decideHeld(e.at.Add(holdMax))
+	if *asks != 0 {
+		t.Errorf("%d asks: the cgroup's exit says enough", *asks)
+	}
 	_, c := readOnly(t, r)
 	if got := kinds(c); len(got) != 2 || !strings.HasPrefix(c.Triggers[0].Detail, "main process 100") {
 		t.Errorf("triggers %v (%q first), want the main process's exit, then the cgroup's", got, c.Triggers[0].Detail)
+	}
+}
+
+// TestAnswerAfterLongCalm: a unit that has not changed for longer than
+// the states are kept (histKeep) still has the state its exit is judged
+// by: nginx's binary upgrade after a quiet hour, seen as the main process's
+// end or as every process replaced, is a hand-over when systemd, asked,
+// names one of the new processes.
+func TestAnswerAfterLongCalm(t *testing.T) {
+	for _, tr := range []trigger{mainExitTrigger(100, 200, 201), {kind: capture.TriggerExit, at: time.Now(),
+		detail: "all processes replaced (100,101 → 200,201)", ev: &cgroup.Event{Kind: cgroup.KindExit, Replaced: true, Gone: []int{100, 101}, PIDs: []int{200, 201}}}} {
+		r := followed(t)
+		old := cgroup.UnitState{At: time.Now().Add(-time.Hour), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), NRestarts: intp(0)}
+		r.unit.hist = []cgroup.UnitState{old}
+		r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), NRestarts: intp(0), ControlPID: intp(300)})
+		if len(r.unit.hist) != 2 {
+			t.Fatalf("%d states after a new one, want the old one kept", len(r.unit.hist))
+		}
+		asks, answer := asking(r)
+		tr.at = time.Now()
+		r.onTrigger(tr)
+		r.decideHeld(tr.at.Add(holdMax))
+		answer(cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200), NRestarts: intp(0)}, nil)
+		if n := captureCount(t, r); *asks != 1 || n != 0 || len(r.unit.held) != 0 {
+			t.Errorf("%s: %d asks, %d captures, %d held; want 1 ask, no capture", tr.detail, *asks, n, len(r.unit.held))
+		}
+	}
+}
+
+// TestAnswerIsNoSignal: systemd's answer, read on request, is not ordered
+// with its signals: a stop job's signal that comes after it (stamped
+// before, or after) still makes the stop a requested one, and the answer
+// never ends that job; an answer while signals came meanwhile still
+// decides the held exit.
+func TestAnswerIsNoSignal(t *testing.T) {
+	stop := func(at time.Time) cgroup.UnitState {
+		return cgroup.UnitState{At: at, ActiveState: "deactivating", SubState: "stop-sigterm", Result: "success", Job: "stop", JobID: 7, MainPID: intp(200), NRestarts: intp(0)}
+	}
+	up200 := cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200), NRestarts: intp(0)}
+	for _, signalFirst := range []bool{false, true} {
+		r := followed(t)
+		r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), NRestarts: intp(0)})
+		asking(r)
+		tr := mainExitTrigger(100, 200)
+		r.onTrigger(tr)
+		r.decideHeld(tr.at.Add(holdMax)) // asks
+		t1 := time.Now()
+		a := up200
+		a.At = t1.Add(time.Millisecond) // read before the job was queued, stamped after its signal
+		if signalFirst {
+			r.onUnitState(stop(t1))
+			r.onAnswer(stateAnswer{st: a})
+		} else {
+			r.onAnswer(stateAnswer{st: a})
+			r.onUnitState(stop(t1))
+		}
+		if r.unit.deliberate != "stop" {
+			t.Fatalf("signal first %v: the requested stop is %q", signalFirst, r.unit.deliberate)
+		}
+		r.onTrigger(exitTrigger(200))
+		r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "inactive", SubState: "dead", Result: "success", MainPID: intp(0), NRestarts: intp(0)})
+		r.decideHeld(time.Now().Add(holdMax))
+		if n := captureCount(t, r); n != 0 || !r.unit.stopped {
+			t.Errorf("signal first %v: systemctl stop while asking: %d captures, stopped %v; want none, stopped", signalFirst, n, r.unit.stopped)
+		}
+	}
+
+	r := followed(t)
+	r.onUnitState(cgroup.UnitState{At: time.Now(), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), NRestarts: intp(0)})
+	asking(r)
+	tr := mainExitTrigger(100, 200)
+	r.onTrigger(tr)
+	r.decideHeld(tr.at.Add(holdMax))
+	a := up200
+	a.At = time.Now()
+	sig := cgroup.UnitState{At: a.At.Add(time.Millisecond), ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), NRestarts: intp(0), ControlPID: intp(300)}
+	r.onUnitState(sig) // stamped after the answer, taken first
+	r.onAnswer(stateAnswer{st: a})
+	if len(r.unit.held) != 0 || captureCount(t, r) != 0 {
+		t.Errorf("an answer after a later signal: %d held, %d captures; want the hand-over dropped", len(r.unit.held), captureCount(t, r))
+	}
+}
+
+// TestAnswerNamesTheEndedMain: asked, systemd still names the main process
+// that ended: it has not reaped it yet, and is asked again; once that has
+// gone on for lagMax, the exit is recorded. A later exit is not judged by
+// an earlier answer: systemd is asked again.
+func TestAnswerNamesTheEndedMain(t *testing.T) {
+	stale := cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(100), NRestarts: intp(0)}
+	r := followed(t)
+	asks, answer := asking(r)
+	tr := mainExitTrigger(100, 200)
+	tr.at = time.Now().Add(-2 * holdMax)
+	r.onTrigger(tr)
+	r.decideHeld(time.Now())
+	answer(stale, nil)
+	if n := captureCount(t, r); n != 0 || len(r.unit.held) != 1 {
+		t.Fatalf("systemd lagging: %d captures, %d held; want it held", n, len(r.unit.held))
+	}
+	r.decideHeld(time.Now())
+	if *asks != 2 {
+		t.Fatalf("%d asks, want a second one", *asks)
+	}
+	r.unit.held[0].t.at = time.Now().Add(-lagMax)
+	answer(stale, nil)
+	if n := captureCount(t, r); n != 1 {
+		t.Fatalf("systemd lagging for lagMax: %d captures, want the exit recorded", n)
+	}
+
+	r = followed(t)
+	asks, answer = asking(r)
+	tr = mainExitTrigger(100, 200)
+	r.onTrigger(tr)
+	r.decideHeld(tr.at.Add(holdMax))
+	answer(cgroup.UnitState{ActiveState: "active", SubState: "running", Result: "success", MainPID: intp(200)}, nil)
+	tr2 := mainExitTrigger(200, 300)
+	r.onTrigger(tr2)
+	if len(r.unit.held) != 1 {
+		t.Fatalf("a later exit decided by the earlier answer: %d held", len(r.unit.held))
+	}
+	r.decideHeld(tr2.at.Add(holdMax))
+	if *asks != 2 {
+		t.Errorf("%d asks, want one for each exit", *asks)
 	}
 }
