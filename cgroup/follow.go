@@ -191,29 +191,20 @@ func (f *Follower) Err() error {
 // signal its changes). It returns ErrNotFound when the unit has none (it is
 // not running).
 func (f *Follower) ControlGroup(ctx context.Context) (string, error) {
-	v, err := f.get(ctx, "ControlGroup")
-	if err != nil {
-		return "", err
+	if f.conn == nil {
+		return "", fmt.Errorf("cgroup of %s: %w", f.info.Asked, ErrNoUnit)
+	}
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	var v dbus.Variant
+	if err := f.conn.Object(sdBus, f.path).CallWithContext(ctx, dbusProps+".Get", 0, sdService, "ControlGroup").Store(&v); err != nil {
+		return "", fmt.Errorf("read cgroup of %s: %w", f.info.ID, err)
 	}
 	cg, _ := v.Value().(string)
 	if cg == "" {
 		return "", fmt.Errorf("cgroup of %s: %w", f.info.ID, ErrNotFound)
 	}
 	return cg, nil
-}
-
-// get asks systemd for one property of the unit's Service interface.
-func (f *Follower) get(ctx context.Context, prop string) (dbus.Variant, error) {
-	var v dbus.Variant
-	if f.conn == nil {
-		return v, fmt.Errorf("%s of %s: %w", prop, f.info.Asked, ErrNoUnit)
-	}
-	ctx, cancel := context.WithTimeout(ctx, callTimeout)
-	defer cancel()
-	if err := f.conn.Object(sdBus, f.path).CallWithContext(ctx, dbusProps+".Get", 0, sdService, prop).Store(&v); err != nil {
-		return v, fmt.Errorf("read %s of %s: %w", prop, f.info.ID, err)
-	}
-	return v, nil
 }
 
 // Close ends following and waits for its goroutine.
